@@ -1,0 +1,195 @@
+"""The competition data layout and the training datasets.
+
+Layout (paths in the CSVs are relative to the data dir, like `./train_input/TRAIN_00000.png`):
+  train.csv (input_image_path, gt_image_path), test.csv (input_image_path),
+  train_input/ (L), train_gt/ (RGB), test_input/ (L); the sample builder adds test_gt/ and
+  test_mask/ so that a local run can be scored.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import albumentations as A
+import cv2
+import numpy as np
+import pandas as pd
+import torch
+from torch.utils.data import Dataset
+
+from .damage import DamageConfig, apply_damage, sample_damage
+from .imageio import IMAGE_SIZE, DataError, gray_of, read_image
+
+DATA_DIR_ENV = "IMAGE_RESTORE_DATA"
+TRAIN_COLUMNS = ("input_image_path", "gt_image_path")
+TEST_COLUMNS = ("input_image_path",)
+
+
+def resolve_data_dir(path=None) -> Path:
+    """The data dir: the argument, else $IMAGE_RESTORE_DATA, else `data/` beside the project."""
+    if path:
+        return Path(path).expanduser().resolve()
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser().resolve()
+    return (Path(__file__).resolve().parent.parent / "data").resolve()
+
+
+def _read_table(data_dir: Path, csv_name: str, columns, on_error: str) -> pd.DataFrame:
+    if on_error not in ("raise", "skip"):
+        raise ValueError("on_error must be 'raise' or 'skip'")
+    csv = data_dir / csv_name
+    if not csv.is_file():
+        raise DataError(f"{csv}: file not found (is the data dir right? set {DATA_DIR_ENV} or pass data_dir)")
+    df = pd.read_csv(csv)
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        raise DataError(f"{csv}: missing column(s) {missing}; found {list(df.columns)}")
+    df = df[list(columns)].copy()
+    problems = []
+    for col in columns:
+        df[col] = [(data_dir / str(p)).resolve() for p in df[col]]
+        for p in df[col]:
+            if not p.is_file():
+                problems.append(f"{p}: file not found (listed in {csv.name})")
+    if problems and on_error == "raise":
+        raise DataError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    if problems:
+        bad = {Path(s.split(": ")[0]) for s in problems}
+        keep = ~df.apply(lambda r: any(r[c] in bad for c in columns), axis=1)
+        df = df[keep].reset_index(drop=True)
+    df.attrs["problems"] = problems
+    return df
+
+
+def load_train_table(data_dir=None, on_error: str = "raise") -> pd.DataFrame:
+    """train.csv with absolute paths; a missing column or file is a DataError naming it
+    (on_error='skip' drops the rows instead and lists them in `df.attrs['problems']`)."""
+    return _read_table(resolve_data_dir(data_dir), "train.csv", TRAIN_COLUMNS, on_error)
+
+
+def load_test_table(data_dir=None, on_error: str = "raise") -> pd.DataFrame:
+    return _read_table(resolve_data_dir(data_dir), "test.csv", TEST_COLUMNS, on_error)
+
+
+def check_images(paths, mode: str, size: int = IMAGE_SIZE, on_error: str = "raise") -> list[str]:
+    """Decode every file and check its mode and size; return the problems (or raise on the first)."""
+    problems = []
+    for p in paths:
+        try:
+            read_image(p, mode, size)
+        except DataError as e:
+            if on_error == "raise":
+                raise
+            problems.append(str(e))
+    return problems
+
+
+def split_indices(n: int, val_fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A reproducible train/validation split of n items."""
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = max(1, int(round(n * val_fraction))) if n > 1 else 0
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def geometric_augmentation(size: int = IMAGE_SIZE) -> A.Compose:
+    """Flips and crops only: colour jitter on targets ruins the hue score."""
+    return A.Compose([
+        A.HorizontalFlip(p=0.5),
+        A.RandomResizedCrop(size=(size, size), scale=(0.35, 1.0), ratio=(0.8, 1.25), p=0.7),
+    ])
+
+
+def to_tensor_sample(gray: np.ndarray, mask: np.ndarray, rgb: np.ndarray, size: int) -> dict:
+    """Resize to the working size and convert: gray [1,H,W], mask [1,H,W] (area fraction), rgb [3,H,W], all 0-1."""
+    if size != gray.shape[0]:
+        gray = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA)
+        rgb = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA)
+        maskf = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_AREA)
+    else:
+        maskf = mask.astype(np.float32)
+    return {
+        "gray": torch.from_numpy(gray.astype(np.float32) / 255.0)[None],
+        "mask": torch.from_numpy(maskf)[None],
+        "rgb": torch.from_numpy(rgb.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous(),
+    }
+
+
+class SyntheticDamageDataset(Dataset):
+    """Color photos -> (damaged gray, mask, color target) with polygon damage synthesized on the fly.
+
+    Seeded: item i of epoch e is always the same (seed, e, i); with `fixed=True` the epoch is
+    ignored and augmentation is off, which makes a fixed validation set.
+    """
+
+    def __init__(self, gt_paths, damage: DamageConfig | None = None, size: int = IMAGE_SIZE,
+                 augment: bool = True, fixed: bool = False, seed: int = 0, on_error: str = "raise"):
+        self.paths = [Path(p) for p in gt_paths]
+        if not self.paths:
+            raise DataError("SyntheticDamageDataset: no ground-truth images given")
+        self.damage = damage or DamageConfig()
+        self.size, self.fixed, self.seed, self.on_error = size, fixed, seed, on_error
+        self.augment = geometric_augmentation(self.damage.image_size) if augment and not fixed else None
+        self.epoch = 0
+        self.skipped: list[str] = []
+
+    def __len__(self):
+        return len(self.paths)
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
+    def _rng(self, idx: int) -> np.random.Generator:
+        return np.random.default_rng([self.seed, 0 if self.fixed else self.epoch, idx])
+
+    def _read_gt(self, idx: int) -> np.ndarray:
+        return read_image(self.paths[idx], "RGB", self.damage.image_size)
+
+    def sample(self, idx: int) -> dict:
+        """One example as uint8 arrays at full size: gray (damaged), mask, rgb, clean_gray, fill."""
+        rng = self._rng(idx)
+        for attempt in range(len(self.paths)):
+            j = (idx + attempt) % len(self.paths)
+            try:
+                rgb = self._read_gt(j)
+                break
+            except DataError as e:
+                if self.on_error == "raise":
+                    raise
+                if str(e) not in self.skipped:
+                    self.skipped.append(str(e))
+        else:
+            raise DataError("SyntheticDamageDataset: every image failed to load")
+        if self.augment is not None:
+            self.augment.set_random_seed(int(rng.integers(2**31)))
+            rgb = self.augment(image=rgb)["image"]
+        clean = gray_of(rgb)
+        dmg = sample_damage(rng, self.damage)
+        return {"gray": apply_damage(clean, dmg), "mask": dmg.mask, "rgb": rgb, "clean_gray": clean,
+                "fill": dmg.fill, "kind": dmg.kind}
+
+    def __getitem__(self, idx: int) -> dict:
+        s = self.sample(idx)
+        return to_tensor_sample(s["gray"], s["mask"], s["rgb"], self.size)
+
+
+class ProvidedPairsDataset(Dataset):
+    """The competition's own (train_input, train_gt) pairs; the mask is recovered exactly as
+    input != gray(gt)."""
+
+    def __init__(self, table: pd.DataFrame, size: int = IMAGE_SIZE):
+        self.table = table.reset_index(drop=True)
+        self.size = size
+
+    def __len__(self):
+        return len(self.table)
+
+    def sample(self, idx: int) -> dict:
+        row = self.table.iloc[idx]
+        gray = read_image(row["input_image_path"], "L", IMAGE_SIZE)
+        rgb = read_image(row["gt_image_path"], "RGB", IMAGE_SIZE)
+        clean = gray_of(rgb)
+        return {"gray": gray, "mask": gray != clean, "rgb": rgb, "clean_gray": clean}
+
+    def __getitem__(self, idx: int) -> dict:
+        s = self.sample(idx)
+        return to_tensor_sample(s["gray"], s["mask"], s["rgb"], self.size)

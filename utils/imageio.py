@@ -1,0 +1,85 @@
+"""Reading and writing images with clear errors, and atomic file writes."""
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+IMAGE_SIZE = 512
+
+
+class DataError(ValueError):
+    """A problem with an input file or table; the message names the file."""
+
+
+def read_image(path, mode: str | None = None, size: int | None = None, convert: bool = False) -> np.ndarray:
+    """Read an image as a uint8 array.
+
+    mode: expected PIL mode ('L' or 'RGB'); with convert=False a different mode is an error,
+    with convert=True the image is converted. size: expected square size; with convert=False a
+    different size is an error, with convert=True the image is resized (bicubic).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        with Image.open(path) as im:
+            im.load()
+            img = im
+    except (UnidentifiedImageError, OSError, SyntaxError) as e:
+        raise DataError(f"{path}: unreadable or truncated image ({e})") from e
+    if mode is not None and img.mode != mode:
+        if not convert:
+            raise DataError(f"{path}: mode {img.mode}, expected {mode}")
+        img = img.convert("RGB").convert(mode) if img.mode in ("P", "RGBA", "LA", "I;16", "I") else img.convert(mode)
+    if size is not None and img.size != (size, size):
+        if not convert:
+            raise DataError(f"{path}: size {img.size[0]}x{img.size[1]}, expected {size}x{size}")
+        img = img.resize((size, size), Image.BICUBIC)
+    return np.asarray(img).copy()
+
+
+def gray_of(rgb: np.ndarray) -> np.ndarray:
+    """Luma exactly as PIL's convert('L') computes it (ITU-R 601, integer arithmetic)."""
+    if rgb.ndim == 2:
+        return rgb
+    return np.asarray(Image.fromarray(np.ascontiguousarray(rgb[..., :3])).convert("L"))
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes_atomic(path, data: bytes) -> None:
+    with atomic_path(path) as tmp:
+        Path(tmp).write_bytes(data)
+
+
+def png_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def write_png(path, array: np.ndarray) -> None:
+    """Write a uint8 array as PNG atomically (a crash never leaves a half-written file)."""
+    if array.dtype != np.uint8:
+        raise ValueError(f"{path}: expected uint8 array, got {array.dtype}")
+    write_bytes_atomic(path, png_bytes(array))

@@ -1,0 +1,148 @@
+"""Build a dataset in the competition layout from a folder of color photos.
+
+With no folder it uses the photos that ship inside already-required packages (scikit-image,
+scikit-learn, matplotlib), so the main command runs offline on a fresh machine. Photos are split
+between train and test by photo, so test crops come from photos the train set never saw.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from PIL import Image
+from tqdm.auto import tqdm
+
+from .damage import DamageConfig, apply_damage, sample_damage
+from .imageio import IMAGE_SIZE, gray_of, write_png
+
+# Real photographs only (no renders, microscopy or space images); the stereo pair stays together.
+BUILTIN_PHOTOS = {
+    "scikit-image": ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg",
+                     "motorcycle_left.png", "motorcycle_right.png"],
+    "scikit-learn": ["china.jpg", "flower.jpg"],
+    "matplotlib": ["grace_hopper.jpg"],
+}
+# Held out for the test split of the built-in sample (never seen in its train split).
+BUILTIN_TEST = ("china.jpg", "rocket.jpg", "grace_hopper.jpg")
+PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def builtin_photo_paths() -> list[Path]:
+    import matplotlib
+    import skimage
+    import sklearn
+
+    roots = {
+        "scikit-image": Path(skimage.__file__).parent / "data",
+        "scikit-learn": Path(sklearn.__file__).parent / "datasets" / "images",
+        "matplotlib": Path(matplotlib.get_data_path()) / "sample_data",
+    }
+    paths = [roots[pkg] / name for pkg, names in BUILTIN_PHOTOS.items() for name in names]
+    return [p for p in paths if p.is_file()]
+
+
+def folder_photo_paths(folder) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"{folder}: photo folder not found")
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_EXTENSIONS)
+
+
+def random_crop(rgb: np.ndarray, rng: np.random.Generator, size: int = IMAGE_SIZE,
+                scale=(1.0, 1.6)) -> tuple[np.ndarray, dict]:
+    """Resize so the short side is size*s (s drawn from `scale`), then take a random square crop."""
+    h, w = rgb.shape[:2]
+    s = float(rng.uniform(*scale)) * size / min(h, w)
+    nh, nw = max(size, round(h * s)), max(size, round(w * s))
+    interp = cv2.INTER_AREA if s < 1 else cv2.INTER_CUBIC
+    big = cv2.resize(rgb, (nw, nh), interpolation=interp)
+    y, x = int(rng.integers(0, nh - size + 1)), int(rng.integers(0, nw - size + 1))
+    crop = big[y:y + size, x:x + size]
+    flip = bool(rng.random() < 0.5)
+    if flip:
+        crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop), {"scale": round(s, 4), "x": x, "y": y, "flip": flip}
+
+
+def _load_rgb(path: Path) -> np.ndarray:
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _crops(photos, n, rng, desc):
+    """n crops spread evenly over the photos (round robin)."""
+    cache = {}
+    out = []
+    for i in tqdm(range(n), desc=desc, leave=False):
+        p = photos[i % len(photos)]
+        if p not in cache:
+            cache[p] = _load_rgb(p)
+        crop, info = random_crop(cache[p], rng)
+        out.append((crop, {"source": str(p), **info}))
+    return out
+
+
+def build_sample_dataset(out_dir, photos=None, n_train: int = 24, n_test: int = 8, seed: int = 0,
+                         test_photos=None, train_damage: DamageConfig | None = None,
+                         test_damage: DamageConfig | None = None, overwrite: bool = False) -> Path:
+    """Write train_input/, train_gt/, test_input/, test_gt/, test_mask/, train.csv, test.csv and
+    manifest.csv under out_dir. `photos`: a folder or a list of paths (default: the built-in photos).
+    Train inputs get train-style damage (near-black squares/circles) like the competition's,
+    test inputs the polygon damage of the competition's test set."""
+    out = Path(out_dir)
+    if (out / "train.csv").exists() and not overwrite:
+        raise FileExistsError(f"{out}: a dataset is already there (pass overwrite=True to rebuild)")
+    if photos is None:
+        photos = builtin_photo_paths()
+        test_photos = [p for p in photos if p.name in BUILTIN_TEST] if test_photos is None else test_photos
+    elif isinstance(photos, (str, Path)):
+        photos = folder_photo_paths(photos)
+    photos = [Path(p) for p in photos]
+    if len(photos) < 2:
+        raise ValueError(f"need at least 2 photos to split into train and test, got {len(photos)}")
+    rng = np.random.default_rng(seed)
+    if test_photos is None:
+        order = rng.permutation(len(photos))
+        n_hold = max(1, len(photos) // 4)
+        test_photos = [photos[i] for i in order[:n_hold]]
+    test_set = {Path(p) for p in test_photos}
+    train_photos = [p for p in photos if p not in test_set]
+    test_photos = [p for p in photos if p in test_set]
+
+    train_damage = train_damage or DamageConfig(train_style_share=1.0)
+    test_damage = test_damage or DamageConfig()
+    if overwrite:
+        for sub in ("train_input", "train_gt", "test_input", "test_gt", "test_mask"):
+            shutil.rmtree(out / sub, ignore_errors=True)
+
+    manifest, train_rows, test_rows = [], [], []
+    for i, (crop, info) in enumerate(_crops(train_photos, n_train, rng, "train crops")):
+        name = f"TRAIN_{i:05d}.png"
+        dmg = sample_damage(rng, train_damage)
+        write_png(out / "train_gt" / name, crop)
+        write_png(out / "train_input" / name, apply_damage(gray_of(crop), dmg))
+        train_rows.append({"input_image_path": f"./train_input/{name}", "gt_image_path": f"./train_gt/{name}"})
+        manifest.append({"split": "train", "name": name, "damage": dmg.kind, "fill": dmg.fill, **info})
+    for i, (crop, info) in enumerate(_crops(test_photos, n_test, rng, "test crops")):
+        name = f"TEST_{i:03d}.png"
+        dmg = sample_damage(rng, test_damage)
+        write_png(out / "test_gt" / name, crop)
+        write_png(out / "test_mask" / name, dmg.mask.astype(np.uint8) * 255)
+        write_png(out / "test_input" / name, apply_damage(gray_of(crop), dmg))
+        test_rows.append({"input_image_path": f"./test_input/{name}"})
+        manifest.append({"split": "test", "name": name, "damage": dmg.kind, "fill": dmg.fill, **info})
+    pd.DataFrame(manifest).to_csv(out / "manifest.csv", index=False)
+    pd.DataFrame(test_rows).to_csv(out / "test.csv", index=False)
+    pd.DataFrame(train_rows).to_csv(out / "train.csv", index=False)  # last: its presence marks a complete build
+    return out
+
+
+def ensure_dataset(data_dir, **kwargs) -> Path:
+    """Build the sample dataset in data_dir unless a dataset (train.csv) is already there."""
+    data_dir = Path(data_dir)
+    if not (data_dir / "train.csv").exists():
+        build_sample_dataset(data_dir, **kwargs)
+    return data_dir

@@ -1,0 +1,90 @@
+"""Writing and validating the competition submission zip."""
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from .imageio import IMAGE_SIZE, atomic_path, png_bytes
+
+
+class SubmissionError(ValueError):
+    """The submission zip breaks a rule; the message names the file."""
+
+
+def expected_names(test_csv) -> list[str]:
+    df = pd.read_csv(test_csv)
+    if "input_image_path" not in df.columns:
+        raise SubmissionError(f"{test_csv}: no 'input_image_path' column (columns: {list(df.columns)})")
+    return [Path(p).name for p in df["input_image_path"]]
+
+
+def write_submission_zip(images: dict, zip_path) -> Path:
+    """Write {png name: uint8 512x512x3 RGB array} into one flat zip, atomically."""
+    zip_path = Path(zip_path)
+    with atomic_path(zip_path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for name, arr in sorted(images.items()):
+                arr = np.asarray(arr)
+                if arr.shape != (IMAGE_SIZE, IMAGE_SIZE, 3) or arr.dtype != np.uint8:
+                    raise SubmissionError(f"{name}: expected uint8 {IMAGE_SIZE}x{IMAGE_SIZE}x3, got {arr.dtype} {arr.shape}")
+                zf.writestr(Path(name).name, png_bytes(arr))
+    return zip_path
+
+
+def zip_folder(png_dir, zip_path) -> Path:
+    """Zip every PNG of a folder (flat), atomically."""
+    png_dir = Path(png_dir)
+    zip_path = Path(zip_path)
+    with atomic_path(zip_path) as tmp:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            for p in sorted(png_dir.glob("*.png")):
+                zf.write(p, arcname=p.name)
+    return zip_path
+
+
+def validate_submission(zip_path, test_csv) -> list[str]:
+    """Check a submission zip against test.csv; return the names, or raise SubmissionError naming
+    the problem: missing, extra or misnamed files, folders, wrong size or mode, corrupt PNGs."""
+    zip_path = Path(zip_path)
+    want = expected_names(test_csv)
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, FileNotFoundError) as e:
+        raise SubmissionError(f"{zip_path}: not a readable zip ({e})") from e
+    with zf:
+        infos = zf.infolist()
+        for info in infos:
+            if info.is_dir() or "/" in info.filename or "\\" in info.filename:
+                raise SubmissionError(f"{zip_path}: '{info.filename}' is inside a folder; the zip must be flat")
+        names = [i.filename for i in infos]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise SubmissionError(f"{zip_path}: duplicate entries {dup}")
+        missing = sorted(set(want) - set(names))
+        extra = sorted(set(names) - set(want))
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {missing[:10]}{' ...' if len(missing) > 10 else ''}")
+            if extra:
+                parts.append(f"unexpected (extra or misnamed) {extra[:10]}{' ...' if len(extra) > 10 else ''}")
+            raise SubmissionError(f"{zip_path}: " + "; ".join(parts))
+        for name in want:
+            try:
+                with Image.open(io.BytesIO(zf.read(name))) as im:
+                    fmt, mode, size = im.format, im.mode, im.size
+                    im.load()
+            except Exception as e:  # noqa: BLE001 - any decoder failure is a corrupt file
+                raise SubmissionError(f"{zip_path}: {name} is not a readable PNG ({e})") from e
+            if fmt != "PNG":
+                raise SubmissionError(f"{zip_path}: {name} is {fmt}, not PNG")
+            if mode != "RGB":
+                raise SubmissionError(f"{zip_path}: {name} has mode {mode}, expected RGB")
+            if size != (IMAGE_SIZE, IMAGE_SIZE):
+                raise SubmissionError(f"{zip_path}: {name} is {size[0]}x{size[1]}, expected {IMAGE_SIZE}x{IMAGE_SIZE}")
+    return want
