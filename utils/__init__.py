@@ -10,3 +10,13 @@ from .imageio import IMAGE_SIZE, DataError, gray_of, read_image, write_png
 from .metric import score_arrays, score_folder, score_image, summarize
 from .sample_data import build_sample_dataset, builtin_photo_paths, ensure_dataset
 from .submission import SubmissionError, validate_submission, write_submission_zip, zip_folder
+from .color import compose_rgb, rgb_to_cbcr, ycbcr_to_rgb
+from .mask_refine import RefineConfig, mask_stats, refine_mask
+from .models import (ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, PretrainedWeightsError,
+                     build_model, create_encoder)
+from .losses import ColorLoss, InpaintLoss, MaskLoss, PerceptualLoss
+from .training import autocast, fit, load_model, pick_device, save_model
+from .pipeline import Restoration, Restorer, colorize, inpaint, predict_mask, predict_masks, restore_any_image
+from .stages import (ColorStage, InpaintDataset, InpaintStage, MaskStage, validate_color, validate_inpaint,
+                     validate_mask)
+from .weights import ChecksumError, export_weights, find_weights, verify_checksums

@@ -1,0 +1,62 @@
+"""Chroma-only colour: YCbCr whose Y is exactly PIL's convert('L') luma.
+
+The colorizer predicts Cb/Cr only. `compose_rgb` puts that chroma on the input luminance and
+guarantees `gray_of(compose_rgb(gray, cbcr)) == gray` pixel for pixel: chroma is scaled back into
+the RGB gamut, and the ±1 rounding error is removed exactly (adding d to R, G and B adds exactly d
+to PIL's integer luma, whose weights sum to 65536).
+"""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import torch
+
+# JPEG full-range YCbCr (ITU-R 601), Cb/Cr offsets in 0-1 units around 0.5
+_CB = (-0.168736, -0.331264, 0.5)
+_CR = (0.5, -0.418688, -0.081312)
+_Y = (0.299, 0.587, 0.114)
+_FROM_CB = np.array([0.0, -0.344136, 1.772])
+_FROM_CR = np.array([1.402, -0.714136, 0.0])
+
+
+def rgb_to_cbcr(rgb: torch.Tensor) -> torch.Tensor:
+    """[B,3,H,W] RGB 0-1 -> [B,2,H,W] Cb, Cr 0-1 (0.5 neutral)."""
+    r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
+    cb = 0.5 + _CB[0] * r + _CB[1] * g + _CB[2] * b
+    cr = 0.5 + _CR[0] * r + _CR[1] * g + _CR[2] * b
+    return torch.cat([cb, cr], 1)
+
+
+def ycbcr_to_rgb(y: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
+    """[B,1,H,W] luma + [B,2,H,W] chroma (0-1) -> [B,3,H,W] RGB 0-1 (clamped, differentiable)."""
+    cb, cr = cbcr[:, 0:1] - 0.5, cbcr[:, 1:2] - 0.5
+    r = y + 1.402 * cr
+    g = y - 0.344136 * cb - 0.714136 * cr
+    b = y + 1.772 * cb
+    return torch.cat([r, g, b], 1).clamp(0, 1)
+
+
+def pil_luma(rgb: np.ndarray) -> np.ndarray:
+    """PIL's convert('L') integer formula on a uint8/int array."""
+    rgb = rgb.astype(np.int64)
+    return ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype(np.int64)
+
+
+def compose_rgb(gray: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
+    """uint8 HxW luma + HxWx2 chroma (0-1, any size: resized bilinearly) -> uint8 HxWx3 RGB whose PIL
+    luma equals `gray` exactly."""
+    h, w = gray.shape
+    if cbcr.shape[:2] != (h, w):
+        cbcr = cv2.resize(cbcr.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    y = gray.astype(np.float64)[..., None]
+    c = (cbcr.astype(np.float64) - 0.5) * 255.0
+    d = c[..., 0:1] * _FROM_CB + c[..., 1:2] * _FROM_CR          # per-channel offset from gray
+    with np.errstate(divide="ignore", invalid="ignore"):
+        room = np.where(d > 0, (255.0 - y) / d, np.where(d < 0, y / -d, np.inf))
+    t = np.clip(room.min(-1, keepdims=True), 0.0, 1.0)             # stay inside the RGB gamut
+    rgb = np.rint(y + t * d).astype(np.int64)
+    for _ in range(2):
+        rgb = np.clip(rgb + (gray.astype(np.int64) - pil_luma(rgb))[..., None], 0, 255)
+    bad = pil_luma(rgb) != gray
+    rgb[bad] = gray[bad][:, None]                                    # rare: fall back to neutral gray
+    return rgb.astype(np.uint8)

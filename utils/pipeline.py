@@ -1,0 +1,173 @@
+"""The thin inference pipeline (as in DDColor): `Restorer.restore(gray) -> RGB`, reused by the notebooks,
+restore.py, the benchmark and the tests.
+
+Order 'mask-colorize-inpaint' (the design, default): find the hole, colour the image, fill the hole.
+Order 'mask-inpaint-colorize': find the hole, fill it in gray, colour the result.
+Each network runs at its working size (256 by default); the mask is refined at full size, chroma is
+upsampled onto the full-resolution luminance, and the inpainter's correction is added to a full-size
+Telea pre-fill inside the hole only.
+"""
+from __future__ import annotations
+
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .baselines import telea
+from .color import compose_rgb
+from .imageio import IMAGE_SIZE
+from .mask_refine import RefineConfig, refine_mask
+from .training import autocast, load_model, pick_device
+
+ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
+
+
+def _model_device(net) -> torch.device:
+    return next(net.parameters()).device
+
+
+def _resize_stack(arrays, size: int, interp=cv2.INTER_AREA) -> np.ndarray:
+    return np.stack([a if a.shape[0] == size else cv2.resize(a, (size, size), interpolation=interp) for a in arrays])
+
+
+def _run(net, *inputs, amp: bool = False):
+    device = _model_device(net)
+    tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(device).contiguous(memory_format=torch.channels_last)
+               for x in inputs]
+    with torch.inference_mode(), autocast(device, amp):
+        return net(*tensors).float()
+
+
+@torch.inference_mode()
+def mask_probability(net, grays, size: int = 256, amp: bool = False) -> np.ndarray:
+    """[B] uint8 HxW grays -> [B,H,W] float hole probability at the input size."""
+    h = grays[0].shape[0]
+    x = _resize_stack(grays, size).astype(np.float32)[:, None] / 255.0
+    logits = _run(net, x, amp=amp)
+    if size != h:
+        logits = F.interpolate(logits, size=(h, h), mode="bilinear", align_corners=False)
+    return torch.sigmoid(logits)[:, 0].cpu().numpy()
+
+
+def predict_masks(net, grays, size: int = 256, refine: RefineConfig | None = None, amp: bool = False) -> list:
+    """Batched: hole masks (bool HxW) for damaged gray images, refined with the exact fill value."""
+    probs = mask_probability(net, grays, size, amp)
+    return [refine_mask(g, p, refine) for g, p in zip(grays, probs)]
+
+
+def predict_mask(net, gray: np.ndarray, size: int = 256, refine: RefineConfig | None = None, amp: bool = False) -> np.ndarray:
+    """The hole of one damaged gray image as a bool HxW array (512x512 for competition inputs)."""
+    return predict_masks(net, [gray], size, refine, amp)[0]
+
+
+def colorize_chroma(net, grays, masks, size: int = 256, amp: bool = False) -> np.ndarray:
+    """[B] grays + masks -> [B,size,size,2] Cb/Cr (0-1) at the working size."""
+    g = _resize_stack(grays, size).astype(np.float32)[:, None] / 255.0
+    m = _resize_stack([m.astype(np.float32) for m in masks], size)[:, None]
+    return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def colorize(net, grays, masks, size: int = 256, amp: bool = False) -> list:
+    """RGB images whose luminance is exactly the input gray (chroma from the network)."""
+    return [compose_rgb(g, c) for g, c in zip(grays, colorize_chroma(net, grays, masks, size, amp))]
+
+
+def inpaint(net, images, masks, size: int = 256, amp: bool = False) -> list:
+    """Fill the hole of RGB (or gray) images: Telea pre-fill at full size plus the network's correction,
+    computed at the working size and upsampled. Pixels outside the hole are returned unchanged."""
+    gray_in = images[0].ndim == 2
+    rgb = [np.repeat(im[..., None], 3, -1) if im.ndim == 2 else im for im in images]
+    pre = [telea(im, m) for im, m in zip(rgb, masks)]
+    x = _resize_stack(pre, size).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
+    m = _resize_stack([mk.astype(np.float32) for mk in masks], size)[:, None]
+    out = _run(net, x, m, amp=amp).cpu().numpy()
+    delta = (out - x).transpose(0, 2, 3, 1) * 255.0
+    results = []
+    for im, p, d, mk in zip(rgb, pre, delta, masks):
+        d = cv2.resize(d, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_LINEAR)
+        fill = np.clip(p.astype(np.float32) + d, 0, 255).round().astype(np.uint8)
+        res = im.copy()
+        res[mk] = fill[mk]
+        if gray_in:
+            res = cv2.cvtColor(res, cv2.COLOR_RGB2GRAY) if res.ndim == 3 else res
+        results.append(res)
+    return results
+
+
+@dataclass
+class Restoration:
+    restored: np.ndarray      # uint8 HxWx3
+    mask: np.ndarray          # bool HxW
+    colorized: np.ndarray     # uint8 HxWx3 (after stage 2, before the fill in the design's order)
+
+
+class Restorer:
+    """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints."""
+
+    def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
+                 order: str = ORDERS[0], amp: bool = False):
+        if order not in ORDERS:
+            raise ValueError(f"order must be one of {ORDERS}")
+        self.mask_net, self.color_net, self.inpaint_net = mask_net, color_net, inpaint_net
+        self.sizes = {"mask": 256, "color": 256, "inpaint": 256, **(sizes or {})}
+        self.refine = refine or RefineConfig()
+        self.order, self.amp = order, amp
+
+    @classmethod
+    def from_dir(cls, weights_dir, device: str = "auto", verify: bool = True, **kwargs) -> "Restorer":
+        from .weights import verify_checksums
+
+        weights_dir = Path(weights_dir)
+        if verify and (weights_dir / "checksums.json").exists():
+            verify_checksums(weights_dir)
+        dev = pick_device(device)
+        nets, sizes, refine = {}, {}, None
+        for stage in ("mask", "color", "inpaint"):
+            net, cfg = load_model(weights_dir / stage, dev)
+            nets[stage] = net.to(memory_format=torch.channels_last)
+            sizes[stage] = cfg.get("inference", {}).get("size", 256)
+            if stage == "mask" and "refine" in cfg.get("inference", {}):
+                refine = RefineConfig(**cfg["inference"]["refine"])
+        kwargs.setdefault("refine", refine)
+        return cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
+
+    def restore_batch(self, grays, masks=None) -> list[Restoration]:
+        """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks` skips stage 1."""
+        grays = [np.ascontiguousarray(g) for g in grays]
+        if masks is None:
+            masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
+        if self.order == "mask-colorize-inpaint":
+            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp)
+            restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
+        else:
+            filled = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
+            no_hole = [np.zeros_like(m) for m in masks]
+            restored = colorize(self.color_net, filled, no_hole, self.sizes["color"], self.amp)
+            colored = restored
+        return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
+
+    def restore(self, gray: np.ndarray) -> np.ndarray:
+        """One damaged gray image -> the restored RGB image."""
+        return self.restore_batch([gray])[0].restored
+
+
+def restore_any_image(restorer: Restorer, image: np.ndarray, batch_masks=None) -> Restoration:
+    """Restore an image of any size or mode: converted to gray, processed at 512x512 and resized back."""
+    if image.ndim == 3:
+        from .imageio import gray_of
+        image = gray_of(image[..., :3])
+    h, w = image.shape
+    if (h, w) == (IMAGE_SIZE, IMAGE_SIZE):
+        return restorer.restore_batch([image])[0]
+    small = cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA if h * w > IMAGE_SIZE ** 2 else cv2.INTER_CUBIC)
+    r = restorer.restore_batch([small])[0]
+    back = lambda a, interp: cv2.resize(a, (w, h), interpolation=interp)  # noqa: E731
+    return Restoration(back(r.restored, cv2.INTER_CUBIC), back(r.mask.astype(np.uint8), cv2.INTER_NEAREST) > 0,
+                       back(r.colorized, cv2.INTER_CUBIC))
+
+
