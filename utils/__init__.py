@@ -20,3 +20,5 @@ from .pipeline import Restoration, Restorer, colorize, inpaint, predict_mask, pr
 from .stages import (ColorStage, InpaintDataset, InpaintStage, MaskStage, validate_color, validate_inpaint,
                      validate_mask)
 from .weights import ChecksumError, export_weights, find_weights, verify_checksums
+from .experiment import compare_options, datasets, default_amp, median_ms, save_json, setup
+from .plots import overlay_mask, plot_history, show_grid

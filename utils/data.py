@@ -122,7 +122,8 @@ class SyntheticDamageDataset(Dataset):
     """
 
     def __init__(self, gt_paths, damage: DamageConfig | None = None, size: int = IMAGE_SIZE,
-                 augment: bool = True, fixed: bool = False, seed: int = 0, on_error: str = "raise"):
+                 augment: bool = True, fixed: bool = False, seed: int = 0, on_error: str = "raise",
+                 repeats: int = 1):
         self.paths = [Path(p) for p in gt_paths]
         if not self.paths:
             raise DataError("SyntheticDamageDataset: no ground-truth images given")
@@ -130,10 +131,11 @@ class SyntheticDamageDataset(Dataset):
         self.size, self.fixed, self.seed, self.on_error = size, fixed, seed, on_error
         self.augment = geometric_augmentation(self.damage.image_size) if augment and not fixed else None
         self.epoch = 0
+        self.repeats = max(1, int(repeats))     # each photo appears `repeats` times an epoch, damaged anew
         self.skipped: list[str] = []
 
     def __len__(self):
-        return len(self.paths)
+        return len(self.paths) * self.repeats
 
     def set_epoch(self, epoch: int):
         self.epoch = epoch
@@ -147,6 +149,7 @@ class SyntheticDamageDataset(Dataset):
     def sample(self, idx: int) -> dict:
         """One example as uint8 arrays at full size: gray (damaged), mask, rgb, clean_gray, fill."""
         rng = self._rng(idx)
+        idx = idx % len(self.paths)
         for attempt in range(len(self.paths)):
             j = (idx + attempt) % len(self.paths)
             try:

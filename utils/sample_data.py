@@ -44,6 +44,18 @@ def builtin_photo_paths() -> list[Path]:
     return [p for p in paths if p.is_file()]
 
 
+def builtin_photo_info() -> dict:
+    """Source package and licence of each bundled photo (from the packages' own notes)."""
+    lic = {"scikit-image": "see skimage/data/README.txt (public domain / CC0 / CC-BY per image)",
+           "scikit-learn": "see sklearn/datasets/images/README.txt",
+           "matplotlib": "public domain (matplotlib sample_data)"}
+    info = {}
+    for p in builtin_photo_paths():
+        pkg = next(k for k, names in BUILTIN_PHOTOS.items() if p.name in names)
+        info[str(p)] = {"package": pkg, "license": lic[pkg]}
+    return info
+
+
 def folder_photo_paths(folder) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
@@ -72,31 +84,48 @@ def _load_rgb(path: Path) -> np.ndarray:
         return np.asarray(im.convert("RGB"))
 
 
-def _crops(photos, n, rng, desc):
-    """n crops spread evenly over the photos (round robin)."""
-    cache = {}
+def crops_for_resolution(h: int, w: int, max_crops: int = 8) -> int:
+    """How many distinct 512 crops a photo supports: about one per 512x512 of area, 1..max_crops."""
+    return int(np.clip(round(h * w / IMAGE_SIZE ** 2), 1, max_crops))
+
+
+def _crops(photos, n, rng, desc, info=None, max_crops: int = 8):
+    """n crops spread evenly over the photos (round robin); n=None: as many as each photo's resolution
+    supports (crops_for_resolution)."""
+    info = info or {}
+    plan = []
+    if n is None:
+        for p in photos:
+            with Image.open(p) as im:
+                w, h = im.size
+            plan += [p] * crops_for_resolution(h, w, max_crops)
+    else:
+        plan = [photos[i % len(photos)] for i in range(n)]
+    cache_path, cache = None, None
     out = []
-    for i in tqdm(range(n), desc=desc, leave=False):
-        p = photos[i % len(photos)]
-        if p not in cache:
-            cache[p] = _load_rgb(p)
-        crop, info = random_crop(cache[p], rng)
-        out.append((crop, {"source": str(p), **info}))
+    for p in tqdm(plan, desc=desc, leave=False):
+        if p != cache_path:
+            cache_path, cache = p, _load_rgb(p)
+        crop, crop_info = random_crop(cache, rng)
+        out.append((crop, {"source": str(p), **info.get(str(p), {}), **crop_info}))
     return out
 
 
-def build_sample_dataset(out_dir, photos=None, n_train: int = 24, n_test: int = 8, seed: int = 0,
+def build_sample_dataset(out_dir, photos=None, n_train: int | None = 24, n_test: int | None = 8, seed: int = 0,
                          test_photos=None, train_damage: DamageConfig | None = None,
-                         test_damage: DamageConfig | None = None, overwrite: bool = False) -> Path:
+                         test_damage: DamageConfig | None = None, overwrite: bool = False,
+                         photo_info: dict | None = None, max_crops=(8, 2)) -> Path:
     """Write train_input/, train_gt/, test_input/, test_gt/, test_mask/, train.csv, test.csv and
     manifest.csv under out_dir. `photos`: a folder or a list of paths (default: the built-in photos).
     Train inputs get train-style damage (near-black squares/circles) like the competition's,
-    test inputs the polygon damage of the competition's test set."""
+    test inputs the polygon damage of the competition's test set. n_train/n_test=None: as many crops
+    per photo as its resolution supports, at most max_crops=(train, test). photo_info: {path: {...}} columns added to the manifest."""
     out = Path(out_dir)
     if (out / "train.csv").exists() and not overwrite:
         raise FileExistsError(f"{out}: a dataset is already there (pass overwrite=True to rebuild)")
     if photos is None:
         photos = builtin_photo_paths()
+        photo_info = photo_info or builtin_photo_info()
         test_photos = [p for p in photos if p.name in BUILTIN_TEST] if test_photos is None else test_photos
     elif isinstance(photos, (str, Path)):
         photos = folder_photo_paths(photos)
@@ -119,14 +148,14 @@ def build_sample_dataset(out_dir, photos=None, n_train: int = 24, n_test: int = 
             shutil.rmtree(out / sub, ignore_errors=True)
 
     manifest, train_rows, test_rows = [], [], []
-    for i, (crop, info) in enumerate(_crops(train_photos, n_train, rng, "train crops")):
+    for i, (crop, info) in enumerate(_crops(train_photos, n_train, rng, "train crops", photo_info, max_crops[0])):
         name = f"TRAIN_{i:05d}.png"
         dmg = sample_damage(rng, train_damage)
         write_png(out / "train_gt" / name, crop)
         write_png(out / "train_input" / name, apply_damage(gray_of(crop), dmg))
         train_rows.append({"input_image_path": f"./train_input/{name}", "gt_image_path": f"./train_gt/{name}"})
         manifest.append({"split": "train", "name": name, "damage": dmg.kind, "fill": dmg.fill, **info})
-    for i, (crop, info) in enumerate(_crops(test_photos, n_test, rng, "test crops")):
+    for i, (crop, info) in enumerate(_crops(test_photos, n_test, rng, "test crops", photo_info, max_crops[1])):
         name = f"TEST_{i:03d}.png"
         dmg = sample_damage(rng, test_damage)
         write_png(out / "test_gt" / name, crop)

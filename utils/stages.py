@@ -16,7 +16,7 @@ from .mask_refine import RefineConfig, mask_stats, refine_mask
 from .metric import score_image
 from .models import ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, model_config
 from .pipeline import colorize_chroma, inpaint, mask_probability
-from .training import autocast, is_finite, load_model, save_model
+from .training import autocast, default_amp, is_finite, load_model, save_model
 
 
 class Stage:
@@ -24,8 +24,9 @@ class Stage:
 
     name = "stage"
 
-    def __init__(self, device, amp: bool, size: int):
-        self.device, self.amp, self.size = torch.device(device), amp, size
+    def __init__(self, device, amp: bool | None, size: int):
+        self.device, self.size = torch.device(device), size
+        self.amp = default_amp(self.device) if amp is None else amp
         self.nets: dict = {}
         self.opts: dict = {}
 
@@ -81,7 +82,7 @@ def _cl(x, device):
 class MaskStage(Stage):
     name = "mask"
 
-    def __init__(self, loss: str = "bce+dice", lr: float = 1e-3, device="cpu", amp: bool = True, size: int = 256,
+    def __init__(self, loss: str = "bce+dice", lr: float = 1e-3, device="cpu", amp: bool | None = None, size: int = 256,
                  refine: RefineConfig | None = None, **model_kwargs):
         super().__init__(device, amp, size)
         self.refine = refine or RefineConfig()
@@ -99,7 +100,7 @@ class MaskStage(Stage):
             parts = self.loss(self.net(x), y)
         if not self._step(self.opts["opt"], parts["loss"], self.net.parameters()):
             return None
-        return {k: float(v) for k, v in parts.items()}
+        return {k: float(v.detach()) for k, v in parts.items()}
 
 
 def validate_mask(stage: MaskStage, val_ds, batch_size: int = 8) -> dict:
@@ -121,7 +122,7 @@ def validate_mask(stage: MaskStage, val_ds, batch_size: int = 8) -> dict:
 class ColorStage(Stage):
     name = "color"
 
-    def __init__(self, loss: str = "perceptual+l1", lr: float = 5e-4, device="cpu", amp: bool = True,
+    def __init__(self, loss: str = "perceptual+l1", lr: float = 5e-4, device="cpu", amp: bool | None = None,
                  size: int = 256, **model_kwargs):
         super().__init__(device, amp, size)
         net = _prepare(ColorizationNet(**model_kwargs), self.device)
@@ -136,7 +137,7 @@ class ColorStage(Stage):
             parts = self.loss(self.net(g, m), rgb, luma)
         if not self._step(self.opts["opt"], parts["loss"], self.net.parameters()):
             return None
-        return {k: float(v) for k, v in parts.items()}
+        return {k: float(v.detach()) for k, v in parts.items()}
 
 
 def validate_color(stage: ColorStage, val_ds, batch_size: int = 8) -> dict:
@@ -177,7 +178,7 @@ class InpaintDataset(Dataset):
 class InpaintStage(Stage):
     name = "inpaint"
 
-    def __init__(self, lr: float = 5e-4, d_lr: float = 2e-4, device="cpu", amp: bool = True, size: int = 256,
+    def __init__(self, lr: float = 5e-4, d_lr: float = 2e-4, device="cpu", amp: bool | None = None, size: int = 256,
                  hole_weight: float = 6.0, ssim_weight: float = 0.0, gan_weight: float = 0.01, **model_kwargs):
         super().__init__(device, amp, size)
         g = _prepare(InpaintNet(**model_kwargs), self.device)
@@ -199,13 +200,13 @@ class InpaintStage(Stage):
                 d_loss = discriminator_hinge_loss(d(y, m), d(out.detach(), m))
             if not self._step(self.opts["d"], d_loss, d.parameters()):
                 return None
-            logs["d_loss"] = float(d_loss)
+            logs["d_loss"] = float(d_loss.detach())
         with autocast(self.device, self.amp):
             fake = d(out, m) if self.loss.gan_w > 0 else None
             parts = self.loss(out, y, m, fake)
         if not self._step(self.opts["g"], parts["loss"], g.parameters()):
             return None
-        logs.update({("g_loss" if k == "loss" else k): float(v) for k, v in parts.items()})
+        logs.update({("g_loss" if k == "loss" else k): float(v.detach()) for k, v in parts.items()})
         logs["loss"] = logs["g_loss"]
         return logs
 
