@@ -13,7 +13,6 @@ $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m ipykernel install --user --name image-restore --display-name "Image-Restore" >/dev/null
 	touch $@
 
 venv: $(BIN)/.installed

@@ -17,3 +17,26 @@ def sample_data(tmp_path_factory):
     out = tmp_path_factory.mktemp("data")
     utils.build_sample_dataset(out, n_train=12, n_test=4, seed=1, overwrite=True)
     return out
+
+
+def make_tiny_weights(out_dir, size: int = 128):
+    """Untrained (random-init) checkpoints of the three stages, as notebooks 02-04 would write them."""
+    import torch
+
+    import utils
+    from utils.models import model_config
+
+    torch.manual_seed(0)
+    nets = {"mask": ("MaskNet", utils.MaskNet()), "color": ("ColorizationNet", utils.ColorizationNet()),
+            "inpaint": ("InpaintNet", utils.InpaintNet())}
+    for stem, (arch, net) in nets.items():
+        inference = {"size": size}
+        if stem == "mask":
+            inference["refine"] = utils.RefineConfig().to_dict()
+        utils.save_model(net, {**model_config(arch), "stage": stem, "inference": inference}, out_dir / stem)
+    return out_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_weights(tmp_path_factory):
+    return make_tiny_weights(tmp_path_factory.mktemp("weights"))

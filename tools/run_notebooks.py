@@ -77,7 +77,7 @@ def main(argv=None) -> int:
             print(f"skip {name}: not there yet")
             continue
         declared = declared_parameters(nb)
-        params = {"data_dir": str(data_dir), "ckpt_dir": str(ckpt), "smoke": args.smoke}
+        params = {"data_dir": str(data_dir), "ckpt_dir": str(ckpt), "smoke": args.smoke, "out_dir": str(out)}
         if not args.smoke and not args.full:
             params.update(SAMPLE_PARAMS.get(name, {}))
         params.update(extra)

@@ -156,18 +156,28 @@ class Restorer:
         return self.restore_batch([gray])[0].restored
 
 
-def restore_any_image(restorer: Restorer, image: np.ndarray, batch_masks=None) -> Restoration:
-    """Restore an image of any size or mode: converted to gray, processed at 512x512 and resized back."""
+def to_competition_gray(image: np.ndarray) -> np.ndarray:
+    """Any uint8 image -> 512x512 gray (PIL luma; area or cubic resize)."""
     if image.ndim == 3:
         from .imageio import gray_of
         image = gray_of(image[..., :3])
     h, w = image.shape
     if (h, w) == (IMAGE_SIZE, IMAGE_SIZE):
-        return restorer.restore_batch([image])[0]
-    small = cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=cv2.INTER_AREA if h * w > IMAGE_SIZE ** 2 else cv2.INTER_CUBIC)
-    r = restorer.restore_batch([small])[0]
+        return image
+    interp = cv2.INTER_AREA if h * w > IMAGE_SIZE ** 2 else cv2.INTER_CUBIC
+    return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interp)
+
+
+def resize_restoration(r: Restoration, h: int, w: int) -> Restoration:
+    """A 512x512 restoration resized back to an input's own size."""
+    if r.restored.shape[:2] == (h, w):
+        return r
     back = lambda a, interp: cv2.resize(a, (w, h), interpolation=interp)  # noqa: E731
     return Restoration(back(r.restored, cv2.INTER_CUBIC), back(r.mask.astype(np.uint8), cv2.INTER_NEAREST) > 0,
                        back(r.colorized, cv2.INTER_CUBIC))
 
 
+def restore_any_image(restorer: Restorer, image: np.ndarray) -> Restoration:
+    """Restore an image of any size or mode: converted to gray, processed at 512x512 and resized back."""
+    r = restorer.restore_batch([to_competition_gray(image)])[0]
+    return resize_restoration(r, *image.shape[:2])

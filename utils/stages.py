@@ -45,6 +45,11 @@ class Stage:
         for m, _ in self.nets.values():
             m.eval()
 
+    @staticmethod
+    def batch_is_finite(batch: dict) -> bool:
+        """A non-finite input would poison BatchNorm running statistics in the forward pass: skip it."""
+        return all(bool(torch.isfinite(v).all()) for v in batch.values() if torch.is_tensor(v))
+
     def _step(self, opt, loss, params) -> bool:
         """Backward + step unless the loss is non-finite (then the step is skipped)."""
         opt.zero_grad(set_to_none=True)
@@ -95,6 +100,8 @@ class MaskStage(Stage):
         return {"size": self.size, "refine": self.refine.to_dict()}
 
     def train_step(self, batch):
+        if not self.batch_is_finite(batch):
+            return None
         x, y = _cl(batch["gray"], self.device), batch["mask"].to(self.device)
         with autocast(self.device, self.amp):
             parts = self.loss(self.net(x), y)
@@ -131,6 +138,8 @@ class ColorStage(Stage):
         self.opts = {"opt": torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)}
 
     def train_step(self, batch):
+        if not self.batch_is_finite(batch):
+            return None
         g, m, rgb = _cl(batch["gray"], self.device), _cl(batch["mask"], self.device), batch["rgb"].to(self.device)
         luma = (0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3])  # the true luminance
         with autocast(self.device, self.amp):
@@ -190,6 +199,8 @@ class InpaintStage(Stage):
                      "d": torch.optim.AdamW(d.parameters(), lr=d_lr, betas=(0.5, 0.999))}
 
     def train_step(self, batch):
+        if not self.batch_is_finite(batch):
+            return None
         g, d = self.nets["inpaint"][0], self.nets["inpaint_disc"][0]
         x, m, y = _cl(batch["image"], self.device), _cl(batch["mask"], self.device), _cl(batch["rgb"], self.device)
         logs = {}

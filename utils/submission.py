@@ -48,10 +48,11 @@ def zip_folder(png_dir, zip_path) -> Path:
 
 
 def validate_submission(zip_path, test_csv) -> list[str]:
-    """Check a submission zip against test.csv; return the names, or raise SubmissionError naming
-    the problem: missing, extra or misnamed files, folders, wrong size or mode, corrupt PNGs."""
+    """Check a submission zip against test.csv (or a list of expected PNG names); return the names, or
+    raise SubmissionError naming the problem: missing, extra or misnamed files, folders, wrong size or
+    mode, corrupt PNGs."""
     zip_path = Path(zip_path)
-    want = expected_names(test_csv)
+    want = list(test_csv) if isinstance(test_csv, (list, tuple)) else expected_names(test_csv)
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, FileNotFoundError) as e:

@@ -1,0 +1,151 @@
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import default_collate
+
+import utils
+from utils.models import PretrainedWeightsError, create_encoder, offline_lite0_state_dict
+
+
+def batch_of(sample_data, n=2, size=128, seed=0):
+    table = utils.load_train_table(sample_data)
+    ds = utils.SyntheticDamageDataset(table["gt_image_path"], size=size, seed=seed, augment=False)
+    return ds, default_collate([ds[i] for i in range(n)])
+
+
+@pytest.mark.parametrize("cls,args,out", [
+    (utils.MaskNet, [(2, 1)], 1),
+    (utils.ColorizationNet, [(2, 1), (2, 1)], 2),
+    (utils.InpaintNet, [(2, 3), (2, 1)], 3),
+])
+def test_shapes_on_cpu(cls, args, out):
+    net = cls().eval()
+    with torch.no_grad():
+        y = net(*[torch.rand(b, c, 96, 96) for b, c in args])
+    assert y.shape == (2, out, 96, 96)
+    assert torch.isfinite(y).all()
+
+
+def test_discriminator_shape():
+    d = utils.PatchDiscriminator()
+    assert d(torch.rand(2, 3, 128, 128), torch.rand(2, 1, 128, 128)).shape[:2] == (2, 1)
+
+
+def test_offline_weights_load_into_encoder():
+    sd = offline_lite0_state_dict("tf_efficientnet_lite0")
+    enc = create_encoder("tf_efficientnet_lite0", in_chans=1, pretrained="offline")
+    # a block deep in the network holds the packaged ImageNet weights, the gray stem their channel sum
+    key = "blocks.3.0.conv_pw.weight"
+    assert torch.equal(enc.state_dict()[key], sd[key])
+    assert torch.allclose(enc.state_dict()["conv_stem.weight"], sd["conv_stem.weight"].sum(1, keepdim=True))
+    with pytest.raises(PretrainedWeightsError, match="no offline weights"):
+        create_encoder("resnet18", in_chans=1, pretrained="offline")
+
+
+def test_perceptual_features_are_pretrained_not_random():
+    loss = utils.PerceptualLoss("efficientnet_lite0")
+    sd = offline_lite0_state_dict("tf_efficientnet_lite0")
+    assert torch.equal(loss.features.state_dict()["blocks.1.0.conv_pw.weight"], sd["blocks.1.0.conv_pw.weight"])
+    x = torch.rand(1, 3, 64, 64)
+    assert float(loss(x, x)) == 0.0 and float(loss(x, torch.rand(1, 3, 64, 64))) > 0
+    assert not any(p.requires_grad for p in loss.features.parameters())
+
+
+@pytest.mark.parametrize("make", [
+    lambda: utils.MaskStage(loss="bce+dice", lr=2e-3, size=128),
+    lambda: utils.MaskStage(loss="l2+perceptual", lr=2e-3, size=128),
+    lambda: utils.ColorStage(loss="perceptual+l1", lr=2e-3, size=128),
+    lambda: utils.InpaintStage(lr=2e-3, size=128, ssim_weight=1.0, gan_weight=0.01),
+], ids=["mask-bce-dice", "mask-l2-perceptual", "color", "inpaint"])
+def test_few_steps_lower_the_loss_on_a_fixed_batch(sample_data, make):
+    torch.manual_seed(0)
+    stage = make()
+    ds, batch = batch_of(sample_data)
+    if stage.name == "inpaint":
+        batch = default_collate([utils.InpaintDataset(ds, 128)[i] for i in range(2)])
+    stage.train_mode()
+    losses = [stage.train_step(batch)["loss"] for _ in range(8)]
+    assert all(np.isfinite(losses))
+    assert min(losses[-3:]) < losses[0]
+
+
+def test_nan_guard_skips_step_and_stops_run(sample_data, tmp_path):
+    stage = utils.InpaintStage(size=128)
+    ds, _ = batch_of(sample_data)
+    batch = default_collate([utils.InpaintDataset(ds, 128)[i] for i in range(2)])
+    batch["rgb"][:] = float("nan")
+    stage.train_mode()
+    before = {k: v.clone() for k, v in stage.net.state_dict().items()}
+    assert stage.train_step(batch) is None
+    # nothing changed: no parameter step, and no BatchNorm statistics from the bad batch
+    assert all(torch.equal(before[k], v) for k, v in stage.net.state_dict().items())
+    # a finite batch whose loss is non-finite is skipped by the loss check
+    good = default_collate([utils.InpaintDataset(ds, 128)[i] for i in range(2)])
+    stage.loss.hole_w = float("inf")
+    params = {k: v.clone() for k, v in stage.net.named_parameters()}
+    assert stage.train_step(good) is None
+    assert all(torch.equal(params[k], v) for k, v in stage.net.named_parameters())
+    stage.loss.hole_w = 6.0
+
+    class NaNs(torch.utils.data.Dataset):
+        def __len__(self):
+            return 8
+
+        def __getitem__(self, i):
+            item = utils.InpaintDataset(ds, 128)[i % len(ds)]
+            item["rgb"] = torch.full_like(item["rgb"], float("nan"))
+            return item
+
+    with pytest.raises(FloatingPointError, match="non-finite"):
+        utils.fit(stage, NaNs(), 1, tmp_path, batch_size=2, progress=False)
+
+
+def test_checkpoint_round_trip_and_resume(sample_data, tmp_path):
+    ds, batch = batch_of(sample_data, size=128)
+    stage = utils.MaskStage(size=128)
+    val = utils.SyntheticDamageDataset(list(utils.load_train_table(sample_data)["gt_image_path"])[:2], size=128, fixed=True)
+    hist = utils.fit(stage, ds, 1, tmp_path, batch_size=4, steps_per_epoch=1, progress=False,
+                     val_fn=lambda s: utils.validate_mask(s, val))
+    assert (tmp_path / "mask.safetensors").is_file() and (tmp_path / "mask.json").is_file()
+    net, cfg = utils.load_model(tmp_path / "mask")
+    assert cfg["arch"] == "MaskNet" and cfg["epoch"] == 1 and cfg["inference"]["size"] == 128
+    x = batch["gray"]
+    stage.eval_mode()
+    with torch.no_grad():
+        assert torch.allclose(net(x), stage.net(x), atol=1e-6)
+    # an interrupted run resumes after the last finished epoch and keeps the history
+    resumed = utils.MaskStage(size=128)
+    hist2 = utils.fit(resumed, ds, 2, tmp_path, batch_size=4, steps_per_epoch=1, progress=False)
+    assert len(hist2) == 2 and hist2[0] == hist[0]
+    assert utils.load_model(tmp_path / "mask")[1]["epoch"] == 2
+    # a corrupt weights file is a clear error
+    (tmp_path / "mask.safetensors").write_bytes(b"junk")
+    with pytest.raises(Exception, match="mask"):
+        utils.load_model(tmp_path / "mask")
+
+
+def test_colorization_keeps_luminance_exactly(sample_data):
+    ds, _ = batch_of(sample_data)
+    s = ds.sample(0)
+    net = utils.ColorizationNet().eval()
+    out = utils.colorize(net, [s["gray"]], [s["mask"]], size=128)[0]
+    assert out.shape == (512, 512, 3) and out.dtype == np.uint8
+    assert np.array_equal(utils.gray_of(out), s["gray"])  # everywhere, so outside the hole too
+
+
+def test_compose_rgb_exact_luma_on_extreme_chroma():
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (64, 64), dtype=np.uint8)
+    for chroma in (np.zeros((16, 16, 2)), np.ones((16, 16, 2)), rng.random((16, 16, 2))):
+        out = utils.compose_rgb(gray, chroma)
+        assert np.array_equal(utils.gray_of(out), gray)
+    assert (utils.compose_rgb(gray, rng.random((16, 16, 2))).std(-1) > 0).mean() > 0.9  # coloured, not gray
+
+
+def test_inpaint_changes_only_the_hole(sample_data):
+    ds, _ = batch_of(sample_data)
+    s = ds.sample(1)
+    out = utils.inpaint(utils.InpaintNet().eval(), [s["rgb"]], [s["mask"]], size=128)[0]
+    assert np.array_equal(out[~s["mask"]], s["rgb"][~s["mask"]])
+    gray_out = utils.inpaint(utils.InpaintNet().eval(), [s["gray"]], [s["mask"]], size=128)[0]
+    assert gray_out.shape == (512, 512) and np.array_equal(gray_out[~s["mask"]], s["gray"][~s["mask"]])

@@ -1,0 +1,60 @@
+"""Every notebook executes top to bottom in smoke mode, through the same runner as the main command."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import utils
+from conftest import make_tiny_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_notebooks(only, data, out, ckpt, *params):
+    cmd = [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--smoke", "--data-dir", str(data),
+           "--out", str(out), "--ckpt-dir", str(ckpt), "--only", *only]
+    for p in params:
+        cmd += ["-p", p]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def nb_env(sample_data, tmp_path_factory):
+    base = tmp_path_factory.mktemp("nb")
+    return {"data": sample_data, "out": base / "runs", "ckpt": base / "ckpt"}
+
+
+def test_eda_notebook(nb_env):
+    run_notebooks(["01"], nb_env["data"], nb_env["out"], nb_env["ckpt"])
+    floors = json.loads((nb_env["out"] / "floors.json").read_text())
+    assert set(floors) == {"gray copy", "Telea, known mask"}
+    assert floors["Telea, known mask"]["masked_ssim"] > floors["gray copy"]["masked_ssim"]
+    nb = json.loads((nb_env["out"] / "01_eda.ipynb").read_text())
+    assert any(o.get("output_type") == "display_data" for c in nb["cells"] for o in c.get("outputs", []))  # plots drawn
+
+
+def test_training_notebooks(nb_env):
+    run_notebooks(["02", "03", "04"], nb_env["data"], nb_env["out"], nb_env["ckpt"])
+    for stage in ("mask", "color", "inpaint", "inpaint_disc"):
+        net, cfg = utils.load_model(nb_env["ckpt"] / stage)
+        assert cfg["epoch"] == 1
+    for name in ("mask", "color", "inpaint"):
+        metrics = json.loads((nb_env["ckpt"] / f"{name}_metrics.json").read_text())
+        assert metrics["ms_per_image"] > 0 and "loss_comparison" in metrics
+    assert (nb_env["out"] / "03_train_colorization.ipynb").exists()
+    assert not list((ROOT / "notebooks").glob("*.ipynb.*"))  # executed copies go to runs/, never notebooks/
+
+
+def test_inference_notebook(nb_env, tmp_path):
+    weights = make_tiny_weights(tmp_path / "w")
+    sub = tmp_path / "sub" / "submission.zip"
+    run_notebooks(["05"], nb_env["data"], nb_env["out"], nb_env["ckpt"], f"weights={weights}",
+                  f"submission_zip={sub}", f"png_dir={tmp_path / 'png'}")
+    summary = json.loads((nb_env["out"] / "summary.json").read_text())
+    assert summary["validated"] and Path(summary["zip"]) == sub.resolve()
+    assert utils.validate_submission(sub, nb_env["data"] / "test.csv")
+    assert 0 < summary["score"]["score"] < 1

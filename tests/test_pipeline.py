@@ -1,0 +1,62 @@
+import json
+
+import numpy as np
+import pytest
+
+import utils
+
+
+def test_pipeline_end_to_end_on_tiny_model(sample_data, tiny_weights):
+    restorer = utils.Restorer.from_dir(tiny_weights, device="cpu")
+    assert restorer.sizes == {"mask": 128, "color": 128, "inpaint": 128}
+    grays = [utils.read_image(sample_data / "test_input" / f"TEST_00{i}.png", "L") for i in range(2)]
+    results = restorer.restore_batch(grays)
+    for g, r in zip(grays, results):
+        assert r.restored.shape == (512, 512, 3) and r.restored.dtype == np.uint8
+        assert r.mask.shape == (512, 512) and r.mask.dtype == bool
+        # outside the predicted hole the output keeps the input luminance exactly
+        assert np.array_equal(utils.gray_of(r.restored)[~r.mask], g[~r.mask])
+        assert np.array_equal(utils.gray_of(r.colorized), g)
+    single = restorer.restore(grays[0])
+    assert np.array_equal(single, results[0].restored)
+    gt = utils.read_image(sample_data / "test_gt" / "TEST_000.png", "RGB")
+    mask = utils.read_image(sample_data / "test_mask" / "TEST_000.png", "L") > 0
+    assert 0 < utils.score_image(gt, single, mask)["score"] <= 1
+
+
+def test_known_masks_and_other_order(sample_data, tiny_weights):
+    gray = utils.read_image(sample_data / "test_input" / "TEST_001.png", "L")
+    mask = utils.read_image(sample_data / "test_mask" / "TEST_001.png", "L") > 0
+    for order in utils.pipeline.ORDERS:
+        r = utils.Restorer.from_dir(tiny_weights, device="cpu", order=order).restore_batch([gray], masks=[mask])[0]
+        assert np.array_equal(r.mask, mask)
+        assert np.array_equal(utils.gray_of(r.restored)[~mask], gray[~mask])
+
+
+def test_any_size_and_mode(tiny_weights):
+    restorer = utils.Restorer.from_dir(tiny_weights, device="cpu")
+    rgb = np.random.default_rng(0).integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    r = utils.restore_any_image(restorer, rgb)
+    assert r.restored.shape == (300, 200, 3) and r.mask.shape == (300, 200)
+
+
+def test_predict_mask_api(sample_data, tiny_weights):
+    net, _ = utils.load_model(tiny_weights / "mask")
+    gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
+    m = utils.predict_mask(net, gray, size=128)
+    assert m.shape == (512, 512) and m.dtype == bool
+    assert len(utils.predict_masks(net, [gray, gray], size=128)) == 2
+
+
+def test_weights_checksums(tiny_weights, tmp_path):
+    out = tmp_path / "w"
+    sums = utils.export_weights(tiny_weights, out)
+    assert set(sums) == {"mask.safetensors", "color.safetensors", "inpaint.safetensors"}
+    utils.verify_checksums(out)
+    utils.Restorer.from_dir(out, device="cpu")
+    data = bytearray((out / "color.safetensors").read_bytes())
+    data[-1] ^= 1
+    (out / "color.safetensors").write_bytes(bytes(data))
+    with pytest.raises(utils.ChecksumError, match="color.safetensors"):
+        utils.Restorer.from_dir(out, device="cpu")
+    assert json.loads((out / "checksums.json").read_text())["mask.safetensors"] == utils.weights.sha256(out / "mask.safetensors")

@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+import utils
+from utils.damage import DamageConfig, apply_damage, sample_damage
+
+
+def textured(seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (512, 512), dtype=np.uint8)
+
+
+def rough_prob(mask, shrink=6, seed=0):
+    """A network-like probability: the true mask eroded, blurred, with some noise."""
+    import cv2
+    core = cv2.erode(mask.astype(np.uint8), np.ones((shrink, shrink), np.uint8)).astype(np.float32)
+    prob = cv2.GaussianBlur(core, (0, 0), 3)
+    return np.clip(prob + np.random.default_rng(seed).normal(0, 0.05, prob.shape), 0, 1)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_flat_fill_in_textured_image_is_recovered_exactly(seed):
+    gray = textured(seed)
+    dmg = sample_damage(np.random.default_rng(seed), DamageConfig(max_bbox=200))
+    damaged = apply_damage(gray, dmg)
+    refined = utils.refine_mask(damaged, rough_prob(dmg.mask, seed=seed))
+    stats = utils.mask_stats(refined, dmg.mask)
+    assert stats["recall"] == 1.0
+    assert stats["iou"] > 0.98  # random texture equals the fill value at ~1/256 of the border pixels
+
+
+def test_fill_equal_to_natural_flat_area_does_not_leak():
+    gray = textured(1)
+    gray[:200] = 255                                  # saturated sky at the top
+    mask = np.zeros((512, 512), bool)
+    mask[150:300, 100:260] = True                     # a hole straddling the sky edge, filled with 255
+    damaged = gray.copy()
+    damaged[mask] = 255
+    refined = utils.refine_mask(damaged, rough_prob(mask), utils.RefineConfig(grow_margin=12))
+    stats = utils.mask_stats(refined, mask)
+    assert stats["recall"] == 1.0
+    # the sky is 255 too: growth stops within the margin instead of taking the whole sky
+    assert refined.sum() < mask.sum() + 2 * 12 * (160 + 150) + 4 * 12 * 12
+    assert not refined[:100].any()
+
+
+def test_empty_and_faint_predictions():
+    gray = textured(2)
+    assert not utils.refine_mask(gray, np.zeros((512, 512))).any()
+    mask = np.zeros((512, 512), bool)
+    mask[200:260, 200:260] = True
+    damaged = gray.copy()
+    damaged[mask] = 17
+    faint = mask * 0.2                                # below the threshold, above a quarter of it
+    assert utils.mask_stats(utils.refine_mask(damaged, faint), mask)["recall"] == 1.0
+
+
+def test_mask_stats():
+    a = np.zeros((4, 4), bool)
+    a[:2] = True
+    b = np.zeros((4, 4), bool)
+    b[:1] = True
+    s = utils.mask_stats(b, a)
+    assert s == {"iou": 0.5, "precision": 1.0, "recall": 0.5}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Train the shipped weights on the offline corpus with notebooks 02-04 in full mode, then export them to
+# weights/ with checksums. These are the exact parameters recorded in weights/README.md. Re-running after
+# an interruption resumes each stage from its last checkpoint.
+#   python tools/build_corpus.py corpus && bash tools/train_shipped.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export GLIBC_TUNABLES=glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
+PY=${PY:-.venv/bin/python}
+DATA=${DATA:-corpus}
+CK=${CK:-checkpoints_corpus}
+RUNS=${RUNS:-runs_corpus}
+common=(--full --data-dir "$DATA" --ckpt-dir "$CK" --out "$RUNS" -p repeats=5 -p val_count=48 -p num_workers=1)
+$PY tools/run_notebooks.py "${common[@]}" --only 02 -p epochs=6 -p compare_steps=40
+$PY tools/run_notebooks.py "${common[@]}" --only 03 -p epochs=8 -p compare_steps=40
+$PY tools/run_notebooks.py "${common[@]}" --only 04 -p epochs=4 -p compare_steps=30
+$PY -c "import utils; print(utils.export_weights('$CK', 'weights'))"
