@@ -7,7 +7,7 @@ DATA ?= data
 # glibc malloc tuning doubles CPU training speed (must be set before Python starts)
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
 
-.PHONY: venv run test clean-runs
+.PHONY: venv run test app browser clean-runs
 
 $(BIN)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -21,8 +21,16 @@ venv: $(BIN)/.installed
 run: venv
 	$(BIN)/python tools/run_notebooks.py --data-dir $(DATA) $(RUN_ARGS)
 
-test: venv
+# Debian's Chromium for the app's browser test (Playwright drives it; no browser download)
+browser:
+	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; else sudo apt-get install -y -qq chromium; fi; }
+
+test: venv browser
 	$(BIN)/python -m pytest -q tests $(TEST_ARGS)
+
+# The web app on http://127.0.0.1:7860 (offline; shipped weights, else checkpoints/)
+app: venv
+	$(BIN)/python app.py $(APP_ARGS)
 
 clean-runs:
 	rm -rf runs

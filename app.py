@@ -1,0 +1,229 @@
+"""The restoration app (Gradio), over the same pipeline as restore.py and notebook 05.
+
+    python app.py [--weights DIR] [--host 127.0.0.1] [--port 7860] [--device auto|cpu|cuda]
+
+Runs on localhost, offline. Tabs: restore a damaged grayscale image (upload or a sample, optional ground
+truth for the score); damage a colour photo on the spot with the competition's polygon generator and
+restore it; batch mode (a zip of inputs in, a validated submission zip out). Bad uploads get a message in
+the page and the app keeps running.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+from PIL import Image, UnidentifiedImageError  # noqa: E402
+
+import utils  # noqa: E402
+
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+MAX_PIXELS = 40_000_000
+IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class UploadError(ValueError):
+    """A bad upload; the message is shown in the page."""
+
+
+def load_upload(path, what: str = "image") -> np.ndarray:
+    """An uploaded file as a uint8 array (L or RGB), or UploadError with a message for the page."""
+    if not path:
+        raise UploadError(f"Please upload an {what}.")
+    p = Path(path)
+    size = p.stat().st_size
+    if size > MAX_UPLOAD_BYTES:
+        raise UploadError(f"{p.name}: file is {size / 2**20:.0f} MB, the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
+    try:
+        with Image.open(p) as im:
+            if im.width * im.height > MAX_PIXELS:
+                raise UploadError(f"{p.name}: {im.width}x{im.height} pixels is too large (limit {MAX_PIXELS // 10**6} MP).")
+            im.load()
+            if im.mode not in ("L", "RGB"):
+                im = im.convert("RGB")
+            return np.asarray(im).copy()
+    except UploadError:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
+        raise UploadError(f"{p.name}: not a readable image ({type(e).__name__}).") from e
+
+
+def score_text(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> str:
+    r = utils.score_image(gt, pred, mask)
+    return (f"**Score {r['score']:.4f}** — SSIM {r['ssim']:.4f} · masked SSIM {r['masked_ssim']:.4f} · "
+            f"hue {r['hue']:.4f}")
+
+
+def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, true_mask=None):
+    """-> (mask overlay, colorized, restored, result PNG path, markdown)."""
+    gray = utils.gray_of(image) if image.ndim == 3 else image
+    r = utils.restore_any_image(restorer, gray)
+    md = f"Restored a {gray.shape[1]}x{gray.shape[0]} image; detected hole: {int(r.mask.sum())} px."
+    if gt is not None:
+        if gt.ndim == 2:
+            gt = np.repeat(gt[..., None], 3, -1)
+        if gt.shape[:2] != gray.shape:
+            md += f"\n\nGround truth is {gt.shape[1]}x{gt.shape[0]}, the input {gray.shape[1]}x{gray.shape[0]}: no score."
+        else:
+            mask = true_mask if true_mask is not None else (gray != utils.gray_of(gt))
+            md += "\n\n" + score_text(gt, r.restored, mask)
+    out = Path(tempfile.mkdtemp(prefix="restored-")) / "restored.png"
+    utils.write_png(out, r.restored)
+    return utils.overlay_mask(gray, r.mask), r.colorized, r.restored, str(out), md
+
+
+def damage_photo(path, seed: int):
+    """A colour photo -> (damaged gray 512x512, ground truth RGB, true mask), competition-style."""
+    rgb = load_upload(path, "photo")
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[..., None], 3, -1)
+    crop, _ = utils.sample_data.random_crop(rgb, np.random.default_rng(int(seed)), scale=(1.0, 1.0))
+    dmg = utils.sample_damage(np.random.default_rng(int(seed) + 1))
+    return utils.apply_damage(utils.gray_of(crop), dmg), crop, dmg.mask
+
+
+def restore_zip(restorer, zip_path, progress=None):
+    """A zip of damaged inputs -> (validated submission zip path, markdown report)."""
+    if not zip_path:
+        raise UploadError("Please upload a zip of damaged grayscale PNGs.")
+    try:
+        zf = zipfile.ZipFile(zip_path)
+    except (zipfile.BadZipFile, OSError) as e:
+        raise UploadError(f"{Path(zip_path).name}: not a readable zip ({e}).") from e
+    work = Path(tempfile.mkdtemp(prefix="batch-"))
+    results, problems = {}, []
+    with zf:
+        entries = [i for i in zf.infolist() if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_EXTS
+                   and not Path(i.filename).name.startswith(".")]
+        if not entries:
+            raise UploadError("The zip holds no images.")
+        it = progress.tqdm(entries, desc="restoring") if progress is not None else entries
+        for info in it:
+            name = Path(info.filename).stem + ".png"
+            src = work / Path(info.filename).name
+            src.write_bytes(zf.read(info))
+            try:
+                gray = load_upload(src)
+            except UploadError as e:
+                problems.append(str(e))
+                continue
+            gray = utils.pipeline.to_competition_gray(gray)
+            results[name] = restorer.restore(gray)
+    if not results:
+        raise UploadError("No image in the zip could be read: " + "; ".join(problems))
+    out = work / "submission.zip"
+    utils.write_submission_zip(results, out)
+    utils.validate_submission(out, sorted(results))
+    md = f"Restored {len(results)} image(s) into a validated submission zip."
+    if problems:
+        md += "\n\nSkipped:\n" + "\n".join(f"- {p}" for p in problems)
+    return str(out), md
+
+
+def sample_examples(folder: Path, n: int = 3) -> list[list[str]]:
+    """A few damaged samples (with ground truth) from the held-out bundled photos."""
+    folder.mkdir(parents=True, exist_ok=True)
+    photos = [p for p in utils.builtin_photo_paths() if p.name in utils.sample_data.BUILTIN_TEST][:n]
+    rows = []
+    for i, p in enumerate(photos):
+        gray, gt, _ = damage_photo(p, seed=100 + i)
+        utils.write_png(folder / f"sample_{i}.png", gray)
+        utils.write_png(folder / f"sample_{i}_gt.png", gt)
+        rows.append([str(folder / f"sample_{i}.png"), str(folder / f"sample_{i}_gt.png")])
+    return rows
+
+
+def build_app(restorer, examples_dir: Path | None = None):
+    import gradio as gr
+
+    def guarded(fn, n_out):
+        def wrapper(*args, **kwargs):
+            try:
+                return fn(*args, **kwargs)
+            except (UploadError, utils.DataError, utils.SubmissionError) as e:
+                return (*([None] * (n_out - 1)), f"⚠️ {e}")
+        return wrapper
+
+    def on_restore(path, gt_path):
+        image = load_upload(path, "image")
+        gt = load_upload(gt_path, "ground truth") if gt_path else None
+        return restore_array(restorer, image, gt)
+
+    def on_damage(path, seed):
+        gray, gt, mask = damage_photo(path, seed)
+        overlay, colorized, restored, out, md = restore_array(restorer, gray, gt, true_mask=mask)
+        return gray, overlay, colorized, restored, out, md
+
+    def on_batch(zip_path, progress=gr.Progress()):
+        return restore_zip(restorer, zip_path, progress)
+
+    with gr.Blocks(title="Image-Restore") as demo:
+        gr.Markdown("# Image-Restore\nDamaged grayscale photo in, restored colour photo out: "
+                    "the detected hole, the colorized image and the final restoration.")
+        with gr.Tabs():
+            with gr.Tab("Restore"):
+                with gr.Row():
+                    in_file = gr.File(label="Damaged grayscale image", file_types=["image"], type="filepath", elem_id="input-file")
+                    gt_file = gr.File(label="Ground truth (optional, for the score)", file_types=["image"], type="filepath", elem_id="gt-file")
+                go = gr.Button("Restore", variant="primary", elem_id="restore-btn")
+                status = gr.Markdown(elem_id="status")
+                with gr.Row():
+                    mask_img = gr.Image(label="Detected hole", format="png", interactive=False, elem_id="mask-out")
+                    col_img = gr.Image(label="Colorized", format="png", interactive=False, elem_id="colorized-out")
+                    res_img = gr.Image(label="Restored", format="png", interactive=False, elem_id="restored-out")
+                download = gr.File(label="Download the restored PNG", interactive=False, elem_id="download")
+                if examples_dir is not None:
+                    gr.Examples(sample_examples(examples_dir), inputs=[in_file, gt_file], label="Samples (with ground truth)")
+                go.click(guarded(on_restore, 5), [in_file, gt_file], [mask_img, col_img, res_img, download, status])
+            with gr.Tab("Damage a colour photo"):
+                with gr.Row():
+                    photo = gr.File(label="Colour photo", file_types=["image"], type="filepath", elem_id="photo-file")
+                    seed = gr.Number(value=0, precision=0, label="Damage seed")
+                go2 = gr.Button("Damage and restore", variant="primary", elem_id="damage-btn")
+                status2 = gr.Markdown(elem_id="status-damage")
+                with gr.Row():
+                    dmg_img = gr.Image(label="Damaged input", format="png", interactive=False)
+                    mask2 = gr.Image(label="Detected hole", format="png", interactive=False)
+                    col2 = gr.Image(label="Colorized", format="png", interactive=False)
+                    res2 = gr.Image(label="Restored", format="png", interactive=False, elem_id="restored-damage")
+                download2 = gr.File(label="Download the restored PNG", interactive=False)
+                go2.click(guarded(on_damage, 6), [photo, seed], [dmg_img, mask2, col2, res2, download2, status2])
+            with gr.Tab("Batch"):
+                zip_in = gr.File(label="Zip of damaged grayscale PNGs", file_types=[".zip"], type="filepath", elem_id="zip-file")
+                go3 = gr.Button("Restore all", variant="primary", elem_id="batch-btn")
+                status3 = gr.Markdown(elem_id="status-batch")
+                zip_out = gr.File(label="Submission zip", interactive=False, elem_id="zip-out")
+                go3.click(guarded(on_batch, 2), [zip_in], [zip_out, status3])
+    return demo
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--weights", default=None, help="checkpoints (default: weights/, else checkpoints/)")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=7860)
+    ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    args = ap.parse_args(argv)
+    weights = utils.find_weights(*([args.weights] if args.weights else [ROOT / "weights", ROOT / "checkpoints"]))
+    if weights is None:
+        print(f"error: no complete set of mask/color/inpaint checkpoints in {args.weights or 'weights/ or checkpoints/'}",
+              file=sys.stderr)
+        return 2
+    restorer = utils.Restorer.from_dir(weights, device=args.device)
+    demo = build_app(restorer, Path(tempfile.mkdtemp(prefix="samples-")))
+    print(f"Image-Restore app on http://{args.host}:{args.port} (weights: {weights})", flush=True)
+    demo.queue().launch(server_name=args.host, server_port=args.port, share=False, show_error=True,
+                        max_file_size="50mb", ssr_mode=False)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

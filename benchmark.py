@@ -1,0 +1,111 @@
+"""Score and CPU time of the pipeline against the references, on a test split with ground truth.
+
+    python benchmark.py [--data-dir DIR] [--weights DIR] [--limit N] [--repeats 5]
+                        [--baseline-minutes M] [--baseline-dir DIR] [--json PATH]
+
+References: the gray input copied to RGB; OpenCV Telea with the known mask; the competition's published
+baseline architecture (two UNet-ResNet34, gray restore then colorize, L1+MSE), trained here on the same
+data (the data dir's train_gt with the same on-the-fly damage) for --baseline-minutes of wall time, or
+loaded from --baseline-dir. Timings are medians of --repeats single-image calls in this process after a
+warm-up, on the device the weights run on (CPU unless --device says otherwise).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+sys.path.insert(0, str(ROOT))
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default=None, help="dataset with test_gt/ and test_mask/ (default: $IMAGE_RESTORE_DATA or data/)")
+    ap.add_argument("--weights", default=None, help="pipeline checkpoints (default: weights/, else checkpoints/)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    ap.add_argument("--limit", type=int, default=None, help="score only the first N test images")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    ap.add_argument("--baseline-minutes", type=float, default=0.0, help="train the competition baseline this long (0: skip unless --baseline-dir has it)")
+    ap.add_argument("--baseline-dir", default="checkpoints/baseline")
+    ap.add_argument("--json", default=None, help="also write the results here")
+    args = ap.parse_args(argv)
+
+    import numpy as np
+    import pandas as pd
+    import torch
+    from tqdm.auto import tqdm
+
+    import utils
+    from utils.reference import CompetitionBaseline, baseline_restore, train_baseline
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    data = utils.resolve_data_dir(args.data_dir)
+    test = utils.load_test_table(data)
+    names = [Path(p).name for p in test.input_image_path][: args.limit]
+    if not (data / "test_gt").is_dir() or not (data / "test_mask").is_dir():
+        print(f"error: {data} has no test_gt/ and test_mask/: nothing to score against", file=sys.stderr)
+        return 2
+    grays = [utils.read_image(data / "test_input" / n, "L", 512) for n in names]
+    gts = [utils.read_image(data / "test_gt" / n, "RGB", 512) for n in names]
+    masks = [utils.read_image(data / "test_mask" / n, "L", 512) > 0 for n in names]
+
+    weights = utils.find_weights(*([args.weights] if args.weights else [ROOT / "weights", ROOT / "checkpoints"]))
+    if weights is None:
+        print("error: no pipeline weights in weights/ or checkpoints/", file=sys.stderr)
+        return 2
+    restorer = utils.Restorer.from_dir(weights, device=args.device)
+    methods = {
+        "pipeline (ours)": lambda i: restorer.restore(grays[i]),
+        "gray copy": lambda i: utils.gray_copy(grays[i]),
+        "Telea, known mask": lambda i: utils.telea(grays[i], masks[i]),
+    }
+
+    base_dir = Path(args.baseline_dir)
+    baseline, base_info = None, None
+    if args.baseline_minutes > 0:
+        table = utils.load_train_table(data)
+        train_ds = utils.SyntheticDamageDataset(list(table.gt_image_path), utils.DamageConfig(train_style_share=0.1),
+                                                size=256, seed=0, repeats=5)
+        baseline = CompetitionBaseline()
+        base_info = train_baseline(baseline, train_ds, args.baseline_minutes, device=utils.pick_device(args.device))
+        utils.save_model(baseline, {"arch": "CompetitionBaseline", "training": base_info}, base_dir / "baseline")
+    elif (base_dir / "baseline.safetensors").is_file():
+        from safetensors.torch import load_file
+        baseline = CompetitionBaseline()
+        baseline.load_state_dict(load_file(str(base_dir / "baseline.safetensors")))
+        base_info = json.loads((base_dir / "baseline.json").read_text()).get("training")
+        baseline.eval()
+    if baseline is not None:
+        baseline.to(utils.pick_device(args.device))
+        methods["competition baseline (UNet-ResNet34 x2)"] = lambda i: baseline_restore(baseline, grays[i])
+
+    rows, mask_iou = [], None
+    for name, fn in methods.items():
+        preds = [fn(i) for i in tqdm(range(len(names)), desc=name, leave=False)]
+        table = utils.score_arrays(gts, preds, masks, names)
+        ms = utils.median_ms(lambda: fn(0), repeats=args.repeats, warmup=1)
+        rows.append({"method": name, **utils.summarize(table), "ms_per_image": ms})
+    pred_masks = [r.mask for r in restorer.restore_batch(grays)]
+    stats = pd.DataFrame([utils.mask_stats(p, t) for p, t in zip(pred_masks, masks)])
+    mask_iou = {k: float(stats[k].mean()) for k in ("iou", "precision", "recall")}
+
+    result = pd.DataFrame(rows).set_index("method")
+    print(f"data: {data}   images: {len(names)}   weights: {weights}   device: {args.device}   "
+          f"torch threads: {torch.get_num_threads()}")
+    print(result.round(4).to_string())
+    print("pipeline mask: " + "  ".join(f"{k} {v:.4f}" for k, v in mask_iou.items()))
+    if base_info:
+        print(f"competition baseline training: {base_info}")
+    if args.json:
+        utils.save_json(args.json, {"data": str(data), "images": len(names), "weights": str(weights),
+                                    "results": result.round(5).to_dict(orient="index"), "mask": mask_iou,
+                                    "baseline_training": base_info})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
