@@ -15,8 +15,8 @@ import torch
 _CB = (-0.168736, -0.331264, 0.5)
 _CR = (0.5, -0.418688, -0.081312)
 _Y = (0.299, 0.587, 0.114)
-_FROM_CB = np.array([0.0, -0.344136, 1.772])
-_FROM_CR = np.array([1.402, -0.714136, 0.0])
+_FROM_CB = np.array([0.0, -0.344136, 1.772], np.float32)
+_FROM_CR = np.array([1.402, -0.714136, 0.0], np.float32)
 
 
 def rgb_to_cbcr(rgb: torch.Tensor) -> torch.Tensor:
@@ -38,8 +38,8 @@ def ycbcr_to_rgb(y: torch.Tensor, cbcr: torch.Tensor) -> torch.Tensor:
 
 def pil_luma(rgb: np.ndarray) -> np.ndarray:
     """PIL's convert('L') integer formula on a uint8/int array."""
-    rgb = rgb.astype(np.int64)
-    return ((rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16).astype(np.int64)
+    rgb = rgb.astype(np.int32)  # 255 * 65536 fits in int32
+    return (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
 
 
 def compose_rgb(gray: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
@@ -48,15 +48,16 @@ def compose_rgb(gray: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
     h, w = gray.shape
     if cbcr.shape[:2] != (h, w):
         cbcr = cv2.resize(cbcr.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    y = gray.astype(np.float64)[..., None]
-    c = (cbcr.astype(np.float64) - 0.5) * 255.0
+    y = gray.astype(np.float32)[..., None]
+    c = (cbcr.astype(np.float32) - 0.5) * 255.0
     d = c[..., 0:1] * _FROM_CB + c[..., 1:2] * _FROM_CR          # per-channel offset from gray
     with np.errstate(divide="ignore", invalid="ignore"):
-        room = np.where(d > 0, (255.0 - y) / d, np.where(d < 0, y / -d, np.inf))
+        room = np.where(d > 0, (255.0 - y) / d, np.where(d < 0, y / -d, np.float32(np.inf)))
     t = np.clip(room.min(-1, keepdims=True), 0.0, 1.0)             # stay inside the RGB gamut
-    rgb = np.rint(y + t * d).astype(np.int64)
+    rgb = np.rint(y + t * d).astype(np.int32)
+    g32 = gray.astype(np.int32)
     for _ in range(2):
-        rgb = np.clip(rgb + (gray.astype(np.int64) - pil_luma(rgb))[..., None], 0, 255)
+        rgb = np.clip(rgb + (g32 - pil_luma(rgb))[..., None], 0, 255)
     bad = pil_luma(rgb) != gray
     rgb[bad] = gray[bad][:, None]                                    # rare: fall back to neutral gray
     return rgb.astype(np.uint8)

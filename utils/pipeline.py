@@ -22,7 +22,7 @@ from .baselines import telea
 from .color import compose_rgb
 from .imageio import IMAGE_SIZE
 from .mask_refine import RefineConfig, refine_mask
-from .training import autocast, load_model, pick_device
+from .training import autocast, default_amp, load_model, pick_device
 
 ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
 
@@ -110,13 +110,14 @@ class Restorer:
     """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints."""
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
-                 order: str = ORDERS[0], amp: bool = False):
+                 order: str = ORDERS[0], amp: bool | None = None):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
         self.mask_net, self.color_net, self.inpaint_net = mask_net, color_net, inpaint_net
         self.sizes = {"mask": 256, "color": 256, "inpaint": 256, **(sizes or {})}
         self.refine = refine or RefineConfig()
-        self.order, self.amp = order, amp
+        self.order = order
+        self.amp = default_amp(_model_device(mask_net)) if amp is None else amp  # bf16 autocast on CUDA
 
     @classmethod
     def from_dir(cls, weights_dir, device: str = "auto", verify: bool = True, **kwargs) -> "Restorer":
