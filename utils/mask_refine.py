@@ -1,10 +1,19 @@
 """Refine the network's hole mask with what we know of the damage: one region of one exact gray value.
 
-1. threshold the network's probability (recall first: a low threshold);
-2. find the dominant exact gray value under it; if no value dominates, keep the network's mask;
-3. keep the pixels of exactly that value that are connected to the network's mask and lie within
-   `grow_margin` px of it. The margin stops growth into natural flat areas of the same value
-   (saturated sky at 255, shadows at 0), where the network's mask is kept instead.
+1. threshold the network's probability (recall first: a low threshold; a quarter of it if nothing passes);
+2. find the *flat* regions of the input: 4-connected components of pixels equal to all their 8 neighbours
+   (exact flatness is rare in photos, except where they clip at 0 or 255);
+3. the hole has one value: the value whose flat regions the network's mask covers most is chosen (values other
+   than 0 and 255 first, when they hold at least `unclipped_share` of that cover: fills are uniform over
+   0-255, while natural flat areas are nearly always clipped);
+4. for an unclipped value, every flat region of it that the network's mask touches is taken whole (so a
+   partly detected hole is completed), then pixels of the same value 8-connected to it within `edge_margin`
+   px of it or of the network's low-threshold mask are added (the hole's border and thin star spikes, which are not flat);
+5. for a clipped value (0 or 255) the hole may merge with natural sky or shadow: a flat region mostly covered
+   by the network's mask is taken whole, one only touched by it contributes the part within `grow_margin` px
+   of the network's mask, and only a 2 px ring of same-valued border pixels is added;
+6. if the network sees nothing at all, the largest flat region is taken when it is big enough, preferring
+   values other than 0 and 255 (a missed hole costs the most).
 """
 from __future__ import annotations
 
@@ -16,18 +25,57 @@ import numpy as np
 
 @dataclass
 class RefineConfig:
-    threshold: float = 0.35       # probability threshold (below 0.5: bias toward recall)
-    min_share: float = 0.5        # the dominant value must cover this share of the network's mask
-    grow_margin: int = 12         # px the exact-value region may extend beyond the network's mask
-    dilate: int = 0               # final dilation in px (recall insurance; costs precision)
-    min_overlap: int = 4          # an exact-value component must share this many px with the network's mask
+    threshold: float = 0.35        # probability threshold (below 0.5: bias toward recall)
+    take_share: float = 0.5        # a flat region this much covered by the network's mask is taken whole
+    grow_margin: int = 12          # px a partly covered flat region may extend beyond the network's mask
+    edge_margin: int = 12          # px the same-value border/thin parts (star spikes) may extend (unclipped values)
+    min_area: int = 20             # flat regions smaller than this are ignored
+    min_overlap: int = 4           # a flat region must share this many px with the network's mask
+    unclipped_share: float = 0.1   # prefer a fill value other than 0/255 holding this share of the best cover
+    fallback_min_area: int = 1000  # network-free fallback: the largest flat region, if at least this big
+    dilate: int = 0                # final dilation in px (recall insurance; costs precision)
 
     def to_dict(self):
         return asdict(self)
 
 
+_K3 = np.ones((3, 3), np.uint8)
+
+
 def _disk(r: int) -> np.ndarray:
     return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+
+
+def flat_regions(gray: np.ndarray):
+    """(n, labels, areas, values) of the 4-connected components of exactly flat pixels (label 0: not flat)."""
+    flat = (cv2.dilate(gray, _K3) == cv2.erode(gray, _K3)).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(flat, connectivity=4)
+    values = np.zeros(n, np.int32)
+    values[labels.ravel()] = gray.ravel()
+    return n, labels, stats[:, cv2.CC_STAT_AREA], values
+
+
+def _fallback(labels, areas, values, cfg: RefineConfig) -> np.ndarray:
+    """The largest flat region big enough to be a hole, unclipped values first."""
+    candidates = np.arange(1, len(areas))
+    candidates = candidates[areas[candidates] >= cfg.fallback_min_area]
+    if candidates.size == 0:
+        return np.zeros(labels.shape, bool)
+    unclipped = candidates[(values[candidates] != 0) & (values[candidates] != 255)]
+    pool = unclipped if unclipped.size else candidates
+    return labels == pool[np.argmax(areas[pool])]
+
+
+def _same_value_edges(gray, region, value: int, margin: int, near=None) -> np.ndarray:
+    """Pixels of `value` 8-connected to the region, within `margin` px of it (or of `near`)."""
+    eq = (gray == value).astype(np.uint8)
+    _, lab = cv2.connectedComponents(eq, connectivity=8)
+    touching = np.zeros(lab.max() + 1, bool)
+    touching[lab[region & (eq > 0)]] = True
+    touching[0] = False
+    base = region if near is None else (region | near)
+    dist = cv2.distanceTransform((~base).astype(np.uint8), cv2.DIST_L2, 3)
+    return touching[lab] & (dist <= margin)
 
 
 def refine_mask(gray: np.ndarray, prob: np.ndarray, cfg: RefineConfig | None = None) -> np.ndarray:
@@ -35,24 +83,37 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, cfg: RefineConfig | None = N
     cfg = cfg or RefineConfig()
     net = prob > cfg.threshold
     if not net.any():
-        net = prob > cfg.threshold / 4          # a faint detection beats none: a missed hole costs most
+        net = prob > cfg.threshold / 4
+    n, labels, areas, values = flat_regions(gray)
+    value = None
     if not net.any():
-        return net
-    values = gray[net]
-    counts = np.bincount(values, minlength=256)
-    v = int(counts.argmax())
-    if counts[v] < cfg.min_share * values.size:
-        out = net
+        out = _fallback(labels, areas, values, cfg)
+        if out.any():
+            value = int(gray[out][0])
     else:
-        allowed = cv2.dilate(net.astype(np.uint8), _disk(cfg.grow_margin)) > 0
-        cand = ((gray == v) & allowed).astype(np.uint8)
-        n, labels = cv2.connectedComponents(cand, connectivity=8)
-        hits = np.bincount(labels[net & (cand > 0)], minlength=n)
-        keep = hits >= cfg.min_overlap
-        keep[0] = False
-        out = keep[labels]
-        if not out.any():
-            out = net
+        overlap = np.bincount(labels[net], minlength=n)
+        overlap[0] = 0
+        big = areas >= cfg.min_area
+        by_value = np.bincount(values, weights=overlap * big, minlength=256)
+        value = int(by_value.argmax())
+        inner = int(by_value[1:255].argmax()) + 1
+        if value in (0, 255) and by_value[inner] >= cfg.unclipped_share * by_value[value]:
+            value = inner
+        touched = big & (values == value) & (overlap >= cfg.min_overlap)
+        touched[0] = False
+        clipped = value in (0, 255)
+        whole = touched & (overlap >= cfg.take_share * areas) if clipped else touched
+        out = whole[labels]
+        part = touched & ~whole
+        if part.any():
+            out |= part[labels] & (cv2.dilate(net.astype(np.uint8), _disk(cfg.grow_margin)) > 0)
+        if not out.any():                         # nothing flat under the network's mask: trust the network
+            out, value = net, None
+    if value is not None and out.any():
+        if value in (0, 255):
+            out = out | _same_value_edges(gray, out, value, 2)
+        else:
+            out = out | _same_value_edges(gray, out, value, cfg.edge_margin, prob > cfg.threshold / 4)
     if cfg.dilate > 0:
         out = cv2.dilate(out.astype(np.uint8), _disk(cfg.dilate)) > 0
     return out
