@@ -87,3 +87,8 @@ def test_missed_hole_fallback_prefers_unclipped_flat_region():
     out = utils.refine_mask(damaged, np.zeros((512, 512)))
     stats = utils.mask_stats(out, mask)
     assert stats["recall"] == 1.0 and stats["precision"] == 1.0
+
+
+def test_config_from_older_checkpoint_json():
+    c = utils.RefineConfig.from_dict({"threshold": 0.3, "min_share": 0.5, "grow_margin": 10})
+    assert c.threshold == 0.3 and c.grow_margin == 10 and c.take_share == utils.RefineConfig().take_share

@@ -38,6 +38,12 @@ class RefineConfig:
     def to_dict(self):
         return asdict(self)
 
+    @classmethod
+    def from_dict(cls, d: dict) -> "RefineConfig":
+        """From a checkpoint's JSON; fields of older versions that no longer exist are ignored."""
+        known = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in d.items() if k in known})
+
 
 _K3 = np.ones((3, 3), np.uint8)
 

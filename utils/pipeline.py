@@ -133,7 +133,7 @@ class Restorer:
             nets[stage] = net.to(memory_format=torch.channels_last)
             sizes[stage] = cfg.get("inference", {}).get("size", 256)
             if stage == "mask" and "refine" in cfg.get("inference", {}):
-                refine = RefineConfig(**cfg["inference"]["refine"])
+                refine = RefineConfig.from_dict(cfg["inference"]["refine"])
         kwargs.setdefault("refine", refine)
         return cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
 
