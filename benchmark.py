@@ -58,8 +58,10 @@ def main(argv=None) -> int:
         print("error: no pipeline weights in weights/ or checkpoints/", file=sys.stderr)
         return 2
     restorer = utils.Restorer.from_dir(weights, device=args.device)
+    other_order = utils.Restorer.from_dir(weights, device=args.device, order="mask-inpaint-colorize")
     methods = {
         "pipeline (ours)": lambda i: restorer.restore(grays[i]),
+        "ours, order mask-inpaint-colorize": lambda i: other_order.restore(grays[i]),
         "gray copy": lambda i: utils.gray_copy(grays[i]),
         "Telea, known mask": lambda i: utils.telea(grays[i], masks[i]),
     }
