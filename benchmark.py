@@ -104,6 +104,7 @@ def main(argv=None) -> int:
         print(f"competition baseline training: {base_info}")
     if args.json:
         utils.save_json(args.json, {"data": str(data), "images": len(names), "weights": str(weights),
+                                    "threads": torch.get_num_threads(), "device": args.device,
                                     "results": result.round(5).to_dict(orient="index"), "mask": mask_iou,
                                     "baseline_training": base_info})
     return 0
