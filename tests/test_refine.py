@@ -92,3 +92,18 @@ def test_missed_hole_fallback_prefers_unclipped_flat_region():
 def test_config_from_older_checkpoint_json():
     c = utils.RefineConfig.from_dict({"threshold": 0.3, "min_share": 0.5, "grow_margin": 10})
     assert c.threshold == 0.3 and c.grow_margin == 10 and c.take_share == utils.RefineConfig().take_share
+
+
+def test_thin_dashed_tail_is_followed():
+    gray = textured(5)
+    mask = np.zeros((512, 512), bool)
+    mask[200:260, 100:160] = True                 # the body of the polygon
+    mask[229, 160:300:2] = True                   # a 1-px tail that rasterized as a dashed line
+    damaged = gray.copy()
+    damaged[mask] = 140
+    body_only = np.zeros((512, 512))
+    body_only[205:255, 105:155] = 0.9             # the network sees the body, not the tail
+    stats = utils.mask_stats(utils.refine_mask(damaged, body_only), mask)
+    assert stats["recall"] == 1.0
+    off = utils.refine_mask(damaged, body_only, utils.RefineConfig(tail_margin=0))
+    assert utils.mask_stats(off, mask)["recall"] < 1.0

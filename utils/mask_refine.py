@@ -31,6 +31,7 @@ class RefineConfig:
     edge_margin: int = 12          # px the same-value border/thin parts (star spikes) may extend (unclipped values)
     min_area: int = 20             # flat regions smaller than this are ignored
     min_overlap: int = 4           # a flat region must share this many px with the network's mask
+    tail_margin: int = 96          # px thin tails are followed across 1-px gaps (unclipped values; 0: off)
     unclipped_share: float = 0.1   # prefer a fill value other than 0/255 holding this share of the best cover
     fallback_min_area: int = 1000  # network-free fallback: the largest flat region, if at least this big
     dilate: int = 0                # final dilation in px (recall insurance; costs precision)
@@ -72,10 +73,12 @@ def _fallback(labels, areas, values, cfg: RefineConfig) -> np.ndarray:
     return labels == pool[np.argmax(areas[pool])]
 
 
-def _same_value_edges(gray, region, value: int, margin: int, near=None) -> np.ndarray:
-    """Pixels of `value` 8-connected to the region, within `margin` px of it (or of `near`)."""
+def _same_value_edges(gray, region, value: int, margin: int, near=None, bridge: bool = False) -> np.ndarray:
+    """Pixels of `value` 8-connected to the region (across 1-px gaps with `bridge`: thin polygon tails
+    rasterize as dashed lines), within `margin` px of it (or of `near`)."""
     eq = (gray == value).astype(np.uint8)
-    _, lab = cv2.connectedComponents(eq, connectivity=8)
+    _, lab = cv2.connectedComponents(cv2.dilate(eq, _K3) if bridge else eq, connectivity=8)
+    lab = lab * eq
     touching = np.zeros(lab.max() + 1, bool)
     touching[lab[region & (eq > 0)]] = True
     touching[0] = False
@@ -120,6 +123,8 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, cfg: RefineConfig | None = N
             out = out | _same_value_edges(gray, out, value, 2)
         else:
             out = out | _same_value_edges(gray, out, value, cfg.edge_margin, prob > cfg.threshold / 4)
+            if cfg.tail_margin > 0:
+                out = out | _same_value_edges(gray, out, value, cfg.tail_margin, bridge=True)
     if cfg.dilate > 0:
         out = cv2.dilate(out.astype(np.uint8), _disk(cfg.dilate)) > 0
     return out
