@@ -98,7 +98,7 @@ def test_thin_dashed_tail_is_followed():
     gray = textured(5)
     mask = np.zeros((512, 512), bool)
     mask[200:260, 100:160] = True                 # the body of the polygon
-    mask[229, 160:300:2] = True                   # a 1-px tail that rasterized as a dashed line
+    mask[229, 160:240:2] = True                   # a 1-px tail that rasterized as a dashed line (within tail_margin)
     damaged = gray.copy()
     damaged[mask] = 140
     body_only = np.zeros((512, 512))
