@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Train the shipped weights on the offline corpus with notebooks 02-04 in full mode, then export them to
 # weights/ with checksums. These are the exact parameters recorded in weights/README.md. Re-running after
-# an interruption resumes each stage from its last checkpoint.
+# an interruption resumes each stage from its last checkpoint. (The shipped run trained 03 and 04 at the same
+# time, one CPU thread for 03, after a first regression-only colour run collapsed to a sepia mean.)
 #   python tools/build_corpus.py corpus && bash tools/train_shipped.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,7 @@ CK=${CK:-checkpoints_corpus}
 RUNS=${RUNS:-runs_corpus}
 common=(--full --data-dir "$DATA" --ckpt-dir "$CK" --out "$RUNS" -p repeats=5 -p val_count=48 -p num_workers=1)
 $PY tools/run_notebooks.py "${common[@]}" --only 02 -p epochs=6 -p compare_steps=40
-$PY tools/run_notebooks.py "${common[@]}" --only 03 -p epochs=8 -p compare_steps=40
+OMP_NUM_THREADS=${COLOR_THREADS:-1} $PY tools/run_notebooks.py "${common[@]}" --only 03 -p epochs=6 -p compare_steps=40 \
+    -p 'compare_options=["perceptual+l1", "classify", "classify+perceptual"]'
 $PY tools/run_notebooks.py "${common[@]}" --only 04 -p epochs=4 -p compare_steps=30
 $PY -c "import utils; print(utils.export_weights('$CK', 'weights'))"

@@ -17,7 +17,7 @@ from .models import (ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, P
 from .losses import ColorLoss, InpaintLoss, MaskLoss, PerceptualLoss
 from .training import autocast, fit, load_model, pick_device, save_model
 from .pipeline import Restoration, Restorer, colorize, inpaint, predict_mask, predict_masks, restore_any_image
-from .stages import (ColorStage, InpaintDataset, InpaintStage, MaskStage, validate_color, validate_inpaint,
+from .stages import (ColorStage, InpaintDataset, InpaintStage, MaskStage, calibrate_chroma_gain, validate_color, validate_inpaint,
                      validate_mask)
 from .weights import ChecksumError, export_weights, find_weights, verify_checksums
 from .experiment import compare_options, datasets, default_amp, median_ms, save_json, setup

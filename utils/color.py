@@ -42,14 +42,14 @@ def pil_luma(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
 
 
-def compose_rgb(gray: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
+def compose_rgb(gray: np.ndarray, cbcr: np.ndarray, gain: float = 1.0) -> np.ndarray:
     """uint8 HxW luma + HxWx2 chroma (0-1, any size: resized bilinearly) -> uint8 HxWx3 RGB whose PIL
-    luma equals `gray` exactly."""
+    luma equals `gray` exactly. `gain` scales the chroma (saturation) before it is fitted into the gamut."""
     h, w = gray.shape
     if cbcr.shape[:2] != (h, w):
         cbcr = cv2.resize(cbcr.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     y = gray.astype(np.float32)[..., None]
-    c = (cbcr.astype(np.float32) - 0.5) * 255.0
+    c = (cbcr.astype(np.float32) - 0.5) * (255.0 * gain)
     d = c[..., 0:1] * _FROM_CB + c[..., 1:2] * _FROM_CR          # per-channel offset from gray
     with np.errstate(divide="ignore", invalid="ignore"):
         room = np.where(d > 0, (255.0 - y) / d, np.where(d < 0, y / -d, np.float32(np.inf)))

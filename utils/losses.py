@@ -117,7 +117,33 @@ def hue_loss(pred_cbcr: torch.Tensor, true_cbcr: torch.Tensor, eps: float = 1e-3
     return (tn * (1 - cos)).mean() / (tn.mean() + eps)
 
 
-COLOR_LOSSES = ("perceptual", "perceptual+l1", "l1", "perceptual+l1+hue")
+COLOR_LOSSES = ("perceptual", "perceptual+l1", "l1", "perceptual+l1+hue", "classify", "classify+perceptual")
+
+
+class RebalancedBinLoss(nn.Module):
+    """Cross-entropy against soft-encoded chroma bins (Gaussian over bin centres) at 1/4 resolution,
+    re-weighted by the inverse of a running estimate of the bin prior mixed with uniform (lambda=0.5),
+    as in Zhang et al. 2016, so that rare saturated colours are not drowned by desaturated ones."""
+
+    def __init__(self, bin_centers: torch.Tensor, sigma: float = 0.04, mix: float = 0.5, momentum: float = 0.99,
+                 pool: int = 4):
+        super().__init__()
+        self.sigma, self.mix, self.momentum, self.pool = sigma, mix, momentum, pool
+        self.register_buffer("centers", bin_centers.clone())
+        self.register_buffer("prior", torch.full((len(bin_centers),), 1.0 / len(bin_centers)))
+
+    def forward(self, logits, true_cbcr):
+        logits = F.avg_pool2d(logits.float(), self.pool)
+        t = F.avg_pool2d(true_cbcr.float(), self.pool) - 0.5                       # [B,2,h,w]
+        d2 = ((t.unsqueeze(1) - self.centers.view(1, -1, 2, 1, 1)) ** 2).sum(2)     # [B,K,h,w]
+        target = torch.softmax(-d2 / (2 * self.sigma ** 2), 1)
+        with torch.no_grad():
+            self.prior.mul_(self.momentum).add_((1 - self.momentum) * target.mean((0, 2, 3)))
+            w = 1.0 / ((1 - self.mix) * self.prior + self.mix / len(self.prior))
+            w = w / (self.prior * w).sum()
+            pix_w = (target * w.view(1, -1, 1, 1)).sum(1)                          # weight of each pixel's colour
+        ce = -(target * torch.log_softmax(logits, 1)).sum(1)
+        return (ce * pix_w).mean()
 
 
 class ColorLoss(nn.Module):
@@ -125,14 +151,17 @@ class ColorLoss(nn.Module):
     the true luminance and the predicted vs true chroma."""
 
     def __init__(self, kind: str = "perceptual+l1", l1_weight: float = 1.0, hue_weight: float = 0.5,
-                 perceptual_net: str = "efficientnet_lite0"):
+                 perceptual_net: str = "efficientnet_lite0", bin_centers: torch.Tensor | None = None):
         super().__init__()
         if kind not in COLOR_LOSSES:
             raise ValueError(f"colour loss {kind!r} not in {COLOR_LOSSES}")
         self.kind, self.l1_w, self.hue_w = kind, l1_weight, hue_weight
         self.perceptual = PerceptualLoss(perceptual_net) if "perceptual" in kind else None
+        if kind.startswith("classify") and bin_centers is None:
+            raise ValueError("the 'classify' losses need the network's bin centres (a head='classes' ColorizationNet)")
+        self.bins = RebalancedBinLoss(bin_centers) if kind.startswith("classify") else None
 
-    def forward(self, pred_cbcr, rgb, luma) -> dict:
+    def forward(self, pred_cbcr, rgb, luma, logits=None) -> dict:
         from .color import ycbcr_to_rgb
 
         pred_cbcr = pred_cbcr.float()
@@ -144,6 +173,8 @@ class ColorLoss(nn.Module):
             parts["l1"] = self.l1_w * F.l1_loss(pred_cbcr, true_cbcr) * 10
         if "hue" in self.kind:
             parts["hue"] = self.hue_w * hue_loss(pred_cbcr, true_cbcr)
+        if self.bins is not None:
+            parts["bins"] = self.bins(logits, true_cbcr)
         parts["loss"] = sum(parts.values())
         return parts
 

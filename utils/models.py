@@ -121,16 +121,42 @@ class MaskNet(nn.Module):
         return self.unet((gray - 0.5) / 0.5)
 
 
+def chroma_bins(n: int = 13, span: float = 0.3) -> torch.Tensor:
+    """[n*n, 2] centres of a square grid of Cb/Cr offsets in [-span, span]."""
+    ax = torch.linspace(-span, span, n)
+    cb, cr = torch.meshgrid(ax, ax, indexing="ij")
+    return torch.stack([cb.flatten(), cr.flatten()], 1)
+
+
 class ColorizationNet(nn.Module):
     """Stage 2: damaged gray + mask -> chroma (Cb, Cr in 0-1, 0.5 = neutral). Luminance is never predicted,
-    so the input luminance is kept exactly (see `utils.color.compose_rgb`)."""
+    so the input luminance is kept exactly (see `utils.color.compose_rgb`).
 
-    def __init__(self, encoder="tf_efficientnet_lite0", decoder_channels=(128, 64, 48, 32, 16), pretrained="none"):
+    head='regression': chroma directly (tanh). head='classes' (Zhang et al. 2016): logits over a grid of
+    quantised chroma bins, decoded by the annealed mean (softmax at `temperature`), which keeps colours
+    vivid where regression collapses to a sepia mean."""
+
+    def __init__(self, encoder="tf_efficientnet_lite0", decoder_channels=(128, 64, 48, 32, 16), pretrained="none",
+                 head: str = "regression", bins: int = 13, span: float = 0.3, temperature: float = 0.38):
         super().__init__()
-        self.unet = UNet(2, 2, encoder, decoder_channels, pretrained)
+        if head not in ("regression", "classes"):
+            raise ValueError(f"head must be 'regression' or 'classes', got {head!r}")
+        self.head, self.temperature = head, temperature
+        self.register_buffer("bin_centers", chroma_bins(bins, span), persistent=False)
+        self.unet = UNet(2, 2 if head == "regression" else bins * bins, encoder, decoder_channels, pretrained)
 
-    def forward(self, gray, mask):
-        return 0.5 + 0.5 * torch.tanh(self.unet(torch.cat([(gray - 0.5) / 0.5, mask], 1)))
+    def decode(self, logits: torch.Tensor) -> torch.Tensor:
+        """Annealed mean of the bin distribution -> [B,2,H,W] chroma in 0-1."""
+        p = torch.softmax(logits.float() / self.temperature, 1)
+        return 0.5 + torch.einsum("bkhw,kc->bchw", p, self.bin_centers)
+
+    def forward(self, gray, mask, return_logits: bool = False):
+        out = self.unet(torch.cat([(gray - 0.5) / 0.5, mask], 1))
+        if self.head == "regression":
+            cbcr = 0.5 + 0.5 * torch.tanh(out)
+            return (cbcr, None) if return_logits else cbcr
+        cbcr = self.decode(out)
+        return (cbcr, out) if return_logits else cbcr
 
 
 class InpaintNet(nn.Module):

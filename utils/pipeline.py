@@ -72,9 +72,9 @@ def colorize_chroma(net, grays, masks, size: int = 256, amp: bool = False) -> np
     return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def colorize(net, grays, masks, size: int = 256, amp: bool = False) -> list:
-    """RGB images whose luminance is exactly the input gray (chroma from the network)."""
-    return [compose_rgb(g, c) for g, c in zip(grays, colorize_chroma(net, grays, masks, size, amp))]
+def colorize(net, grays, masks, size: int = 256, amp: bool = False, gain: float = 1.0) -> list:
+    """RGB images whose luminance is exactly the input gray (chroma from the network, times `gain`)."""
+    return [compose_rgb(g, c, gain) for g, c in zip(grays, colorize_chroma(net, grays, masks, size, amp))]
 
 
 def inpaint(net, images, masks, size: int = 256, amp: bool = False) -> list:
@@ -110,13 +110,13 @@ class Restorer:
     """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints."""
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
-                 order: str = ORDERS[0], amp: bool | None = None):
+                 order: str = ORDERS[0], amp: bool | None = None, chroma_gain: float = 1.0):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
         self.mask_net, self.color_net, self.inpaint_net = mask_net, color_net, inpaint_net
         self.sizes = {"mask": 256, "color": 256, "inpaint": 256, **(sizes or {})}
         self.refine = refine or RefineConfig()
-        self.order = order
+        self.order, self.chroma_gain = order, chroma_gain
         self.amp = default_amp(_model_device(mask_net)) if amp is None else amp  # bf16 autocast on CUDA
 
     @classmethod
@@ -127,14 +127,17 @@ class Restorer:
         if verify and (weights_dir / "checksums.json").exists():
             verify_checksums(weights_dir)
         dev = pick_device(device)
-        nets, sizes, refine = {}, {}, None
+        nets, sizes, refine, gain = {}, {}, None, 1.0
         for stage in ("mask", "color", "inpaint"):
             net, cfg = load_model(weights_dir / stage, dev)
             nets[stage] = net.to(memory_format=torch.channels_last)
             sizes[stage] = cfg.get("inference", {}).get("size", 256)
             if stage == "mask" and "refine" in cfg.get("inference", {}):
                 refine = RefineConfig.from_dict(cfg["inference"]["refine"])
+            if stage == "color":
+                gain = float(cfg.get("inference", {}).get("chroma_gain", 1.0))
         kwargs.setdefault("refine", refine)
+        kwargs.setdefault("chroma_gain", gain)
         return cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
 
     def restore_batch(self, grays, masks=None) -> list[Restoration]:
@@ -143,12 +146,12 @@ class Restorer:
         if masks is None:
             masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
         if self.order == "mask-colorize-inpaint":
-            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp)
+            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp, self.chroma_gain)
             restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
         else:
             filled = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
             no_hole = [np.zeros_like(m) for m in masks]
-            restored = colorize(self.color_net, filled, no_hole, self.sizes["color"], self.amp)
+            restored = colorize(self.color_net, filled, no_hole, self.sizes["color"], self.amp, self.chroma_gain)
             colored = restored
         return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
 

@@ -132,10 +132,16 @@ class ColorStage(Stage):
     def __init__(self, loss: str = "perceptual+l1", lr: float = 5e-4, device="cpu", amp: bool | None = None,
                  size: int = 256, **model_kwargs):
         super().__init__(device, amp, size)
+        if loss.startswith("classify"):
+            model_kwargs.setdefault("head", "classes")
         net = _prepare(ColorizationNet(**model_kwargs), self.device)
         self.nets = {"color": (net, model_config("ColorizationNet", **model_kwargs))}
-        self.loss = ColorLoss(loss).to(self.device)
+        self.chroma_gain = 1.0
+        self.loss = ColorLoss(loss, bin_centers=net.bin_centers if net.head == "classes" else None).to(self.device)
         self.opts = {"opt": torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)}
+
+    def inference_config(self):
+        return {"size": self.size, "chroma_gain": self.chroma_gain}
 
     def train_step(self, batch):
         if not self.batch_is_finite(batch):
@@ -143,21 +149,40 @@ class ColorStage(Stage):
         g, m, rgb = _cl(batch["gray"], self.device), _cl(batch["mask"], self.device), batch["rgb"].to(self.device)
         luma = (0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3])  # the true luminance
         with autocast(self.device, self.amp):
-            parts = self.loss(self.net(g, m), rgb, luma)
+            cbcr, logits = self.net(g, m, return_logits=True)
+            parts = self.loss(cbcr, rgb, luma, logits)
         if not self._step(self.opts["opt"], parts["loss"], self.net.parameters()):
             return None
         return {k: float(v.detach()) for k, v in parts.items()}
 
 
-def validate_color(stage: ColorStage, val_ds, batch_size: int = 8) -> dict:
-    """The stage on its own: predicted chroma on the true luminance, scored with the competition metric."""
-    rows = []
+def _color_scores(net, val_ds, size: int, gains, batch_size: int = 8) -> dict:
+    """{gain: [score rows]}: predicted chroma (times gain) on the true luminance, competition metric."""
+    rows = {g: [] for g in gains}
     for start in range(0, len(val_ds), batch_size):
         samples = [val_ds.sample(i) for i in range(start, min(start + batch_size, len(val_ds)))]
-        chroma = colorize_chroma(stage.net, [s["gray"] for s in samples], [s["mask"] for s in samples], stage.size)
+        chroma = colorize_chroma(net, [s["gray"] for s in samples], [s["mask"] for s in samples], size)
         for s, c in zip(samples, chroma):
-            rows.append(score_image(s["rgb"], compose_rgb(s["clean_gray"], c), s["mask"]))
+            for g in gains:
+                rows[g].append(score_image(s["rgb"], compose_rgb(s["clean_gray"], c, g), s["mask"]))
+    return rows
+
+
+def validate_color(stage: ColorStage, val_ds, batch_size: int = 8) -> dict:
+    """The stage on its own: predicted chroma on the true luminance, scored with the competition metric."""
+    rows = _color_scores(stage.net, val_ds, stage.size, [stage.chroma_gain], batch_size)[stage.chroma_gain]
     return {f"val_{k}": float(np.mean([r[k] for r in rows])) for k in ("hue", "score", "ssim", "masked_ssim")}
+
+
+def calibrate_chroma_gain(net, val_ds, size: int, gains=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0)):
+    """Score each chroma gain on the validation set; -> (best gain by score, per-gain table). The hue
+    histogram ignores saturation, but weak chroma rounds to exact gray (hue 0) in uint8 RGB."""
+    import pandas as pd
+
+    rows = _color_scores(net, val_ds, size, gains)
+    table = pd.DataFrame({g: {k: float(np.mean([r[k] for r in rs])) for k in ("score", "hue", "ssim", "masked_ssim")}
+                          for g, rs in rows.items()}).T.rename_axis("chroma_gain")
+    return float(table["score"].idxmax()), table
 
 
 # ---------------------------------------------------------------- stage 3
@@ -237,5 +262,5 @@ def validate_inpaint(stage: InpaintStage, val_ds, batch_size: int = 8) -> dict:
             "val_score_telea": float(np.mean([r["score"] for r in ref]))}
 
 
-__all__ = ["ColorStage", "InpaintDataset", "InpaintStage", "MaskStage", "Stage",
+__all__ = ["calibrate_chroma_gain", "ColorStage", "InpaintDataset", "InpaintStage", "MaskStage", "Stage",
            "validate_color", "validate_inpaint", "validate_mask"]
