@@ -26,6 +26,22 @@ def test_shapes_on_cpu(cls, args, out):
     assert torch.isfinite(y).all()
 
 
+def test_classification_colour_head():
+    net = utils.ColorizationNet(head="classes", bins=7, span=0.3).eval()
+    with torch.no_grad():
+        cbcr, logits = net(torch.rand(2, 1, 64, 64), torch.zeros(2, 1, 64, 64), return_logits=True)
+    assert logits.shape == (2, 49, 64, 64) and cbcr.shape == (2, 2, 64, 64)
+    assert float((cbcr - 0.5).abs().max()) <= 0.3 + 1e-6          # the annealed mean stays within the bins
+    # a confident logit on one bin decodes to (almost) that bin's chroma
+    peaked = torch.full((1, 49, 1, 1), -20.0)
+    peaked[0, 48] = 20.0
+    assert torch.allclose(net.decode(peaked)[0, :, 0, 0], torch.tensor([0.8, 0.8]), atol=1e-4)
+    with pytest.raises(ValueError, match="head"):
+        utils.ColorizationNet(head="nope")
+    with pytest.raises(ValueError, match="bin centres"):
+        utils.ColorLoss("classify")
+
+
 def test_discriminator_shape():
     d = utils.PatchDiscriminator()
     assert d(torch.rand(2, 3, 128, 128), torch.rand(2, 1, 128, 128)).shape[:2] == (2, 1)
@@ -55,8 +71,9 @@ def test_perceptual_features_are_pretrained_not_random():
     lambda: utils.MaskStage(loss="bce+dice", lr=2e-3, size=128),
     lambda: utils.MaskStage(loss="l2+perceptual", lr=2e-3, size=128),
     lambda: utils.ColorStage(loss="perceptual+l1", lr=2e-3, size=128),
+    lambda: utils.ColorStage(loss="classify", lr=2e-3, size=128),
     lambda: utils.InpaintStage(lr=2e-3, size=128, ssim_weight=1.0, gan_weight=0.01),
-], ids=["mask-bce-dice", "mask-l2-perceptual", "color", "inpaint"])
+], ids=["mask-bce-dice", "mask-l2-perceptual", "color", "color-classify", "inpaint"])
 def test_few_steps_lower_the_loss_on_a_fixed_batch(sample_data, make):
     torch.manual_seed(0)
     stage = make()
@@ -124,11 +141,12 @@ def test_checkpoint_round_trip_and_resume(sample_data, tmp_path):
         utils.load_model(tmp_path / "mask")
 
 
-def test_colorization_keeps_luminance_exactly(sample_data):
+@pytest.mark.parametrize("head,gain", [("regression", 1.0), ("classes", 2.5)])
+def test_colorization_keeps_luminance_exactly(sample_data, head, gain):
     ds, _ = batch_of(sample_data)
     s = ds.sample(0)
-    net = utils.ColorizationNet().eval()
-    out = utils.colorize(net, [s["gray"]], [s["mask"]], size=128)[0]
+    net = utils.ColorizationNet(head=head).eval()
+    out = utils.colorize(net, [s["gray"]], [s["mask"]], size=128, gain=gain)[0]
     assert out.shape == (512, 512, 3) and out.dtype == np.uint8
     assert np.array_equal(utils.gray_of(out), s["gray"])  # everywhere, so outside the hole too
 
