@@ -167,3 +167,12 @@ def test_inpaint_changes_only_the_hole(sample_data):
     assert np.array_equal(out[~s["mask"]], s["rgb"][~s["mask"]])
     gray_out = utils.inpaint(utils.InpaintNet().eval(), [s["gray"]], [s["mask"]], size=128)[0]
     assert gray_out.shape == (512, 512) and np.array_equal(gray_out[~s["mask"]], s["gray"][~s["mask"]])
+
+
+def test_untrained_inpainter_starts_at_telea():
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    mask = np.zeros((512, 512), bool)
+    mask[100:200, 100:220] = True
+    out = utils.inpaint(utils.InpaintNet().eval(), [img], [mask], size=128)[0]
+    assert np.array_equal(out, utils.telea(img, mask))

@@ -166,6 +166,8 @@ class InpaintNet(nn.Module):
     def __init__(self, encoder="tf_efficientnet_lite0", decoder_channels=(128, 64, 48, 32, 16), pretrained="none"):
         super().__init__()
         self.unet = UNet(4, 3, encoder, decoder_channels, pretrained)
+        nn.init.zeros_(self.unet.head.weight)   # untrained, the net returns its input: training starts at Telea
+        nn.init.zeros_(self.unet.head.bias)
 
     def forward(self, image, mask):
         fill = (image + 0.5 * torch.tanh(self.unet(torch.cat([(image - 0.5) / 0.5, mask], 1)))).clamp(0, 1)
