@@ -48,9 +48,17 @@ def main(argv=None) -> int:
     for stage in ("mask", "color", "inpaint"):
         cfg = json.loads((args.ckpt / f"{stage}.json").read_text())
         metrics = json.loads((args.ckpt / f"{stage}_metrics.json").read_text()) if (args.ckpt / f"{stage}_metrics.json").exists() else {}
-        stages[stage] = {"cfg": cfg, "metrics": metrics,
+        comparison = {}
+        for d in sorted((args.ckpt / f"compare_{stage}").glob("*")):
+            hist = json.loads((d / f"{stage}.json").read_text()).get("history", [])
+            if hist:
+                comparison[d.name.replace("_", "+")] = {k: v for k, v in hist[-1].items() if k.startswith("val_") or k == "train_seconds"}
+        if "loss" not in metrics and comparison:   # the notebook's 'auto' rule, when its summary was not written
+            key = {"mask": "val_recall", "color": "val_score", "inpaint": "val_masked_ssim"}[stage]
+            metrics["loss"] = max(comparison, key=lambda k: comparison[k].get(key, -1))
+        stages[stage] = {"cfg": cfg, "metrics": metrics, "comparison": comparison,
                          "seconds": sum(h.get("train_seconds", 0) for h in cfg.get("history", [])),
-                         "epochs": cfg.get("epoch")}
+                         "epochs": cfg.get("epoch"), "last": cfg.get("history", [{}])[-1]}
     sizes = {p.name: p.stat().st_size for p in sorted(args.weights.glob("*.safetensors"))}
     total_mb = sum(sizes.values()) / 2**20
     sums = json.loads((args.weights / "checksums.json").read_text())
@@ -100,12 +108,17 @@ Parameters common to the three runs: `{params}`.
         f"| {s} | {d['metrics'].get('loss', '')} | {d['epochs']} | all crops x5 repeats, batch 8 | {d['seconds'] / 60:.1f} |"
         for s, d in stages.items()) + f"""
 
+Last epoch's validation (train-split photos, fresh polygon damage; the stage measured on its own):
+
+""" + "\n".join(f"- {s}: " + ", ".join(f"{k[4:]} {v:.4f}" for k, v in d["last"].items() if k.startswith("val_"))
+                 for s, d in stages.items()) + f"""
+
 Loss comparisons (equal step budgets from the same seed, same validation set; numbers from the notebooks):
 
 """ + "\n\n".join(
-        f"**{s}**\n\n" + table(pd.DataFrame(d["metrics"]["loss_comparison"]).T.rename_axis("loss")[
-            [c for c in pd.DataFrame(d["metrics"]["loss_comparison"]).T.columns if c.startswith("val_") and "raw" not in c][:5]])
-        for s, d in stages.items() if d["metrics"].get("loss_comparison")) + f"""
+        f"**{s}**\n\n" + table(pd.DataFrame(d["comparison"]).T.rename_axis("loss")[
+            [c for c in pd.DataFrame(d["comparison"]).T.columns if c.startswith("val_") and "raw" not in c][:5]])
+        for s, d in stages.items() if d["comparison"]) + f"""
 
 ## Validation on held-out photos
 

@@ -15,7 +15,7 @@ from .mask_refine import RefineConfig, mask_stats, refine_mask
 from .models import (ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, PretrainedWeightsError,
                      build_model, create_encoder)
 from .losses import ColorLoss, InpaintLoss, MaskLoss, PerceptualLoss
-from .training import autocast, fit, load_model, pick_device, save_model
+from .training import autocast, fit, load_model, pick_device, save_model, update_inference_config
 from .pipeline import Restoration, Restorer, colorize, inpaint, predict_mask, predict_masks, restore_any_image
 from .stages import (ColorStage, InpaintDataset, InpaintStage, MaskStage, calibrate_chroma_gain, validate_color, validate_inpaint,
                      validate_mask)

@@ -66,6 +66,15 @@ def load_model(path_stem, device="cpu") -> tuple[torch.nn.Module, dict]:
     return model.to(device).eval(), config
 
 
+def update_inference_config(path_stem, **options) -> dict:
+    """Set inference options (e.g. chroma_gain) in a checkpoint's JSON config, atomically."""
+    cfg_path = Path(path_stem).with_suffix(".json")
+    config = json.loads(cfg_path.read_text())
+    config.setdefault("inference", {}).update(options)
+    write_bytes_atomic(cfg_path, json.dumps(config, indent=2, default=str).encode())
+    return config
+
+
 def save_train_state(path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
