@@ -136,12 +136,13 @@ whole pipeline <= 1000 ms per image on 2 CPU cores -> **{ours['ms_per_image']:.0
 
 ## Known limits
 
-- Training was stopped at the session's time limit, before the planned epochs (table above): the colour
+- Training was stopped at the session's time limit, before the planned epochs (table above; the colour stage's
+  epochs 4-5 were resumed from its checkpoint with `utils.fit`, same parameters, 2 threads): the colour
   stage's validation hue was still rising epoch by epoch (""" + ", ".join(f"{h.get('val_hue', 0):.2f}" for h in stages["color"]["cfg"].get("history", [])) + f""").
   More CPU time (or a GPU) is the first lever; the notebooks resume from these checkpoints.
 - The score target of 0.70 is not reached: held-out score {ours['score']:.4f}, with a hue term of {ours['hue']:.4f}
-  (true colours give about 1.0) and a masked SSIM of {ours['masked_ssim']:.4f}, below Telea's {bench['results']['Telea, known mask']['masked_ssim']:.4f}
-  with the known mask on the gray image: wrong colours inside the hole cost structure similarity there.
+  (true colours give about 1.0) and a masked SSIM of {ours['masked_ssim']:.4f} (Telea with the known mask on the gray
+  image: {bench['results']['Telea, known mask']['masked_ssim']:.4f}).
 - Trained on {man[man.split == 'train'].source.nunique()} photos ({len(man[man.split == 'train'])} crops): far less than the competition's
   29,603 images.
 - The mask stage's per-epoch validation above used an earlier version of the exact-value refinement; the
