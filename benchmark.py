@@ -6,7 +6,7 @@
 References: the gray input copied to RGB; OpenCV Telea with the known mask; the competition's published
 baseline architecture (two UNet-ResNet34, gray restore then colorize, L1+MSE), trained here on the same
 data (the data dir's train_gt with the same on-the-fly damage) for --baseline-minutes of wall time, or
-loaded from --baseline-dir. Timings are medians of --repeats single-image calls in this process after a
+loaded from --baseline-dir (an interrupted training resumes from baseline.train_state.pt there). Timings are medians of --repeats single-image calls in this process after a
 warm-up, on the device the weights run on (CPU unless --device says otherwise).
 """
 from __future__ import annotations
@@ -73,7 +73,8 @@ def main(argv=None) -> int:
         train_ds = utils.SyntheticDamageDataset(list(table.gt_image_path), utils.DamageConfig(train_style_share=0.1),
                                                 size=256, seed=0, repeats=5)
         baseline = CompetitionBaseline()
-        base_info = train_baseline(baseline, train_ds, args.baseline_minutes, device=utils.pick_device(args.device))
+        base_info = train_baseline(baseline, train_ds, args.baseline_minutes, device=utils.pick_device(args.device),
+                                   state_path=base_dir / "baseline.train_state.pt")
         utils.save_model(baseline, {"arch": "CompetitionBaseline", "training": base_info}, base_dir / "baseline")
     elif (base_dir / "baseline.safetensors").is_file():
         from safetensors.torch import load_file

@@ -12,6 +12,7 @@ from .sample_data import build_sample_dataset, builtin_photo_paths, ensure_datas
 from .submission import SubmissionError, validate_submission, write_submission_zip, zip_folder
 from .color import compose_rgb, rgb_to_cbcr, ycbcr_to_rgb
 from .mask_refine import RefineConfig, mask_stats, refine_mask
+from .hue import HueConfig, calibrate_hue, calibrate_pipeline_hue, hue_prior, match_hue
 from .models import (ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, PretrainedWeightsError,
                      build_model, create_encoder)
 from .losses import ColorLoss, InpaintLoss, MaskLoss, PerceptualLoss

@@ -21,6 +21,7 @@ import torch.nn.functional as F
 from .baselines import telea
 from .color import compose_rgb
 from .imageio import IMAGE_SIZE
+from .hue import HueConfig, match_hue
 from .mask_refine import RefineConfig, refine_mask
 from .training import autocast, default_amp, load_model, pick_device
 
@@ -110,13 +111,14 @@ class Restorer:
     """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints."""
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
-                 order: str = ORDERS[0], amp: bool | None = None, chroma_gain: float = 1.0):
+                 order: str = ORDERS[0], amp: bool | None = None, chroma_gain: float = 1.0, hue: HueConfig | None = None):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
         self.mask_net, self.color_net, self.inpaint_net = mask_net, color_net, inpaint_net
         self.sizes = {"mask": 256, "color": 256, "inpaint": 256, **(sizes or {})}
         self.refine = refine or RefineConfig()
         self.order, self.chroma_gain = order, chroma_gain
+        self.hue = hue or HueConfig()   # hue-histogram matching of the final image (identity by default)
         self.amp = default_amp(_model_device(mask_net)) if amp is None else amp  # bf16 autocast on CUDA
 
     @classmethod
@@ -127,7 +129,7 @@ class Restorer:
         if verify and (weights_dir / "checksums.json").exists():
             verify_checksums(weights_dir)
         dev = pick_device(device)
-        nets, sizes, refine, gain = {}, {}, None, 1.0
+        nets, sizes, refine, gain, hue = {}, {}, None, 1.0, None
         for stage in ("mask", "color", "inpaint"):
             net, cfg = load_model(weights_dir / stage, dev)
             nets[stage] = net.to(memory_format=torch.channels_last)
@@ -136,7 +138,9 @@ class Restorer:
                 refine = RefineConfig.from_dict(cfg["inference"]["refine"])
             if stage == "color":
                 gain = float(cfg.get("inference", {}).get("chroma_gain", 1.0))
+                hue = HueConfig.from_dict(cfg.get("inference", {}).get("hue"))
         kwargs.setdefault("refine", refine)
+        kwargs.setdefault("hue", hue)
         kwargs.setdefault("chroma_gain", gain)
         return cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
 
@@ -153,6 +157,7 @@ class Restorer:
             no_hole = [np.zeros_like(m) for m in masks]
             restored = colorize(self.color_net, filled, no_hole, self.sizes["color"], self.amp, self.chroma_gain)
             colored = restored
+        restored = [match_hue(r, self.hue, m) for r, m in zip(restored, masks)]
         return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
 
     def restore(self, gray: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .models import UNet
-from .training import autocast
+from .training import autocast, load_train_state, save_train_state
 
 
 class CompetitionBaseline(nn.Module):
@@ -36,14 +36,37 @@ def baseline_loss(restored, rgb_pred, clean_gray, rgb_true) -> torch.Tensor:
 
 
 def train_baseline(model: CompetitionBaseline, train_ds, minutes: float, batch_size: int = 8, lr: float = 1e-3,
-                   device="cpu", amp: bool = False, progress: bool = True) -> dict:
-    """Train for a wall-clock budget (minutes) on the same synthetic-damage data as our stages."""
+                   device="cpu", amp: bool = False, progress: bool = True, state_path=None,
+                   save_every_s: float = 300.0) -> dict:
+    """Train for a budget of `minutes` on the same synthetic-damage data as our stages. Time is counted as
+    this process's CPU time divided by torch's thread count: on an idle machine that is the wall time, and other
+    work on the machine does not eat into the budget.
+
+    With `state_path`, the model, optimizer, step count and time already spent are saved there every
+    `save_every_s` seconds and at the end (atomically, loadable with weights_only=True); a later call with the
+    same path resumes and only spends what is left of the budget."""
     device = torch.device(device)
     model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=lr)
-    deadline, steps, epoch, last = time.time() + minutes * 60, 0, 0, float("nan")
-    bar = tqdm(desc="baseline", unit="step", disable=not progress)
-    while time.time() < deadline:
+    spent, steps, epoch, last = 0.0, 0, 0, float("nan")
+    state = load_train_state(state_path) if state_path else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        spent, steps, epoch = float(state["spent_s"]), int(state["steps"]), int(state["epoch"])
+        last = float(state.get("final_loss", last))
+
+    def save():
+        if state_path:
+            save_train_state(state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "spent_s": spent,
+                                          "steps": steps, "epoch": epoch, "final_loss": last})
+
+    budget = minutes * 60
+    bar = tqdm(desc="baseline", unit="step", initial=steps, disable=not progress)
+    threads = max(1, torch.get_num_threads())
+    clock = (lambda: time.process_time() / threads) if device.type == "cpu" else time.time
+    start, last_save = clock() - spent, time.time()
+    while spent < budget:
         if hasattr(train_ds, "set_epoch"):
             train_ds.set_epoch(epoch)
         for batch in DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=True):
@@ -56,14 +79,21 @@ def train_baseline(model: CompetitionBaseline, train_ds, minutes: float, batch_s
             loss.backward()
             opt.step()
             steps, last = steps + 1, float(loss.detach())
+            spent = clock() - start
             bar.update(1)
-            bar.set_postfix(loss=f"{last:.4f}")
-            if time.time() >= deadline:
+            bar.set_postfix(loss=f"{last:.4f}", min=f"{spent / 60:.1f}")
+            if time.time() - last_save >= save_every_s:
+                save()
+                last_save = time.time()
+            if spent >= budget:
                 break
-        epoch += 1
+        else:
+            epoch += 1
+    save()
     bar.close()
     model.eval()
-    return {"steps": steps, "minutes": minutes, "final_loss": last}
+    return {"steps": steps, "minutes": round(spent / 60, 2), "budget_minutes": minutes, "final_loss": last,
+            "batch_size": batch_size, "lr": lr, "threads": threads}
 
 
 @torch.inference_mode()
