@@ -41,3 +41,32 @@ def test_benchmark_prints_scores_and_timings(sample_data, tiny_weights, tmp_path
     assert set(res) == {"pipeline (ours)", "ours, order mask-inpaint-colorize", "gray copy", "Telea, known mask"}
     assert all(r["ms_per_image"] > 0 and 0 < r["score"] < 1 for r in res.values())
     assert "masked_ssim" in proc.stdout and "ms_per_image" in proc.stdout
+
+
+def test_baseline_training_resumes_from_its_state(tmp_path):
+    """An interrupted baseline run continues where it stopped and only spends what is left of its budget."""
+    from torch.utils.data import Dataset
+
+    from utils.reference import train_baseline
+
+    class Tiny(Dataset):
+        def __len__(self):
+            return 4
+
+        def __getitem__(self, i):
+            g = torch.Generator().manual_seed(i)
+            return {"gray": torch.rand(1, 32, 32, generator=g), "rgb": torch.rand(3, 32, 32, generator=g)}
+
+    state = tmp_path / "baseline.train_state.pt"
+    torch.manual_seed(0)
+    first = train_baseline(CompetitionBaseline(encoder="resnet18"), Tiny(), minutes=0.005, batch_size=2,
+                           progress=False, state_path=state)
+    assert state.is_file() and first["steps"] >= 1
+    saved = torch.load(state, weights_only=True)
+    assert saved["steps"] == first["steps"] and saved["spent_s"] >= 0.3
+    again = train_baseline(CompetitionBaseline(encoder="resnet18"), Tiny(), minutes=0.005, batch_size=2,
+                           progress=False, state_path=state)
+    assert again["steps"] == first["steps"]           # budget already spent: no new step
+    more = train_baseline(CompetitionBaseline(encoder="resnet18"), Tiny(), minutes=0.02, batch_size=2,
+                          progress=False, state_path=state)
+    assert more["steps"] > first["steps"] and more["minutes"] >= 0.02
