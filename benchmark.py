@@ -30,6 +30,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     ap.add_argument("--baseline-minutes", type=float, default=0.0, help="train the competition baseline this long (0: skip unless --baseline-dir has it)")
     ap.add_argument("--baseline-dir", default="checkpoints/baseline")
+    ap.add_argument("--baseline-encoder", default="resnet34", help="timm encoder of the baseline's two UNets (the competition used resnet34)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -72,19 +73,24 @@ def main(argv=None) -> int:
         table = utils.load_train_table(data)
         train_ds = utils.SyntheticDamageDataset(list(table.gt_image_path), utils.DamageConfig(train_style_share=0.1),
                                                 size=256, seed=0, repeats=5)
-        baseline = CompetitionBaseline()
+        baseline = CompetitionBaseline(encoder=args.baseline_encoder)
         base_info = train_baseline(baseline, train_ds, args.baseline_minutes, device=utils.pick_device(args.device),
                                    state_path=base_dir / "baseline.train_state.pt")
-        utils.save_model(baseline, {"arch": "CompetitionBaseline", "training": base_info}, base_dir / "baseline")
+        base_info["encoder"] = args.baseline_encoder
+        utils.save_model(baseline, {"arch": "CompetitionBaseline", "encoder": args.baseline_encoder, "training": base_info},
+                         base_dir / "baseline")
     elif (base_dir / "baseline.safetensors").is_file():
         from safetensors.torch import load_file
-        baseline = CompetitionBaseline()
+        base_cfg = json.loads((base_dir / "baseline.json").read_text())
+        baseline = CompetitionBaseline(encoder=base_cfg.get("encoder", "resnet34"))
         baseline.load_state_dict(load_file(str(base_dir / "baseline.safetensors")))
-        base_info = json.loads((base_dir / "baseline.json").read_text()).get("training")
+        base_info = base_cfg.get("training")
         baseline.eval()
     if baseline is not None:
         baseline.to(utils.pick_device(args.device))
-        methods["competition baseline (UNet-ResNet34 x2)"] = lambda i: baseline_restore(baseline, grays[i])
+        enc = baseline.encoder_name
+        label = "UNet-ResNet34 x2" if enc == "resnet34" else f"UNet-{enc} x2"
+        methods[f"competition baseline ({label})"] = lambda i: baseline_restore(baseline, grays[i])
 
     rows, mask_iou = [], None
     for name, fn in methods.items():

@@ -70,3 +70,21 @@ def test_baseline_training_resumes_from_its_state(tmp_path):
     more = train_baseline(CompetitionBaseline(encoder="resnet18"), Tiny(), minutes=0.02, batch_size=2,
                           progress=False, state_path=state)
     assert more["steps"] > first["steps"] and more["minutes"] >= 0.02
+
+
+def test_benchmark_trains_then_reloads_the_competition_baseline(sample_data, tiny_weights, tmp_path):
+    """--baseline-minutes trains and saves the reference; a second run loads it from --baseline-dir."""
+    base = tmp_path / "baseline"
+    args = [sys.executable, str(ROOT / "benchmark.py"), "--data-dir", str(sample_data), "--weights", str(tiny_weights),
+            "--limit", "1", "--repeats", "1", "--baseline-dir", str(base), "--baseline-encoder", "resnet10t"]
+    first = subprocess.run(args + ["--baseline-minutes", "0.05", "--json", str(tmp_path / "a.json")],
+                           capture_output=True, text=True, timeout=600)
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert (base / "baseline.safetensors").is_file() and (base / "baseline.train_state.pt").is_file()
+    second = subprocess.run(args + ["--json", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-2000:]
+    for name in ("a.json", "b.json"):
+        res = json.loads((tmp_path / name).read_text())
+        row = res["results"]["competition baseline (UNet-resnet10t x2)"]
+        assert 0 < row["score"] < 1 and row["ms_per_image"] > 0
+        assert res["baseline_training"]["steps"] >= 1 and res["baseline_training"]["encoder"] == "resnet10t"

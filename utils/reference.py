@@ -21,6 +21,7 @@ class CompetitionBaseline(nn.Module):
     def __init__(self, encoder: str = "resnet34", pretrained: str = "none"):
         super().__init__()
         dec = (256, 128, 64, 32, 16)  # smp's UNet decoder channels
+        self.encoder_name = encoder
         self.restore_net = UNet(1, 1, encoder, dec, pretrained)
         self.color_net = UNet(1, 3, encoder, dec, pretrained)
 
