@@ -134,7 +134,7 @@ stored in `color.json`: {", ".join(f"{k} {v}" for k, v in hue_cal['chosen'].item
 
 ## Validation on held-out photos
 
-`python benchmark.py --data-dir corpus --json runs_corpus/benchmark.json`: {bench['images']} test images with
+`python benchmark.py --data-dir corpus --baseline-minutes M --baseline-dir checkpoints_corpus/baseline --json runs_corpus/benchmark.json`: {bench['images']} test images with
 competition-style polygon damage, from photos the weights never saw. Timings are medians of single-image
 calls in one process after a warm-up, CPU, {bench.get('threads', 2)} threads.
 
