@@ -24,7 +24,7 @@ def test_competition_baseline_shapes_and_learning():
         opt.zero_grad()
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
     import numpy as np
     out = baseline_restore(model.eval(), np.zeros((100, 80), np.uint8), size=64)
