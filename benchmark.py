@@ -5,8 +5,9 @@
 
 References: the gray input copied to RGB; OpenCV Telea with the known mask; the competition's published
 baseline architecture (two UNet-ResNet34, gray restore then colorize, L1+MSE), trained here on the same
-data (the data dir's train_gt with the same on-the-fly damage) for --baseline-minutes of wall time, or
-loaded from --baseline-dir (an interrupted training resumes from baseline.train_state.pt there). Timings are medians of --repeats single-image calls in this process after a
+data (the data dir's train_gt with the same on-the-fly damage) for --baseline-minutes (CPU time per thread:
+the wall time on an idle machine), or loaded from --baseline-dir; an interrupted training resumes from
+baseline.train_state.pt there. Timings are medians of --repeats single-image calls in this process after a
 warm-up, on the device the weights run on (CPU unless --device says otherwise).
 """
 from __future__ import annotations

@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from .color import compose_rgb, pil_luma
+from .color import _CB, _CR, compose_rgb, pil_luma
 
 BINS = 360
 MIN_CHROMA = 1.5 / 255
@@ -51,18 +51,15 @@ class HueConfig:
 def chroma_polar(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """uint8 HxWx3 RGB -> (chroma angle in radians, chroma length in 0-1 units) per pixel."""
     r, g, b = (rgb[..., i].astype(np.float32) / 255.0 for i in range(3))
-    cb = -0.168736 * r - 0.331264 * g + 0.5 * b
-    cr = 0.5 * r - 0.418688 * g - 0.081312 * b
+    cb = _CB[0] * r + _CB[1] * g + _CB[2] * b
+    cr = _CR[0] * r + _CR[1] * g + _CR[2] * b
     return np.arctan2(cr, cb), np.hypot(cb, cr)
 
 
-def angle_histogram(rgb: np.ndarray, bins: int = BINS, select: np.ndarray | None = None) -> np.ndarray:
-    """Normalised histogram of chroma angles of the pixels with visible chroma (and in `select`, if given)."""
+def angle_histogram(rgb: np.ndarray, bins: int = BINS) -> np.ndarray:
+    """Normalised histogram of chroma angles of the pixels with visible chroma."""
     theta, radius = chroma_polar(rgb)
-    sel = radius > MIN_CHROMA
-    if select is not None:
-        sel &= select
-    h, _ = np.histogram(theta[sel], bins, (-np.pi, np.pi))
+    h, _ = np.histogram(theta[radius > MIN_CHROMA], bins, (-np.pi, np.pi))
     return h / max(h.sum(), 1)
 
 
@@ -108,7 +105,7 @@ def match_hue(rgb: np.ndarray, config: HueConfig, mask: np.ndarray | None = None
     cut = int(np.argmin(_smooth_circular(own + target, 2.0)))
     cut_angle = -np.pi + 2 * np.pi * cut / bins
     u = np.mod(theta[movable] - cut_angle, 2 * np.pi)
-    values, inverse, counts = np.unique(u, return_inverse=True, return_counts=True)
+    _, inverse, counts = np.unique(u, return_inverse=True, return_counts=True)
     ranks = ((np.cumsum(counts) - counts / 2) / u.size)[inverse.ravel()]   # equal angles keep one hue
     cdf = np.concatenate([[0.0], np.cumsum(np.roll(target, -cut))])
     new_theta = theta.copy()
