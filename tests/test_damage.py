@@ -70,3 +70,57 @@ def test_synthetic_dataset_seeded(sample_data):
     item = utils.SyntheticDamageDataset(table["gt_image_path"], size=256)[0]
     assert item["gray"].shape == (1, 256, 256) and item["rgb"].shape == (3, 256, 256)
     assert 0 < float(item["mask"].mean()) < 1
+
+
+KINDS = ["random", "star", "convex", "square", "circle"]
+
+
+def _config_for(kind):
+    if kind in ("square", "circle"):
+        return DamageConfig(train_style_share=1.0)
+    return DamageConfig(shapes={kind: 1.0})
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_damage_area_matches_kind_over_many_seeds(kind):
+    """Every kind, many seeds: area in the kind's promised range, one fill value, outside unchanged."""
+    from utils.damage import expected_area
+
+    cfg = _config_for(kind)
+    gray = np.random.default_rng(5).integers(0, 256, (512, 512), dtype=np.uint8)
+    lo, hi = expected_area(kind, cfg)
+    seen = 0
+    for seed in range(300):
+        d = sample_damage(np.random.default_rng(seed), cfg)
+        if d.kind != kind:      # train style draws square or circle at random
+            continue
+        seen += 1
+        area = int(d.mask.sum())
+        x1, y1, x2, y2 = d.bbox
+        side = x2 - x1
+        if kind == "square":
+            assert area == side * side, (seed, side, area)
+        elif kind == "circle":
+            assert abs(area / (np.pi / 4 * side * side) - 1) < 0.02, (seed, side, area)
+        else:
+            assert area > (cfg.min_bbox // 2) ** 2, (seed, area)
+            ys, xs = np.nonzero(d.mask)
+            assert xs.min() >= x1 and xs.max() <= x2 and ys.min() >= y1 and ys.max() <= y2
+        assert lo <= area <= hi
+        out = apply_damage(gray, d)
+        assert np.all(out[d.mask] == d.fill) and np.array_equal(out[~d.mask], gray[~d.mask])
+    assert seen >= 100
+
+
+def test_check_damage_areas_flags_a_broken_generator():
+    import pandas as pd
+
+    from utils.damage import check_damage_areas
+
+    good = pd.DataFrame({"kind": ["square", "circle", "star"], "area": [114 * 114, 10000, 5000]})
+    assert check_damage_areas(good)["ok"].all()
+    broken = pd.DataFrame({"kind": ["square", "square"], "area": [114, 12996]})   # a square drawn as a line
+    table = check_damage_areas(broken)
+    assert not table["ok"].any() and table["outside"].iloc[0] == 1 and table["found min"].iloc[0] == 114
+    with pytest.raises(ValueError, match="unknown damage kind"):
+        check_damage_areas(pd.DataFrame({"kind": ["blob"], "area": [1]}))

@@ -91,3 +91,43 @@ def test_sample_builder_layout(sample_data):
         assert len(np.unique(inp[mask])) == 1
     with pytest.raises(FileExistsError):
         utils.build_sample_dataset(sample_data)
+
+
+def test_sample_dataset_train_squares_are_filled(sample_data):
+    """Issue 17: every train-style hole of the built dataset has the area its kind promises."""
+    from utils.damage import check_damage_areas
+
+    man = pd.read_csv(sample_data / "manifest.csv")
+    train = man[man.split == "train"]
+    assert (man["builder_version"] == utils.sample_data.BUILDER_VERSION).all()
+    assert {"square", "circle"} == set(train["damage"])
+    ds = utils.ProvidedPairsDataset(utils.load_train_table(sample_data))
+    areas = [int(ds.sample(i)["mask"].sum()) for i in range(len(ds))]
+    table = check_damage_areas(pd.DataFrame({"kind": list(train["damage"]), "area": areas}), tolerance=0.5)
+    assert table["ok"].all(), table
+
+
+def test_stale_sample_dataset_is_rebuilt_or_flagged(tmp_path, capsys):
+    data = utils.build_sample_dataset(tmp_path / "bundled", n_train=2, n_test=1, seed=3)
+    man = pd.read_csv(data / "manifest.csv").drop(columns="builder_version")   # as builder 1 wrote it
+    man.to_csv(data / "manifest.csv", index=False)
+    assert utils.sample_data.builder_version(data) == 0
+    utils.ensure_dataset(data, n_train=2, n_test=1, seed=3)
+    assert "older builder" in capsys.readouterr().out
+    assert utils.sample_data.builder_version(data) == utils.sample_data.BUILDER_VERSION
+    # built from the user's own photos: not rebuilt behind their back, a clear error instead
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for i, src in enumerate(utils.builtin_photo_paths()[:3]):
+        (photos / f"mine_{i}{src.suffix}").write_bytes(src.read_bytes())
+    own = utils.build_sample_dataset(tmp_path / "own", photos=photos, n_train=2, n_test=1)
+    before = (own / "train.csv").read_bytes()
+    man = pd.read_csv(own / "manifest.csv")
+    man["builder_version"] = 1
+    man.to_csv(own / "manifest.csv", index=False)
+    with pytest.raises(utils.DataError, match="older dataset builder.*overwrite=True"):
+        utils.ensure_dataset(own)
+    assert (own / "train.csv").read_bytes() == before
+    # a dataset without manifest (the competition's) is left alone
+    (own / "manifest.csv").unlink()
+    assert utils.ensure_dataset(own) == own

@@ -62,9 +62,7 @@ def main(argv=None) -> int:
     import utils
 
     data_dir = utils.resolve_data_dir(args.data_dir)
-    if not (data_dir / "train.csv").exists():
-        print(f"no dataset in {data_dir}: building the sample dataset from the bundled photos")
-        utils.build_sample_dataset(data_dir, **({"n_train": 12, "n_test": 4} if args.smoke else {}))
+    utils.ensure_dataset(data_dir, **({"n_train": 12, "n_test": 4} if args.smoke else {}))  # (re)builds sample data
     out = Path(args.out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     ckpt = Path(args.ckpt_dir).resolve()

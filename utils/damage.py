@@ -75,13 +75,19 @@ def sample_bbox(rng: np.random.Generator, cfg: DamageConfig) -> tuple:
     raise RuntimeError("could not sample a damage bbox; check DamageConfig")
 
 
-def _rasterize(points, size: int, ellipse: bool = False) -> np.ndarray:
+def _rasterize(shape: str, points, size: int) -> np.ndarray:
+    """A bool mask of one filled shape: 'polygon' (a list of (x, y) vertices), or 'square' / 'circle'
+    (the inclusive box [x0, y0, x1, y1])."""
     canvas = Image.new("L", (size, size), 0)
     draw = ImageDraw.Draw(canvas)
-    if ellipse:
+    if shape == "polygon":
+        draw.polygon(points, fill=1)
+    elif shape == "square":
+        draw.rectangle(points, fill=1)
+    elif shape == "circle":
         draw.ellipse(points, fill=1)
     else:
-        draw.polygon(points, fill=1)
+        raise ValueError(f"unknown shape {shape!r}")
     return np.asarray(canvas).astype(bool)
 
 
@@ -95,11 +101,11 @@ def sample_polygon_damage(rng: np.random.Generator, cfg: DamageConfig) -> Damage
         with _seeded_python_random(int(rng.integers(2**62))):
             poly = POLYGON_FUNCS[kind](num_points=n_points)
         pts = [(x * (x2 - x1) + x1, y * (y2 - y1) + y1) for x, y in poly]
-        mask = _rasterize(pts, cfg.image_size)
-        if mask.any():
+        mask = _rasterize("polygon", pts, cfg.image_size)
+        if mask.sum() > min_polygon_area(cfg):  # thin slivers are redrawn: polygon holes hold > (min_bbox//2)^2 px
             fill = int(rng.integers(cfg.fill_range[0], cfg.fill_range[1] + 1))
             return Damage(mask, fill, kind, (x1, y1, x2, y2))
-    raise RuntimeError("polygon damage came out empty 100 times")
+    raise RuntimeError(f"polygon damage came out smaller than {min_polygon_area(cfg)} px 100 times; check DamageConfig")
 
 
 def sample_train_style_damage(rng: np.random.Generator, cfg: DamageConfig) -> Damage:
@@ -109,9 +115,53 @@ def sample_train_style_damage(rng: np.random.Generator, cfg: DamageConfig) -> Da
     y1 = int(rng.integers(0, cfg.image_size - side + 1))
     box = (x1, y1, x1 + side, y1 + side)
     kind = "circle" if rng.random() < 0.5 else "square"
-    mask = _rasterize([box[0], box[1], box[2] - 1, box[3] - 1], cfg.image_size, ellipse=kind == "circle")
+    mask = _rasterize(kind, [box[0], box[1], box[2] - 1, box[3] - 1], cfg.image_size)
     fill = int(rng.integers(cfg.train_style_fill[0], cfg.train_style_fill[1] + 1))
     return Damage(mask, fill, kind, box)
+
+
+def min_polygon_area(cfg: DamageConfig) -> int:
+    """Polygon holes hold more than (min_bbox // 2)^2 pixels."""
+    return (cfg.min_bbox // 2) ** 2
+
+
+def expected_area(kind: str, cfg: DamageConfig | None = None) -> tuple[float, float]:
+    """The hole area (pixels) that the generator promises for one damage kind: (lowest, highest).
+    square: side^2; circle: about pi/4 side^2 (PIL's rasterisation, within 4%); polygons: above
+    (min_bbox // 2)^2 and at most their bbox."""
+    cfg = cfg or DamageConfig()
+    lo, hi = cfg.train_style_size
+    if kind == "square":
+        return float(lo * lo), float(hi * hi)
+    if kind == "circle":
+        return 0.96 * np.pi / 4 * lo * lo, 1.04 * np.pi / 4 * hi * hi
+    if kind in POLYGON_FUNCS:
+        side = cfg.max_bbox or cfg.image_size
+        return float(min_polygon_area(cfg) + 1), float(side * side)
+    raise ValueError(f"unknown damage kind {kind!r}; known: square, circle, {', '.join(POLYGON_FUNCS)}")
+
+
+def check_damage_areas(table, cfg: DamageConfig | None = None, tolerance: float = 0.0):
+    """Expected vs found hole areas per damage kind, so that a broken generator cannot hide in a plot.
+
+    `table`: a DataFrame with columns `kind` and `area` (and optionally `source`). A kind passes when no area
+    lies outside its promised range; `tolerance` widens the lower bound (e.g. 0.5 for holes recovered from
+    provided pairs, where hole pixels that equal the fill value are lost). Returns one row per (source, kind)
+    with the expected and found ranges, the count outside, and `ok`."""
+    import pandas as pd
+
+    cfg = cfg or DamageConfig()
+    rows = []
+    keys = ["source", "kind"] if "source" in table else ["kind"]
+    for key, d in table.groupby(keys, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        kind = key[-1]
+        lo, hi = expected_area(kind, cfg)
+        outside = int(((d.area < lo * (1 - tolerance)) | (d.area > hi)).sum())
+        rows.append({**dict(zip(keys, key)), "n": len(d), "expected min": round(lo), "expected max": round(hi),
+                     "found min": int(d.area.min()), "found median": int(d.area.median()),
+                     "found max": int(d.area.max()), "outside": outside, "ok": outside == 0})
+    return pd.DataFrame(rows)
 
 
 def sample_damage(rng: np.random.Generator, cfg: DamageConfig | None = None) -> Damage:

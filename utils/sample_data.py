@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .damage import DamageConfig, apply_damage, sample_damage
-from .imageio import IMAGE_SIZE, gray_of, write_png
+from .imageio import IMAGE_SIZE, DataError, gray_of, write_png
 
 # Real photographs only (no renders, microscopy or space images); the stereo pair stays together.
 BUILTIN_PHOTOS = {
@@ -28,6 +28,10 @@ BUILTIN_PHOTOS = {
 # Held out for the test split of the built-in sample (never seen in its train split).
 BUILTIN_TEST = ("china.jpg", "rocket.jpg", "grace_hopper.jpg")
 PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# Stamped into every manifest row; raise it whenever the builder's output changes, so that datasets built by
+# an older builder are rebuilt (bundled photos) or flagged (user photos) by `ensure_dataset`.
+# 2: train-style squares are filled squares (builder 1 drew them as one-pixel diagonal lines).
+BUILDER_VERSION = 2
 
 
 def builtin_photo_paths() -> list[Path]:
@@ -154,7 +158,8 @@ def build_sample_dataset(out_dir, photos=None, n_train: int | None = 24, n_test:
         write_png(out / "train_gt" / name, crop)
         write_png(out / "train_input" / name, apply_damage(gray_of(crop), dmg))
         train_rows.append({"input_image_path": f"./train_input/{name}", "gt_image_path": f"./train_gt/{name}"})
-        manifest.append({"split": "train", "name": name, "damage": dmg.kind, "fill": dmg.fill, **info})
+        manifest.append({"split": "train", "name": name, "damage": dmg.kind, "fill": dmg.fill,
+                         "builder_version": BUILDER_VERSION, **info})
     for i, (crop, info) in enumerate(_crops(test_photos, n_test, rng, "test crops", photo_info, max_crops[1])):
         name = f"TEST_{i:03d}.png"
         dmg = sample_damage(rng, test_damage)
@@ -162,16 +167,51 @@ def build_sample_dataset(out_dir, photos=None, n_train: int | None = 24, n_test:
         write_png(out / "test_mask" / name, dmg.mask.astype(np.uint8) * 255)
         write_png(out / "test_input" / name, apply_damage(gray_of(crop), dmg))
         test_rows.append({"input_image_path": f"./test_input/{name}"})
-        manifest.append({"split": "test", "name": name, "damage": dmg.kind, "fill": dmg.fill, **info})
+        manifest.append({"split": "test", "name": name, "damage": dmg.kind, "fill": dmg.fill,
+                         "builder_version": BUILDER_VERSION, **info})
     pd.DataFrame(manifest).to_csv(out / "manifest.csv", index=False)
     pd.DataFrame(test_rows).to_csv(out / "test.csv", index=False)
     pd.DataFrame(train_rows).to_csv(out / "train.csv", index=False)  # last: its presence marks a complete build
     return out
 
 
+def builder_version(data_dir) -> int | None:
+    """The version of the builder that wrote data_dir: 0 for a manifest without a stamp (builder 1 wrote
+    none), None when data_dir has no manifest (e.g. the competition's own data)."""
+    manifest = Path(data_dir) / "manifest.csv"
+    if not manifest.exists():
+        return None
+    table = pd.read_csv(manifest)
+    if "builder_version" not in table or table["builder_version"].isna().any():
+        return 0
+    return int(table["builder_version"].min())
+
+
+def _built_from_bundled_photos(data_dir) -> bool:
+    sources = set(pd.read_csv(Path(data_dir) / "manifest.csv").get("source", pd.Series(dtype=str)).dropna())
+    bundled = {str(p) for p in builtin_photo_paths()}
+    names = {Path(p).name for names in BUILTIN_PHOTOS.values() for p in names}
+    return bool(sources) and all(s in bundled or Path(s).name in names for s in sources)
+
+
 def ensure_dataset(data_dir, **kwargs) -> Path:
-    """Build the sample dataset in data_dir unless a dataset (train.csv) is already there."""
+    """Build the sample dataset in data_dir unless a dataset (train.csv) is already there.
+
+    A dataset that an older builder wrote (its manifest's `builder_version` below BUILDER_VERSION) is rebuilt
+    when it holds only the bundled photos; one built from other photos raises a DataError that says how to
+    rebuild it (the photos are the user's, and may have moved). A dataset without manifest (the competition's
+    own) is used as it is."""
     data_dir = Path(data_dir)
     if not (data_dir / "train.csv").exists():
-        build_sample_dataset(data_dir, **kwargs)
+        print(f"no dataset in {data_dir}: building the sample dataset from the bundled photos")
+        return build_sample_dataset(data_dir, **kwargs)
+    version = builder_version(data_dir)
+    if version is not None and version < BUILDER_VERSION:
+        if _built_from_bundled_photos(data_dir):
+            print(f"{data_dir}: sample dataset from an older builder (version {version} < {BUILDER_VERSION}); "
+                  "rebuilding it")
+            return build_sample_dataset(data_dir, overwrite=True, **kwargs)
+        raise DataError(f"{data_dir}: built by an older dataset builder (version {version} < {BUILDER_VERSION}: "
+                        "its train-style squares are drawn wrong); rebuild it with "
+                        f"utils.build_sample_dataset({str(data_dir)!r}, photos=..., overwrite=True)")
     return data_dir
