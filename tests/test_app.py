@@ -62,9 +62,18 @@ def browser():
         b.close()
 
 
-def upload(page, elem_id: str, path: Path):
-    page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
-    page.wait_for_function(f"document.querySelector('#{elem_id}').innerText.includes('{path.name}')", timeout=30_000)
+def upload(page, elem_id: str, path: Path, attempts: int = 3):
+    """Upload through the file input and wait until the component shows the file's name. Under load an
+    upload event can be lost before Gradio's front end has attached its handler: then try again."""
+    shown = f"document.querySelector('#{elem_id}').innerText.includes('{path.name}')"
+    for attempt in range(attempts):
+        page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
+        try:
+            page.wait_for_function(shown, timeout=30_000)
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
 
 
 def test_upload_restore_and_see_result(app_url, browser, sample_data, tmp_path):
