@@ -7,12 +7,13 @@ DATA ?= data
 # glibc malloc tuning doubles CPU training speed (must be set before Python starts)
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
 
-.PHONY: venv run test app browser clean-runs
+.PHONY: venv run test app lab browser clean-runs
 
-$(BIN)/.installed: requirements.txt
+$(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
+	$(BIN)/python -m pip install -q --no-deps -e .   # `import utils` from any folder (notebooks/, tools/, ...)
 	touch $@
 
 venv: $(BIN)/.installed
@@ -31,6 +32,10 @@ test: venv browser
 # The web app on http://127.0.0.1:7860 (offline; shipped weights, else checkpoints/)
 app: venv
 	$(BIN)/python app.py $(APP_ARGS)
+
+# Jupyter Lab on http://127.0.0.1:8888 with the project's kernel (the venv's Python), opened on notebooks/
+lab: venv
+	$(BIN)/python -m jupyterlab --ip=127.0.0.1 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
 
 clean-runs:
 	rm -rf runs

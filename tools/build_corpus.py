@@ -28,9 +28,6 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
 DEBIAN = ["mate-backgrounds", "plasma-workspace-wallpapers", "opencv-doc", "tuxpaint-stamps-default"]
 PYPI = ["mvtb-data"]
 EXTS = (".jpg", ".jpeg", ".png")

@@ -58,7 +58,6 @@ def main(argv=None) -> int:
 
     import papermill as pm
 
-    sys.path.insert(0, str(ROOT))
     import utils
 
     data_dir = utils.resolve_data_dir(args.data_dir)
