@@ -51,7 +51,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runs", help="where executed notebooks go (default: runs/)")
     ap.add_argument("--ckpt-dir", default="checkpoints")
     ap.add_argument("--only", nargs="*", help="notebook number prefixes to run, e.g. 01 05")
-    ap.add_argument("--smoke", action="store_true", help="tiny runs (tests)")
+    ap.add_argument("--smoke", action="store_true", help="tiny runs (tests); also on when $IMAGE_RESTORE_SMOKE=1")
     ap.add_argument("--full", action="store_true", help="the notebooks' own full-mode defaults, no sample-data shortening")
     ap.add_argument("-p", "--param", action="append", default=[], help="key=value passed to the notebooks")
     args = ap.parse_args(argv)
@@ -60,6 +60,7 @@ def main(argv=None) -> int:
 
     import utils
 
+    args.smoke = args.smoke or utils.smoke_default()
     data_dir = utils.resolve_data_dir(args.data_dir)
     utils.ensure_dataset(data_dir, **({"n_train": 12, "n_test": 4} if args.smoke else {}))  # (re)builds sample data
     out = Path(args.out).resolve()
@@ -81,7 +82,8 @@ def main(argv=None) -> int:
         params = {k: v for k, v in params.items() if k in declared}
         t = time.time()
         print(f"== {name} {params}", flush=True)
-        pm.execute_notebook(str(nb), str(out / f"{name}.ipynb"), parameters=params, cwd=str(ROOT),
+        # the kernel starts in notebooks/, as under Jupyter Lab, VS Code or Colab (paths resolve from the repository)
+        pm.execute_notebook(str(nb), str(out / f"{name}.ipynb"), parameters=params, cwd=str(nb.parent),
                             kernel_name="python3", progress_bar=False, log_output=False)
         print(f"   done in {time.time() - t:.0f} s -> {out / (name + '.ipynb')}", flush=True)
     summary = out / "summary.json"

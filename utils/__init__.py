@@ -7,6 +7,7 @@ from .damage import Damage, DamageConfig, apply_damage, sample_damage
 from .data import (ProvidedPairsDataset, SyntheticDamageDataset, check_images, load_test_table,
                    load_train_table, resolve_data_dir, split_indices)
 from .imageio import IMAGE_SIZE, DataError, gray_of, read_image, write_png
+from .paths import project_dir, project_path, project_root, smoke_default
 from .metric import score_arrays, score_folder, score_image, summarize
 from .sample_data import build_sample_dataset, builtin_photo_paths, ensure_dataset
 from .submission import SubmissionError, validate_submission, write_submission_zip, zip_folder

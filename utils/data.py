@@ -19,6 +19,7 @@ from torch.utils.data import Dataset
 
 from .damage import DamageConfig, apply_damage, sample_damage
 from .imageio import IMAGE_SIZE, DataError, gray_of, read_image
+from .paths import project_dir
 
 DATA_DIR_ENV = "IMAGE_RESTORE_DATA"
 TRAIN_COLUMNS = ("input_image_path", "gt_image_path")
@@ -26,12 +27,13 @@ TEST_COLUMNS = ("input_image_path",)
 
 
 def resolve_data_dir(path=None) -> Path:
-    """The data dir: the argument, else $IMAGE_RESTORE_DATA, else `data/` beside the project."""
+    """The data dir: the argument (relative to the working directory, as a command-line path is), else
+    $IMAGE_RESTORE_DATA, else `data/` in the repository (`utils.project_dir`)."""
     if path:
         return Path(path).expanduser().resolve()
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV]).expanduser().resolve()
-    return (Path(__file__).resolve().parent.parent / "data").resolve()
+    return project_dir("data")
 
 
 def _read_table(data_dir: Path, csv_name: str, columns, on_error: str) -> pd.DataFrame:
