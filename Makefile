@@ -35,7 +35,8 @@ app: venv
 
 # Jupyter Lab on http://127.0.0.1:8888 with the project's kernel (the venv's Python), opened on notebooks/
 lab: venv
-	$(BIN)/python -m jupyterlab --ip=127.0.0.1 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks $(LAB_ARGS)
+	$(BIN)/python -m jupyterlab --ip=127.0.0.1 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks \
+		$$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
 
 clean-runs:
 	rm -rf runs

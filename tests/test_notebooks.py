@@ -1,4 +1,5 @@
-"""Every notebook executes top to bottom in smoke mode, through the same runner as the main command."""
+"""Every notebook executes top to bottom in smoke mode, through the same runner as the main command, its kernel
+started in notebooks/ as Jupyter starts it (paths resolve from the repository, not the working directory)."""
 import json
 import subprocess
 import sys
@@ -49,6 +50,7 @@ def test_training_notebooks(nb_env):
     assert len(hue["prior"]) == utils.hue.BINS and abs(sum(hue["prior"]) - 1) < 1e-6 and hue["smooth"] >= 0
     assert (nb_env["out"] / "03_train_colorization.ipynb").exists()
     assert not list((ROOT / "notebooks").glob("*.ipynb.*"))  # executed copies go to runs/, never notebooks/
+    assert not [d for d in ("data", "runs", "checkpoints", "submission") if (ROOT / "notebooks" / d).exists()]
 
 
 def test_inference_notebook(nb_env, tmp_path):
