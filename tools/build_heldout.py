@@ -32,6 +32,19 @@ def heldout_photos(corpus: Path) -> list[str]:
     return sorted(test)
 
 
+def validation_only_photos(corpus: Path, val_fraction: float = 0.1, seed: int = 0) -> list[str]:
+    """Train-split photos all of whose crops fell in the notebooks' validation split (`utils.setup`: by crop,
+    seed 0, 10%): no network trained on them (they were only validated on). A set for choosing settings
+    without touching the test photos."""
+    import utils
+
+    table = utils.load_train_table(corpus)
+    tr, va = utils.split_indices(len(table), val_fraction, seed)
+    src = pd.read_csv(corpus / "manifest.csv").set_index("name")["source"]
+    of = lambda i: src[Path(table.gt_image_path[i]).name]  # noqa: E731
+    return sorted({of(i) for i in va} - {of(i) for i in tr})
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("corpus", type=Path)
@@ -39,11 +52,13 @@ def main(argv=None) -> int:
     ap.add_argument("--per-photo", type=int, default=5)
     ap.add_argument("--scale", type=float, nargs=2, default=(1.0, 2.5), help="range of short side / 512")
     ap.add_argument("--seed", type=int, default=12)
+    ap.add_argument("--validation-only", action="store_true", help="crops of the train photos that no network "
+                    "trained on (validation-only, see validation_only_photos) instead of the test photos")
     args = ap.parse_args(argv)
     import utils
     from utils.sample_data import _load_rgb, random_crop
 
-    photos = heldout_photos(args.corpus)
+    photos = validation_only_photos(args.corpus) if args.validation_only else heldout_photos(args.corpus)
     if not photos:
         print(f"error: {args.corpus}/manifest.csv has no test photos", file=sys.stderr)
         return 2
@@ -62,7 +77,7 @@ def main(argv=None) -> int:
             manifest.append({"split": "test", "name": name, "damage": dmg.kind, "fill": dmg.fill, "source": src, **info})
     pd.DataFrame(manifest).to_csv(args.out / "manifest.csv", index=False)
     pd.DataFrame(rows).to_csv(args.out / "test.csv", index=False)
-    print(f"{args.out}: {len(rows)} crops from {len(photos)} held-out photos")
+    print(f"{args.out}: {len(rows)} crops from {len(photos)} photos")
     return 0
 
 

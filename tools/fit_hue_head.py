@@ -80,13 +80,18 @@ def main(argv=None) -> int:
     ap.add_argument("--bias-l2", type=float, default=1e-2)
     ap.add_argument("--own-smooth", type=float, default=8.0)
     ap.add_argument("--folds", type=int, default=4)
+    ap.add_argument("--angle-space", action="store_true", help="correlate in chroma-angle bins (default: through "
+                    "angle_to_hsv_hue, the metric's own OpenCV hue bins)")
+    ap.add_argument("--exclude-validation-only", action="store_true", help="leave out the train photos that no "
+                    "network trained on (tools/build_heldout.py --validation-only builds the set that chooses "
+                    "the post-processing from them)")
     ap.add_argument("--save", action="store_true", help="write the head into <weights>/color.json")
     args = ap.parse_args(argv)
     import torch
 
     import utils
     from utils.hue import HueConfig
-    from utils.hue_head import HueHead, bins_to_angles, fit_hue_head, own_feature, soft_angle_histogram
+    from utils.hue_head import HueHead, angle_to_hsv_hue, bins_to_angles, fit_hue_head, own_feature, soft_angle_histogram
 
     torch.manual_seed(args.seed)
     path = args.out / "features.npz"
@@ -100,7 +105,19 @@ def main(argv=None) -> int:
     soft = soft_angle_histogram(feats["mass"], b2a)
     own = own_feature(feats["own"], args.own_smooth)
     true = feats["true"]
+    if args.exclude_validation_only:
+        sys.path.insert(0, str(ROOT / "tools"))
+        from build_heldout import validation_only_photos
+
+        man = pd.read_csv(args.corpus / "manifest.csv")
+        names = sorted(set(man[man.split == "train"].source) - set(man[man.split == "test"].source))
+        skip = set(validation_only_photos(args.corpus))
+        keep = np.array([names[p] not in skip for p in feats["photo"]])
+        feats = {k: (v[keep] if k != "bin_centers" else v) for k, v in feats.items()}
+        soft, own, true = soft[keep], own[keep], true[keep]
+        print(f"left out {len(skip)} validation-only photos ({int((~keep).sum())} crops)")
     fit = dict(steps=args.steps, lr=args.lr, bias_l2=args.bias_l2, seed=args.seed)
+    space = None if args.angle_space else angle_to_hsv_hue()
 
     # photo-grouped folds: validation crops come from photos the fold's head never saw
     photos = np.unique(feats["photo"])
@@ -110,7 +127,7 @@ def main(argv=None) -> int:
     for f in range(args.folds):
         tr, va = folds != f, folds == f
         head = HueHead(prior)
-        fit_hue_head(head, soft[tr], own[tr], true[tr], **fit)
+        fit_hue_head(head, soft[tr], own[tr], true[tr], space=space, **fit)
         pred = head.predict(soft[va], own[va])
         rows.append({"fold": f, "crops": int(va.sum()), "head": corr(pred, true[va]).mean(),
                      "prior": corr(prior[None], true[va]).mean(), "soft": corr(soft[va], true[va]).mean(),
@@ -119,13 +136,16 @@ def main(argv=None) -> int:
     print("histogram correlation on held-out folds of train photos:")
     print(table.round(4).to_string(index=False))
     head = HueHead(prior)
-    losses = fit_hue_head(head, soft, own, true, **fit)
+    losses = fit_hue_head(head, soft, own, true, space=space, **fit)
     w = head.weights.detach().numpy()
     print(f"all crops: loss {losses[0]:.4f} -> {losses[-1]:.4f}; weights prior/soft/own {w.round(3).tolist()}")
-    if args.save:
-        record = {**head.to_record(args.own_smooth), "training": {"crops": int(len(true)), "photos": int(len(photos)), "scale": list(args.scale),
-                               "seed": args.seed, **fit, "fold_correlation": table[["head", "prior"]].mean().round(4).to_dict(),
+    record = {**head.to_record(args.own_smooth), "training": {"crops": int(len(true)), "photos": int(len(photos)), "scale": list(args.scale),
+                               "seed": args.seed, **fit, "space": "angle" if args.angle_space else "opencv-hue",
+                               "excluded_validation_only": args.exclude_validation_only,
+                               "fold_correlation": table[["head", "prior"]].mean().round(4).to_dict(),
                                "command": "python tools/fit_hue_head.py " + " ".join(argv or sys.argv[1:])}}
+    utils.save_json(args.out / "head.json", record)
+    if args.save:
         utils.update_inference_config(args.weights / "color", hue_head=record)
         print(f"saved the head into {args.weights / 'color.json'}")
     return 0

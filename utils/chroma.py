@@ -52,20 +52,27 @@ def rgb_to_cbcr_np(rgb: np.ndarray) -> np.ndarray:
 
 
 @torch.inference_mode()
-def net_bin_probabilities(net, grays, masks, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """The colour net's chroma-bin distribution: -> ([B,K] probability mass per bin summed over pixels and
-    normalised, [B,size,size] per-pixel entropy in nats). Needs a ColorizationNet with head='classes'."""
+def net_chroma_and_bins(net, grays, masks, size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One forward pass of the colour net -> ([B,size,size,2] decoded Cb/Cr in 0-1, [B,K] probability mass per
+    chroma bin summed over pixels and normalised, [B,size,size] per-pixel entropy in nats).
+    Needs a ColorizationNet with head='classes'."""
     if getattr(net, "head", None) != "classes":
         raise ValueError("bin probabilities need a ColorizationNet with head='classes'")
     rs = lambda a: a if a.shape[0] == size else cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
     g = np.stack([rs(x) for x in grays]).astype(np.float32)[:, None] / 255.0
     m = np.stack([rs(x.astype(np.float32)) for x in masks])[:, None]
     dev = next(net.parameters()).device
-    _, logits = net(torch.from_numpy(g).to(dev), torch.from_numpy(m).to(dev), return_logits=True)
+    cbcr, logits = net(torch.from_numpy(g).to(dev), torch.from_numpy(m).to(dev), return_logits=True)
     p = torch.softmax(logits.float(), 1)
     entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(1)
     mass = p.sum((2, 3))
-    return (mass / mass.sum(1, keepdim=True)).cpu().numpy(), entropy.cpu().numpy()
+    return (cbcr.float().permute(0, 2, 3, 1).cpu().numpy(), (mass / mass.sum(1, keepdim=True)).cpu().numpy(),
+            entropy.cpu().numpy())
+
+
+def net_bin_probabilities(net, grays, masks, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """-> ([B,K] bin mass, [B,size,size] entropy) of `net_chroma_and_bins`."""
+    return net_chroma_and_bins(net, grays, masks, size)[1:]
 
 
 def box(x: np.ndarray, r: int) -> np.ndarray:
@@ -140,13 +147,13 @@ def hole_ring_distance(rgb: np.ndarray, mask: np.ndarray, width: int = 16) -> fl
 
 def apply_chroma(rgb: np.ndarray, mask: np.ndarray, config: ChromaConfig, entropy: np.ndarray | None = None,
                  n_bins: int = 169) -> np.ndarray:
-    """The post-processing of `config` in a fixed order: unsure pixels paler, edge-aware smoothing, hole
-    chroma from the ring. Luma kept exactly."""
+    """The post-processing of `config` without a hue remap, in the pipeline's order (`Restorer.finish`):
+    edge-aware smoothing, unsure pixels paler, hole chroma from the ring. Luma kept exactly."""
     out = rgb
-    if config.unsure_desat and entropy is not None:
-        out = desaturate_unsure(out, entropy, config.unsure_desat, n_bins)
     if config.smooth_radius:
         out = smooth_chroma(out, config.smooth_radius, config.smooth_eps)
+    if config.unsure_desat and entropy is not None:
+        out = desaturate_unsure(out, entropy, config.unsure_desat, n_bins)
     if config.hole == "ring":
         out = continue_ring_chroma(out, mask)
     return out

@@ -14,6 +14,7 @@ the prior dominates the product: the fall-back towards the prior. The prediction
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import torch
 import torch.nn as nn
@@ -54,6 +55,21 @@ def own_feature(own_hist: np.ndarray, smooth: float = 8.0) -> np.ndarray:
     return np.stack([_smooth_circular(h, smooth) for h in own])
 
 
+def angle_to_hsv_hue(bins: int = BINS, hue_bins: int = 180, samples: int = 16) -> np.ndarray:
+    """[bins, hue_bins] matrix taking a chroma-angle histogram to the metric's OpenCV HSV hue histogram (hue is
+    a monotone but uneven function of the angle, so correlations differ between the two spaces)."""
+    from .color import _FROM_CB, _FROM_CR
+
+    theta = -np.pi + (np.arange(bins * samples) + 0.5) * 2 * np.pi / (bins * samples)
+    d = 0.1 * np.cos(theta)[:, None] * _FROM_CB + 0.1 * np.sin(theta)[:, None] * _FROM_CR
+    rgb = (0.5 + d).astype(np.float32)[None]
+    hue = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[0, :, 0]          # degrees 0-360
+    hb = np.minimum((hue / 360.0 * hue_bins).astype(int), hue_bins - 1)
+    m = np.zeros((bins, hue_bins))
+    np.add.at(m, (np.repeat(np.arange(bins), samples), hb), 1.0 / samples)
+    return m
+
+
 def pearson_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean over the batch of 1 - Pearson correlation of histograms [B,bins] (the score's hue term)."""
     p = pred - pred.mean(-1, keepdim=True)
@@ -74,12 +90,16 @@ class HueHead(nn.Module):
             raise ValueError(f"prior must have {bins} bins, got {tuple(prior.shape)}")
         self.register_buffer("log_prior", torch.log(prior / prior.sum() + EPS))
         self.weights = nn.Parameter(torch.tensor([1.0, 0.0, 0.0]))   # starts as the prior (the blind guess)
+        self.gates = nn.Parameter(torch.zeros(3))      # weights change with the net's confidence (see forward)
         self.bias = nn.Parameter(torch.zeros(bins))
 
     def forward(self, soft: torch.Tensor, own: torch.Tensor) -> torch.Tensor:
-        """[B,bins] soft and own histograms -> [B,bins] predicted hue histogram (sums to 1)."""
-        logits = (self.weights[0] * self.log_prior + self.weights[1] * torch.log(soft + EPS)
-                  + self.weights[2] * torch.log(own + EPS) + self.bias)
+        """[B,bins] soft and own histograms -> [B,bins] predicted hue histogram (sums to 1). Each weight is
+        w + g * confidence, confidence = 1 - entropy(soft) / log(bins) (0 for a flat soft histogram)."""
+        conf = 1 - (-(soft * torch.log(soft + 1e-12)).sum(-1, keepdim=True)) / np.log(soft.shape[-1])
+        w = self.weights + self.gates * conf                      # [B,3]
+        logits = (w[:, 0:1] * self.log_prior + w[:, 1:2] * torch.log(soft + EPS)
+                  + w[:, 2:3] * torch.log(own + EPS) + self.bias)
         return torch.softmax(logits, -1)
 
     @torch.inference_mode()
@@ -94,7 +114,8 @@ class HueHead(nn.Module):
         return self.predict(soft, own_feature(own_hist, self.own_smooth))[0]
 
     def to_record(self, own_smooth: float) -> dict:
-        return {"weights": self.weights.detach().tolist(), "bias": self.bias.detach().tolist(), "own_smooth": own_smooth}
+        return {"weights": self.weights.detach().tolist(), "gates": self.gates.detach().tolist(),
+                "bias": self.bias.detach().tolist(), "own_smooth": own_smooth}
 
     @classmethod
     def from_record(cls, prior, record: dict, bin_centers: np.ndarray) -> "HueHead":
@@ -104,6 +125,7 @@ class HueHead(nn.Module):
             with torch.no_grad():
                 head.weights.copy_(torch.as_tensor(record["weights"], dtype=torch.float32))
                 head.bias.copy_(torch.as_tensor(record["bias"], dtype=torch.float32))
+                head.gates.copy_(torch.as_tensor(record.get("gates", [0.0, 0.0, 0.0]), dtype=torch.float32))
         except (KeyError, RuntimeError) as e:
             raise ValueError(f"hue_head record does not fit a {len(prior)}-bin head: {e}") from e
         head.own_smooth = float(record.get("own_smooth", 8.0))
@@ -112,16 +134,22 @@ class HueHead(nn.Module):
 
 
 def fit_hue_head(head: HueHead, soft: np.ndarray, own: np.ndarray, true: np.ndarray, steps: int = 600,
-                 lr: float = 0.05, bias_l2: float = 1e-2, batch: int = 64, seed: int = 0) -> list[float]:
+                 lr: float = 0.05, bias_l2: float = 1e-2, batch: int = 64, seed: int = 0,
+                 space: np.ndarray | None = None) -> list[float]:
     """Train `head` on features of many crops: minimise 1 - correlation with the true histograms (+ an L2 pull
-    of the per-bin bias to 0). -> the loss of each step."""
+    of the per-bin bias to 0). `space`: a [bins, n] matrix both histograms are taken through before the
+    correlation (`angle_to_hsv_hue()`: the metric's own hue bins). -> the loss of each step."""
     g = torch.Generator().manual_seed(seed)
     soft, own, true = (torch.as_tensor(np.asarray(a), dtype=torch.float32) for a in (soft, own, true))
+    m = None if space is None else torch.as_tensor(space, dtype=torch.float32)
+    if m is not None:
+        true = true @ m
     opt = torch.optim.Adam(head.parameters(), lr=lr)
     losses = []
     for _ in range(steps):
         idx = torch.randint(0, len(true), (min(batch, len(true)),), generator=g)
-        loss = pearson_loss(head(soft[idx], own[idx]), true[idx]) + bias_l2 * head.bias.pow(2).mean()
+        pred = head(soft[idx], own[idx])
+        loss = pearson_loss(pred if m is None else pred @ m, true[idx]) + bias_l2 * head.bias.pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

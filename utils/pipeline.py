@@ -10,7 +10,7 @@ Telea pre-fill inside the hole only.
 from __future__ import annotations
 
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from .baselines import telea
 from .color import compose_rgb
 from .imageio import IMAGE_SIZE
-from .chroma import ChromaConfig, apply_chroma, continue_ring_chroma, net_bin_probabilities
+from .chroma import ChromaConfig, continue_ring_chroma, desaturate_unsure, net_chroma_and_bins, smooth_chroma
 from .hue import HueConfig, angle_histogram, match_hue
 from .mask_refine import RefineConfig, refine_mask
 from .training import autocast, default_amp, load_model, pick_device
@@ -162,33 +162,42 @@ class Restorer:
         grays = [np.ascontiguousarray(g) for g in grays]
         if masks is None:
             masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
+        need_bins = self.hue_head is not None or bool(self.chroma.unsure_desat)
+        mass = entropy = None
         if self.order == "mask-colorize-inpaint":
-            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp, self.chroma_gain)
-            restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
             seen_grays, seen_masks = grays, masks
         else:
-            filled = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
-            seen_grays, seen_masks = filled, [np.zeros_like(m) for m in masks]
-            restored = colorize(self.color_net, filled, seen_masks, self.sizes["color"], self.amp, self.chroma_gain)
-            colored = restored
-        mass = entropy = None
-        if self.hue_head is not None or self.chroma.unsure_desat:
-            mass, entropy = net_bin_probabilities(self.color_net, seen_grays, seen_masks, self.sizes["color"])
+            seen_grays = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
+            seen_masks = [np.zeros_like(m) for m in masks]
+        if need_bins:   # one forward pass gives the chroma and the bin probabilities
+            with autocast(_model_device(self.color_net), self.amp):
+                cbcr, mass, entropy = net_chroma_and_bins(self.color_net, seen_grays, seen_masks, self.sizes["color"])
+            colored = [compose_rgb(g, c, self.chroma_gain) for g, c in zip(seen_grays, cbcr)]
+        else:
+            colored = colorize(self.color_net, seen_grays, seen_masks, self.sizes["color"], self.amp, self.chroma_gain)
+        if self.order == "mask-colorize-inpaint":
+            restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
+        else:
+            restored = colored
         restored = [self.finish(r, m, None if mass is None else mass[i], None if entropy is None else entropy[i])
                     for i, (r, m) in enumerate(zip(restored, masks))]
         return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
 
     def finish(self, rgb: np.ndarray, mask: np.ndarray, bin_mass=None, entropy=None) -> np.ndarray:
-        """The post-processing of a restored image (luma kept exactly): paler where the net is unsure and
-        edge-aware chroma (`self.chroma`), the hue remap towards the head's per-photo histogram (else
-        `self.hue`'s prior), then, with chroma.hole == 'ring', the hole's chroma continued from its ring."""
-        out = apply_chroma(rgb, mask, replace(self.chroma, hole="net"), entropy, self.color_net.bin_centers.shape[0])
+        """The post-processing of a restored image, luma kept exactly, in the order chosen on the validation-only
+        photos (weights/README.md): edge-aware chroma smoothing; the hue remap towards the head's per-photo
+        histogram (else `self.hue`'s prior); paler where the net is unsure (after the remap, which would
+        otherwise lose the pale pixels' hues); with chroma.hole == 'ring', the hole's chroma from its ring."""
+        c = self.chroma
+        out = smooth_chroma(rgb, c.smooth_radius, c.smooth_eps) if c.smooth_radius else rgb
         if self.hue_head is not None and bin_mass is not None:
             target = self.hue_head.target(bin_mass, angle_histogram(out))
             out = match_hue(out, HueConfig(1.0, 0.0, self.hue.keep_hole, target.tolist()), mask)
         else:
             out = match_hue(out, self.hue, mask)
-        if self.chroma.hole == "ring":
+        if c.unsure_desat and entropy is not None:
+            out = desaturate_unsure(out, entropy, c.unsure_desat, self.color_net.bin_centers.shape[0])
+        if c.hole == "ring":
             out = continue_ring_chroma(out, mask)
         return out
 
