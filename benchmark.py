@@ -108,7 +108,7 @@ def main(argv=None) -> int:
     colour = None
     if args.colour:
         from utils.color_eval import colour_benchmark
-        colour, _ = colour_benchmark(restorer, grays, gts, masks, names)
+        colour, _, _ = colour_benchmark(restorer, grays, gts, masks, names)
     result = pd.DataFrame(rows).set_index("method")
     print(f"data: {data}   images: {len(names)}   weights: {weights}   device: {args.device}   "
           f"torch threads: {torch.get_num_threads()}")

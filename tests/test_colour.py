@@ -149,3 +149,32 @@ def test_restorer_with_head_and_chroma_from_a_checkpoint(sample_data, tiny_weigh
         ChromaConfig.from_dict({"smooth": 3})
     with pytest.raises(ValueError, match="head='classes'"):     # the tiny regression-head colour net
         utils.Restorer.from_dir(tiny_weights, device="cpu", chroma=ChromaConfig(unsure_desat=0.5))
+
+
+def test_colour_benchmark_rows(sample_data, tiny_weights, tmp_path):
+    import shutil
+
+    from utils.color_eval import colour_benchmark
+    from utils.models import model_config
+
+    for f in tiny_weights.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    prior = _smooth_circular(np.random.default_rng(0).random(BINS), 10)
+    cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color",
+           "inference": {"size": 128, "hue": {"strength": 0.0, "smooth": 8.0, "keep_hole": True,
+                                              "prior": list(prior / prior.sum())}}}
+    utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
+    restorer = utils.Restorer.from_dir(tmp_path, device="cpu")
+    names = ["TEST_000.png", "TEST_001.png"]
+    grays = [utils.read_image(sample_data / "test_input" / n, "L") for n in names]
+    gts = [utils.read_image(sample_data / "test_gt" / n, "RGB") for n in names]
+    masks = [utils.read_image(sample_data / "test_mask" / n, "L") > 0 for n in names]
+    table, preds, pred_masks = colour_benchmark(restorer, grays, gts, masks, names, progress=False)
+    assert list(table.index) == ["gray copy", "blind guess (prior remap)", "colour stage alone (true luminance)",
+                                 "pipeline", "oracle (true hue histogram)", "truth"]
+    terms = table.drop(index="truth")[["score", "ssim", "masked_ssim", "hue"]].to_numpy()
+    assert np.isfinite(terms).all() and (terms <= 1).all() and (terms >= -1).all()
+    assert table.loc["gray copy", "hole_ring"] < 1e-3 and table.loc["truth", "hole_ring"] > 0
+    for name, p in preds.items():    # every row keeps the input's luma outside the (predicted) hole
+        if name != "colour stage alone (true luminance)":
+            assert all(np.array_equal(utils.gray_of(x)[~m], g[~m]) for x, g, m in zip(p, grays, pred_masks))

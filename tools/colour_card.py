@@ -74,7 +74,8 @@ Held-out set: `python tools/build_heldout.py corpus heldout --per-photo 5` — {
 positions, short side 512 x 1.0-2.5, flips, competition polygon damage) of the {n_photos} photos of the corpus's test
 split, which no stage trained or validated on. `python benchmark.py --data-dir heldout --colour` (before: the
 weights of main before this change). hole_ring: distance between the mean chroma of the hole and of a 16 px ring
-around it (0-255 Cb/Cr units), on the true hole; the truth's row is what natural holes look like.
+around it (0-255 Cb/Cr units), on the true hole; the truth's row is what natural holes look like. The JSON behind
+these tables: `colour_results.json`.
 
 {md_table(t)}
 
@@ -104,6 +105,23 @@ What changed (all post-processing on the exact input luminance; the three networ
     if validation:
         v = pd.DataFrame(validation["rows"]).set_index("variant")
         text += f"\nValidation set ({validation['images']} crops of {validation['photos']} photos), order {validation['order']}:\n\n{md_table(v)}\n"
+    b, a = before["colour"], after["colour"]
+    blind = a["blind guess (prior remap)"]["hue"]
+    text += f"""
+Targets (issue 12) on the held-out photos: hue >= 0.50 and >= blind guess + 0.05 ({blind + 0.05:.3f}) -> **{a['pipeline']['hue']:.4f}**
+(not met); score >= 0.60 -> **{a['pipeline']['score']:.4f}** (not met; before {b['pipeline']['score']:.4f}); hole colour like its
+surroundings -> hole_ring **{a['pipeline']['hole_ring']:.2f}** (before {b['pipeline']['hole_ring']:.2f}, truth {a['truth']['hole_ring']:.2f}: met);
+<= 1 s per image on 2 cores -> **{ms_a:.0f} ms** (met).
+
+Reading: on the validation-only photos the head lifts hue from the shipped setting's 0.41 to 0.47 and the score by
+0.03, but on the held-out photos (wallpapers and campus scenes, where the colour net's own bin probabilities
+correlate with the truth less than the prior does) its hue only equals the shipped setting's (with the same chroma
+post-processing the shipped setting falls to hue 0.342, score 0.530: `tools/colour_variants.py --data-dir heldout
+--variants "hue=own8;chroma=32/1e-2/0.5/ring"`, measured after the choice was made); the score gain there comes from
+SSIM and masked SSIM (smoother chroma, paler unsure pixels, holes coloured from their ring). The remap forces each photo's hues to cover the predicted histogram, which
+in the grid gives some photos hues they do not have (pink or magenta patches on walls, trees, a tulip; a rainbow band
+on a flat wall); a better per-photo prediction (more photos, a colour net trained on random crops, GPU) is the lever.
+"""
     text += f"""
 Before/after on the same held-out photos (columns: damaged input, before, after, truth): `{GRID}`.
 

@@ -4,7 +4,8 @@ the colour net's bin mass and entropy are computed once per order and cached in 
 
     python tools/colour_variants.py --data-dir valset --head runs/hue_head/head.json --json runs/colour/validation.json
 
-A variant is `key=value` pairs joined by ';': hue=none|prior|head|oracle|pown<a> (prior x own^a),
+A variant is `key=value` pairs joined by ';': hue=none|own<s>|prior|head|oracle|pown<a> (own<s>: the image's own histogram smoothed
+by s degrees; pown<a>: prior x own^a),
 kh=1|0 (keep the hole out of the remap), chroma=radius/eps/0/net|ring (guided-filter smoothing, hole chroma),
 pd=<s> (paler where unsure, after the remap), gain=<g> (all chroma times g).
 """
@@ -19,7 +20,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DEFAULT = ["hue=none", "hue=prior", "hue=oracle", "hue=pown0.25", "hue=head", "hue=head;kh=0",
+DEFAULT = ["hue=none", "hue=own8", "hue=prior", "hue=oracle", "hue=pown0.25", "hue=head", "hue=head;kh=0",
            "hue=head;chroma=0/1e-3/0/ring", "hue=head;chroma=8/1e-3/0/ring", "hue=head;chroma=16/1e-2/0/ring",
            "hue=head;chroma=32/1e-2/0/ring", "hue=head;chroma=16/1e-2/0/ring;pd=0.5",
            "hue=head;chroma=16/1e-2/0/ring;pd=1.0", "hue=head;chroma=16/1e-2/0/ring;gain=0.6",
@@ -56,7 +57,7 @@ def cache(data_dir: Path, weights: Path, order: str, path: Path) -> dict:
     return out
 
 
-def score_variant(C: dict, restorer, head, spec: str) -> dict:
+def score_variant(C: dict, restorer, head, spec: str, prior: list) -> dict:
     import utils
     from utils.chroma import ChromaConfig, desaturate_unsure, hole_ring_distance, rgb_to_cbcr_np
     from utils.color import compose_rgb, pil_luma
@@ -65,7 +66,6 @@ def score_variant(C: dict, restorer, head, spec: str) -> dict:
     opts = dict(kv.split("=") for kv in spec.split(";"))
     parts = opts.get("chroma", "0/1e-3/0/net").split("/")
     restorer.chroma = ChromaConfig(int(parts[0]), float(parts[1]), float(parts[2]), parts[3])
-    prior = list(restorer.hue.prior)
     hue, kh = opts.get("hue", "none"), opts.get("kh", "1") == "1"
     preds = []
     for i in range(len(C["gts"])):
@@ -73,6 +73,8 @@ def score_variant(C: dict, restorer, head, spec: str) -> dict:
         restorer.hue_head = head if hue == "head" else None
         if hue == "none":
             restorer.hue = HueConfig()
+        elif hue.startswith("own"):       # the image's own histogram smoothed (the shipped setting before: own8)
+            restorer.hue = HueConfig(0.0, float(hue[3:]), kh, prior)
         elif hue in ("prior", "head"):
             restorer.hue = HueConfig(1.0, 0.0, kh, prior)
         elif hue == "oracle":
@@ -110,10 +112,11 @@ def main(argv=None) -> int:
     torch.set_num_threads(1)
     C = cache(args.data_dir, args.weights, args.order, args.cache / f"cache_{args.data_dir.name}_{args.order}.npz")
     restorer = utils.Restorer.from_dir(args.weights, order=args.order)
+    prior = list(restorer.hue.prior)
     head = HueHead.from_record(restorer.hue.prior, json.loads(args.head.read_text()), restorer.color_net.bin_centers.numpy())
     rows = []
     for v in args.variants:
-        rows.append({"variant": v.replace("|", "/"), **score_variant(C, restorer, head, v)})
+        rows.append({"variant": v.replace("|", "/"), **score_variant(C, restorer, head, v, prior)})
         print(rows[-1], flush=True)
     if args.json:
         man = pd.read_csv(args.data_dir / "manifest.csv")

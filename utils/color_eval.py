@@ -42,17 +42,20 @@ def raw_restorer(restorer):
 
 
 def colour_benchmark(restorer, grays, gts, masks, names=None, batch_size: int = 8, progress: bool = True):
-    """-> (table: one row per method with score, ssim, masked_ssim, hue, hole_ring; dict of predictions)."""
+    """-> (table: one row per method with score, ssim, masked_ssim, hue, hole_ring; dict of predictions;
+    the pipeline's predicted masks)."""
     if restorer.hue.prior is None:
         raise ValueError("the colour benchmark needs the hue prior (the colour checkpoint's inference.hue.prior)")
     raw = raw_restorer(restorer)
     preds = {k: [] for k in ("gray copy", "blind guess (prior remap)", "colour stage alone (true luminance)",
                              "pipeline", "oracle (true hue histogram)")}
     blind = HueConfig(1.0, 0.0, True, list(restorer.hue.prior))
+    pred_masks = []
     for idx in tqdm(list(_batches(len(grays), batch_size)), desc="colour benchmark", disable=not progress):
         g = [grays[i] for i in idx]
         base_r = raw.restore_batch(g)            # the whole pipeline, its own masks, no colour post-process
         base = [r.restored for r in base_r]
+        pred_masks += [r.mask for r in base_r]
         piped = [r.restored for r in restorer.restore_batch(g, [r.mask for r in base_r])]
         true_y = [gray_of(gts[i]) for i in idx]
         alone = colorize(restorer.color_net, true_y, [np.zeros_like(masks[i]) for i in idx],
@@ -69,4 +72,4 @@ def colour_benchmark(restorer, grays, gts, masks, names=None, batch_size: int = 
         s = summarize(score_arrays(gts, p, masks, names))
         rows.append({"method": name, **s, "hole_ring": float(np.nanmean([hole_ring_distance(x, m) for x, m in zip(p, masks)]))})
     rows.append({"method": "truth", "hole_ring": float(np.nanmean([hole_ring_distance(g, m) for g, m in zip(gts, masks)]))})
-    return pd.DataFrame(rows).set_index("method"), preds
+    return pd.DataFrame(rows).set_index("method"), preds, pred_masks
