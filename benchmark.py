@@ -31,6 +31,8 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-minutes", type=float, default=0.0, help="train the competition baseline this long (0: skip unless --baseline-dir has it)")
     ap.add_argument("--baseline-dir", default="checkpoints/baseline")
     ap.add_argument("--baseline-encoder", default="resnet34", help="timm encoder of the baseline's two UNets (the competition used resnet34)")
+    ap.add_argument("--colour", action="store_true", help="also the colour benchmark (utils.color_eval): gray copy, "
+                    "blind guess, colour stage alone, pipeline, oracle, with the hole-colour figure")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -102,18 +104,26 @@ def main(argv=None) -> int:
     stats = pd.DataFrame([utils.mask_stats(p, t) for p, t in zip(pred_masks, masks)])
     mask_iou = {k: float(stats[k].mean()) for k in ("iou", "precision", "recall")}
 
+    colour = None
+    if args.colour:
+        from utils.color_eval import colour_benchmark
+        colour, _, _ = colour_benchmark(restorer, grays, gts, masks, names)
     result = pd.DataFrame(rows).set_index("method")
     print(f"data: {data}   images: {len(names)}   weights: {weights}   device: {args.device}   "
           f"torch threads: {torch.get_num_threads()}")
     print(result.round(4).to_string())
     print("pipeline mask: " + "  ".join(f"{k} {v:.4f}" for k, v in mask_iou.items()))
+    if colour is not None:
+        print("colour benchmark (hole_ring: mean chroma distance between the hole and a 16 px ring around it):")
+        print(colour.round(4).to_string())
     if base_info:
         print(f"competition baseline training: {base_info}")
     if args.json:
         utils.save_json(args.json, {"data": str(data), "images": len(names), "weights": str(weights),
                                     "threads": torch.get_num_threads(), "device": args.device,
                                     "results": result.round(5).to_dict(orient="index"), "mask": mask_iou,
-                                    "baseline_training": base_info})
+                                    "baseline_training": base_info,
+                                    "colour": None if colour is None else colour.round(5).to_dict(orient="index")})
     return 0
 
 

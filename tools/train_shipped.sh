@@ -20,3 +20,16 @@ OMP_NUM_THREADS=${COLOR_THREADS:-1} $PY tools/run_notebooks.py "${common[@]}" --
     -p 'compare_options=["perceptual+l1", "classify", "classify+perceptual"]'
 $PY tools/run_notebooks.py "${common[@]}" --only 04 -p epochs=4 -p compare_steps=30
 $PY -c "import utils; print(utils.export_weights('$CK', 'weights'))"
+# Colour (issue 12), on the trained colour net, CPU, minutes: the per-photo hue head on 480 random crops of the
+# train photos (less the validation-only photos), then the post-processing chosen on those validation-only photos
+# (tools/colour_variants.py; weights/README.md has the table) written into color.json.
+$PY tools/build_heldout.py "$DATA" valset --per-photo 5 --validation-only --seed 7
+$PY tools/fit_hue_head.py --corpus "$DATA" --weights weights --out runs/hue_head --crops 480 --exclude-validation-only --save
+$PY tools/colour_variants.py --data-dir valset --head runs/hue_head/head.json --json runs/colour/validation.json
+$PY -c "import utils; from utils.chroma import ChromaConfig; utils.update_inference_config('weights/color', chroma=ChromaConfig(32, 1e-2, 0.5, 'ring').to_dict())"
+# held-out colour benchmark and the model card's colour section (OLD: the weights before this step)
+$PY tools/build_heldout.py "$DATA" heldout --per-photo 5
+$PY benchmark.py --data-dir heldout --colour --threads 2 --json runs/colour/after.json
+$PY benchmark.py --data-dir heldout --colour --threads 2 --weights "${OLD:?OLD=the weights before this step}" --json runs/colour/before.json
+$PY tools/colour_card.py --data-dir heldout --before-weights "$OLD" --before runs/colour/before.json \
+    --after runs/colour/after.json --validation runs/colour/validation.json

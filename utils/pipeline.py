@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from .baselines import telea
 from .color import compose_rgb
 from .imageio import IMAGE_SIZE
-from .hue import HueConfig, match_hue
+from .chroma import ChromaConfig, continue_ring_chroma, desaturate_unsure, net_chroma_and_bins, smooth_chroma
+from .hue import HueConfig, angle_histogram, match_hue
 from .mask_refine import RefineConfig, refine_mask
 from .training import autocast, default_amp, load_model, pick_device
 
@@ -111,7 +112,8 @@ class Restorer:
     """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints."""
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
-                 order: str = ORDERS[0], amp: bool | None = None, chroma_gain: float = 1.0, hue: HueConfig | None = None):
+                 order: str = ORDERS[0], amp: bool | None = None, chroma_gain: float = 1.0, hue: HueConfig | None = None,
+                 hue_head=None, chroma: ChromaConfig | None = None):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
         self.mask_net, self.color_net, self.inpaint_net = mask_net, color_net, inpaint_net
@@ -119,6 +121,11 @@ class Restorer:
         self.refine = refine or RefineConfig()
         self.order, self.chroma_gain = order, chroma_gain
         self.hue = hue or HueConfig()   # hue-histogram matching of the final image (identity by default)
+        self.hue_head = hue_head        # utils.hue_head.HueHead: per-photo target histogram (overrides hue's prior)
+        self.chroma = chroma or ChromaConfig()   # chroma post-processing (utils.chroma; identity by default)
+        if (hue_head is not None or self.chroma.unsure_desat) and getattr(color_net, "head", None) != "classes":
+            raise ValueError("the hue head and chroma.unsure_desat need the colour net's bin probabilities "
+                             "(a ColorizationNet with head='classes')")
         self.amp = default_amp(_model_device(mask_net)) if amp is None else amp  # bf16 autocast on CUDA
 
     @classmethod
@@ -129,7 +136,7 @@ class Restorer:
         if verify and (weights_dir / "checksums.json").exists():
             verify_checksums(weights_dir)
         dev = pick_device(device)
-        nets, sizes, refine, gain, hue = {}, {}, None, 1.0, None
+        nets, sizes, refine, gain, hue, head, chroma = {}, {}, None, 1.0, None, None, None
         for stage in ("mask", "color", "inpaint"):
             net, cfg = load_model(weights_dir / stage, dev)
             nets[stage] = net.to(memory_format=torch.channels_last)
@@ -139,7 +146,13 @@ class Restorer:
             if stage == "color":
                 gain = float(cfg.get("inference", {}).get("chroma_gain", 1.0))
                 hue = HueConfig.from_dict(cfg.get("inference", {}).get("hue"))
+                chroma = ChromaConfig.from_dict(cfg.get("inference", {}).get("chroma"))
+                if cfg.get("inference", {}).get("hue_head") and hue.prior is not None:
+                    from .hue_head import HueHead
+                    head = HueHead.from_record(hue.prior, cfg["inference"]["hue_head"], net.bin_centers.cpu().numpy())
         kwargs.setdefault("refine", refine)
+        kwargs.setdefault("hue_head", head)
+        kwargs.setdefault("chroma", chroma)
         kwargs.setdefault("hue", hue)
         kwargs.setdefault("chroma_gain", gain)
         return cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
@@ -149,16 +162,44 @@ class Restorer:
         grays = [np.ascontiguousarray(g) for g in grays]
         if masks is None:
             masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
+        need_bins = self.hue_head is not None or bool(self.chroma.unsure_desat)
+        mass = entropy = None
         if self.order == "mask-colorize-inpaint":
-            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp, self.chroma_gain)
+            seen_grays, seen_masks = grays, masks
+        else:
+            seen_grays = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
+            seen_masks = [np.zeros_like(m) for m in masks]
+        if need_bins:   # one forward pass gives the chroma and the bin probabilities
+            with autocast(_model_device(self.color_net), self.amp):
+                cbcr, mass, entropy = net_chroma_and_bins(self.color_net, seen_grays, seen_masks, self.sizes["color"])
+            colored = [compose_rgb(g, c, self.chroma_gain) for g, c in zip(seen_grays, cbcr)]
+        else:
+            colored = colorize(self.color_net, seen_grays, seen_masks, self.sizes["color"], self.amp, self.chroma_gain)
+        if self.order == "mask-colorize-inpaint":
             restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
         else:
-            filled = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
-            no_hole = [np.zeros_like(m) for m in masks]
-            restored = colorize(self.color_net, filled, no_hole, self.sizes["color"], self.amp, self.chroma_gain)
-            colored = restored
-        restored = [match_hue(r, self.hue, m) for r, m in zip(restored, masks)]
+            restored = colored
+        restored = [self.finish(r, m, None if mass is None else mass[i], None if entropy is None else entropy[i])
+                    for i, (r, m) in enumerate(zip(restored, masks))]
         return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
+
+    def finish(self, rgb: np.ndarray, mask: np.ndarray, bin_mass=None, entropy=None) -> np.ndarray:
+        """The post-processing of a restored image, luma kept exactly, in the order chosen on the validation-only
+        photos (weights/README.md): edge-aware chroma smoothing; the hue remap towards the head's per-photo
+        histogram (else `self.hue`'s prior); paler where the net is unsure (after the remap, which would
+        otherwise lose the pale pixels' hues); with chroma.hole == 'ring', the hole's chroma from its ring."""
+        c = self.chroma
+        out = smooth_chroma(rgb, c.smooth_radius, c.smooth_eps) if c.smooth_radius else rgb
+        if self.hue_head is not None and bin_mass is not None:
+            target = self.hue_head.target(bin_mass, angle_histogram(out))
+            out = match_hue(out, HueConfig(1.0, 0.0, self.hue.keep_hole, target.tolist()), mask)
+        else:
+            out = match_hue(out, self.hue, mask)
+        if c.unsure_desat and entropy is not None:
+            out = desaturate_unsure(out, entropy, c.unsure_desat, self.color_net.bin_centers.shape[0])
+        if c.hole == "ring":
+            out = continue_ring_chroma(out, mask)
+        return out
 
     def restore(self, gray: np.ndarray) -> np.ndarray:
         """One damaged gray image -> the restored RGB image."""

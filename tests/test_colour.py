@@ -1,0 +1,180 @@
+"""Colour pieces of issue 12: the hue head learns, the chroma post-processing keeps luma exactly, the hole's
+chroma continues its ring, and a restorer with all of them loads from a checkpoint and keeps luma exactly."""
+import json
+
+import numpy as np
+import pytest
+
+import utils
+from utils.chroma import (ChromaConfig, apply_chroma, continue_ring_chroma, guided_filter, hole_ring_distance,
+                          rgb_to_cbcr_np, smooth_chroma)
+from utils.color import compose_rgb, pil_luma
+from utils.hue import BINS, _smooth_circular
+from utils.hue_head import HueHead, bins_to_angles, fit_hue_head, pearson_loss, soft_angle_histogram
+from utils.models import chroma_bins
+
+
+def photo_rgb():
+    from skimage import data
+    import cv2
+
+    return cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
+
+
+def test_pearson_loss_is_one_minus_correlation():
+    import torch
+
+    rng = np.random.default_rng(0)
+    a, b = rng.random((3, BINS)), rng.random((3, BINS))
+    want = 1 - np.mean([np.corrcoef(x, y)[0, 1] for x, y in zip(a, b)])
+    assert float(pearson_loss(torch.tensor(a), torch.tensor(b))) == pytest.approx(want, abs=1e-6)
+
+
+def test_head_starts_at_the_prior_and_its_loss_falls_on_a_fixed_batch():
+    rng = np.random.default_rng(0)
+    prior = _smooth_circular(rng.random(BINS) + 0.2, 10)
+    prior /= prior.sum()
+    # true histograms: each photo's own peaks, which the soft histogram sees blurred and the prior not at all
+    true, soft = [], []
+    for _ in range(48):
+        h = np.zeros(BINS)
+        h[rng.integers(0, BINS, 3)] = rng.random(3) + 0.5
+        t = _smooth_circular(h, 6) + 0.1 * prior
+        true.append(t / t.sum())
+        s = _smooth_circular(h, 20) + 0.3 * prior
+        soft.append(s / s.sum())
+    true, soft = np.array(true), np.array(soft)
+    own = np.full_like(soft, 1 / BINS)
+    head = HueHead(prior)
+    np.testing.assert_allclose(head.predict(soft, own)[0], prior, atol=1e-3)     # untrained: the blind guess
+    losses = fit_hue_head(head, soft, own, true, steps=150, lr=0.05, batch=48)
+    assert losses[-1] < 0.5 * losses[0]
+    assert head.weights[1] > 0.3          # it learned to trust the soft histogram here
+
+
+def test_soft_histogram_puts_a_bin_mass_at_its_angle():
+    centres = chroma_bins(13, 0.3).numpy()
+    b2a = bins_to_angles(centres)
+    neutral = int(np.argmin(np.hypot(centres[:, 0], centres[:, 1])))
+    assert b2a[neutral].sum() == 0 and np.allclose(b2a.sum(1)[np.arange(len(centres)) != neutral], 1)
+    k = int(np.argmax(centres[:, 1] - np.abs(centres[:, 0])))      # the most +Cr (red) bin: angle +90 degrees
+    mass = np.zeros(len(centres))
+    mass[k] = 1
+    h = soft_angle_histogram(mass[None], b2a)[0]
+    assert abs(np.argmax(h) - 270) <= 1      # bin i covers angles -180 + i .. -179 + i degrees
+
+
+def test_chroma_post_processing_keeps_luma_exactly():
+    rgb = photo_rgb()
+    y = pil_luma(rgb)
+    mask = np.zeros(rgb.shape[:2], bool)
+    mask[80:150, 100:170] = True
+    entropy = np.random.default_rng(0).random((64, 64)) * np.log(169)
+    for cfg in (ChromaConfig(smooth_radius=8, smooth_eps=1e-3), ChromaConfig(unsure_desat=0.8),
+                ChromaConfig(hole="ring"), ChromaConfig(8, 1e-2, 0.5, "ring")):
+        out = apply_chroma(rgb, mask, cfg, entropy)
+        assert out.dtype == np.uint8 and out.shape == rgb.shape
+        np.testing.assert_array_equal(pil_luma(out), y)
+        assert not np.array_equal(out, rgb)
+
+
+def test_unsure_pixels_get_paler():
+    rgb = photo_rgb()
+    entropy = np.zeros((256, 256), np.float32)
+    entropy[:, 128:] = np.log(169)        # right half: the net is completely unsure
+    out = apply_chroma(rgb, np.zeros((256, 256), bool), ChromaConfig(unsure_desat=0.75), entropy)
+    c0, c1 = np.hypot(*rgb_to_cbcr_np(rgb).transpose(2, 0, 1)), np.hypot(*rgb_to_cbcr_np(out).transpose(2, 0, 1))
+    assert abs(c1[:, :120].mean() - c0[:, :120].mean()) < 0.002
+    assert c1[:, 136:].mean() < 0.4 * c0[:, 136:].mean()
+
+
+def test_guided_filter_smooths_flat_regions_and_keeps_luma_edges():
+    rng = np.random.default_rng(0)
+    y = np.full((96, 96), 0.3, np.float32)
+    y[:, 48:] = 0.8                                       # one luma edge
+    chroma = np.where(np.arange(96)[None, :] < 48, -0.1, 0.1).astype(np.float32) + rng.normal(0, 0.05, (96, 96)).astype(np.float32)
+    out = guided_filter(y, chroma, radius=6, eps=1e-3)
+    assert out[:, 8:40].std() < 0.4 * chroma[:, 8:40].std()      # noise inside a flat region goes
+    assert out[:, :44].mean() < -0.08 and out[:, 52:].mean() > 0.08     # the step at the edge stays
+
+
+def test_smooth_chroma_removes_blotches_inside_one_object():
+    rgb = photo_rgb()
+    noisy = compose_rgb(pil_luma(rgb).astype(np.uint8),
+                        rgb_to_cbcr_np(rgb) + 0.5 + np.random.default_rng(1).normal(0, 0.04, (256, 256, 2)))
+    out = smooth_chroma(noisy, 8, 1e-3)
+    err = lambda a: np.abs(rgb_to_cbcr_np(a) - rgb_to_cbcr_np(rgb)).mean()  # noqa: E731
+    assert err(out) < 0.6 * err(noisy)
+
+
+def test_hole_chroma_is_pulled_to_its_ring():
+    rng = np.random.default_rng(0)
+    y = rng.integers(90, 170, (128, 128)).astype(np.uint8)
+    sky = np.zeros((128, 128, 2), np.float32) + 0.5
+    sky[..., 0] += 0.12                   # blue all around
+    img = compose_rgb(y, sky)
+    mask = np.zeros((128, 128), bool)
+    mask[40:90, 30:100] = True
+    blob = sky.copy()
+    blob[mask] = [0.5 - 0.1, 0.5 + 0.12]  # an orange hole
+    img_blob = compose_rgb(y, blob)
+    assert hole_ring_distance(img_blob, mask) > 30
+    out = continue_ring_chroma(img_blob, mask)
+    assert hole_ring_distance(out, mask) < 3
+    np.testing.assert_array_equal(out[~mask], img_blob[~mask])
+    np.testing.assert_array_equal(pil_luma(out), pil_luma(img_blob))
+    assert hole_ring_distance(img, mask) < 3
+
+
+def test_restorer_with_head_and_chroma_from_a_checkpoint(sample_data, tiny_weights, tmp_path):
+    import shutil
+
+    from utils.models import model_config
+
+    for f in tiny_weights.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color", "inference": {"size": 128}}
+    utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
+    prior = np.ones(BINS) / BINS
+    cfg["inference"].update(hue={"strength": 1.0, "smooth": 0.0, "keep_hole": True, "prior": prior.tolist()},
+                            hue_head={"weights": [1.0, 0.5, 0.25], "bias": [0.0] * BINS, "own_smooth": 8.0},
+                            chroma=ChromaConfig(4, 1e-3, 0.5, "ring").to_dict())
+    (tmp_path / "color.json").write_text(json.dumps(cfg))
+    restorer = utils.Restorer.from_dir(tmp_path, device="cpu")
+    assert restorer.hue_head is not None and restorer.chroma.hole == "ring"
+    gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
+    r = restorer.restore_batch([gray])[0]
+    assert np.array_equal(utils.gray_of(r.restored)[~r.mask], gray[~r.mask])
+    with pytest.raises(ValueError, match="unknown keys"):
+        ChromaConfig.from_dict({"smooth": 3})
+    with pytest.raises(ValueError, match="head='classes'"):     # the tiny regression-head colour net
+        utils.Restorer.from_dir(tiny_weights, device="cpu", chroma=ChromaConfig(unsure_desat=0.5))
+
+
+def test_colour_benchmark_rows(sample_data, tiny_weights, tmp_path):
+    import shutil
+
+    from utils.color_eval import colour_benchmark
+    from utils.models import model_config
+
+    for f in tiny_weights.iterdir():
+        shutil.copy(f, tmp_path / f.name)
+    prior = _smooth_circular(np.random.default_rng(0).random(BINS), 10)
+    cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color",
+           "inference": {"size": 128, "hue": {"strength": 0.0, "smooth": 8.0, "keep_hole": True,
+                                              "prior": list(prior / prior.sum())}}}
+    utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
+    restorer = utils.Restorer.from_dir(tmp_path, device="cpu")
+    names = ["TEST_000.png", "TEST_001.png"]
+    grays = [utils.read_image(sample_data / "test_input" / n, "L") for n in names]
+    gts = [utils.read_image(sample_data / "test_gt" / n, "RGB") for n in names]
+    masks = [utils.read_image(sample_data / "test_mask" / n, "L") > 0 for n in names]
+    table, preds, pred_masks = colour_benchmark(restorer, grays, gts, masks, names, progress=False)
+    assert list(table.index) == ["gray copy", "blind guess (prior remap)", "colour stage alone (true luminance)",
+                                 "pipeline", "oracle (true hue histogram)", "truth"]
+    terms = table.drop(index="truth")[["score", "ssim", "masked_ssim", "hue"]].to_numpy()
+    assert np.isfinite(terms).all() and (terms <= 1).all() and (terms >= -1).all()
+    assert table.loc["gray copy", "hole_ring"] < 1e-3 and table.loc["truth", "hole_ring"] > 0
+    for name, p in preds.items():    # every row keeps the input's luma outside the (predicted) hole
+        if name != "colour stage alone (true luminance)":
+            assert all(np.array_equal(utils.gray_of(x)[~m], g[~m]) for x, g, m in zip(p, grays, pred_masks))

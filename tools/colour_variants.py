@@ -1,0 +1,130 @@
+"""Score colour post-processing variants on a set with truth (the validation-only set, never the held-out
+photos), to choose the shipped settings. The raw pipeline output (every colour post-process off), its masks and
+the colour net's bin mass and entropy are computed once per order and cached in --cache.
+
+    python tools/colour_variants.py --data-dir valset --head runs/hue_head/head.json --json runs/colour/validation.json
+
+A variant is `key=value` pairs joined by ';': hue=none|own<s>|prior|head|oracle|pown<a> (own<s>: the image's own histogram smoothed
+by s degrees; pown<a>: prior x own^a),
+kh=1|0 (keep the hole out of the remap), chroma=radius/eps/0/net|ring (guided-filter smoothing, hole chroma),
+pd=<s> (paler where unsure, after the remap), gain=<g> (all chroma times g).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+DEFAULT = ["hue=none", "hue=own8", "hue=prior", "hue=oracle", "hue=pown0.25", "hue=head", "hue=head;kh=0",
+           "hue=head;chroma=0/1e-3/0/ring", "hue=head;chroma=8/1e-3/0/ring", "hue=head;chroma=16/1e-2/0/ring",
+           "hue=head;chroma=32/1e-2/0/ring", "hue=head;chroma=16/1e-2/0/ring;pd=0.5",
+           "hue=head;chroma=16/1e-2/0/ring;pd=1.0", "hue=head;chroma=16/1e-2/0/ring;gain=0.6",
+           "hue=head;chroma=32/1e-2/0/ring;pd=0.5"]
+
+
+def cache(data_dir: Path, weights: Path, order: str, path: Path) -> dict:
+    import utils
+    from utils.chroma import net_bin_probabilities
+    from utils.color_eval import raw_restorer
+
+    if path.is_file():
+        return dict(np.load(path))
+    names = sorted(p.name for p in (data_dir / "test_gt").glob("*.png"))
+    grays = [utils.read_image(data_dir / "test_input" / n, "L", 512) for n in names]
+    r = raw_restorer(utils.Restorer.from_dir(weights, order=order))
+    out = {"restored": [], "mask": [], "mass": [], "entropy": []}
+    for s in range(0, len(names), 8):
+        res = r.restore_batch(grays[s:s + 8])
+        out["restored"] += [x.restored for x in res]
+        out["mask"] += [x.mask for x in res]
+        if order == "mask-colorize-inpaint":
+            seen, seen_m = grays[s:s + 8], [x.mask for x in res]
+        else:
+            seen, seen_m = [utils.gray_of(x.restored) for x in res], [np.zeros_like(x.mask) for x in res]
+        m, e = net_bin_probabilities(r.color_net, seen, seen_m, r.sizes["color"])
+        out["mass"] += list(m)
+        out["entropy"] += list(e.astype(np.float16))
+    out = {k: np.stack(v) for k, v in out.items()}
+    out["gts"] = np.stack([utils.read_image(data_dir / "test_gt" / n, "RGB", 512) for n in names])
+    out["tmasks"] = np.stack([utils.read_image(data_dir / "test_mask" / n, "L", 512) > 0 for n in names])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(path, **out)
+    return out
+
+
+def score_variant(C: dict, restorer, head, spec: str, prior: list) -> dict:
+    import utils
+    from utils.chroma import ChromaConfig, desaturate_unsure, hole_ring_distance, rgb_to_cbcr_np
+    from utils.color import compose_rgb, pil_luma
+    from utils.hue import HueConfig, _smooth_circular, angle_histogram
+
+    opts = dict(kv.split("=") for kv in spec.split(";"))
+    parts = opts.get("chroma", "0/1e-3/0/net").split("/")
+    restorer.chroma = ChromaConfig(int(parts[0]), float(parts[1]), float(parts[2]), parts[3])
+    hue, kh = opts.get("hue", "none"), opts.get("kh", "1") == "1"
+    preds = []
+    for i in range(len(C["gts"])):
+        rgb, m = C["restored"][i], C["mask"][i]
+        restorer.hue_head = head if hue == "head" else None
+        if hue == "none":
+            restorer.hue = HueConfig()
+        elif hue.startswith("own"):       # the image's own histogram smoothed (the shipped setting before: own8)
+            restorer.hue = HueConfig(0.0, float(hue[3:]), kh, prior)
+        elif hue in ("prior", "head"):
+            restorer.hue = HueConfig(1.0, 0.0, kh, prior)
+        elif hue == "oracle":
+            restorer.hue = HueConfig(1.0, 0.0, False, angle_histogram(C["gts"][i]).tolist())
+        elif hue.startswith("pown"):
+            t = np.asarray(prior) * (_smooth_circular(angle_histogram(rgb), 8) + 1e-4) ** float(hue[4:])
+            restorer.hue = HueConfig(1.0, 0.0, kh, list(t / t.sum()))
+        x = restorer.finish(rgb, m, C["mass"][i], C["entropy"][i].astype(np.float32))
+        if "pd" in opts:
+            x = desaturate_unsure(x, C["entropy"][i].astype(np.float32), float(opts["pd"]), len(C["mass"][i]))
+        if "gain" in opts:
+            x = compose_rgb(pil_luma(x).astype(np.uint8), rgb_to_cbcr_np(x) * float(opts["gain"]) + 0.5)
+        preds.append(x)
+    s = utils.summarize(utils.score_arrays(list(C["gts"]), preds, list(C["tmasks"])))
+    s["hole_ring"] = float(np.nanmean([hole_ring_distance(x, m) for x, m in zip(preds, C["tmasks"])]))
+    return s
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", type=Path, default=Path("valset"))
+    ap.add_argument("--weights", type=Path, default=ROOT / "weights")
+    ap.add_argument("--head", type=Path, required=True, help="a head record (tools/fit_hue_head.py writes head.json)")
+    ap.add_argument("--order", default="mask-colorize-inpaint")
+    ap.add_argument("--variants", nargs="*", default=DEFAULT)
+    ap.add_argument("--cache", type=Path, default=Path("runs/colour"))
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args(argv)
+    import pandas as pd
+    import torch
+
+    import utils
+    from utils.hue_head import HueHead
+
+    torch.set_num_threads(1)
+    C = cache(args.data_dir, args.weights, args.order, args.cache / f"cache_{args.data_dir.name}_{args.order}.npz")
+    restorer = utils.Restorer.from_dir(args.weights, order=args.order)
+    prior = list(restorer.hue.prior)
+    head = HueHead.from_record(restorer.hue.prior, json.loads(args.head.read_text()), restorer.color_net.bin_centers.numpy())
+    rows = []
+    for v in args.variants:
+        rows.append({"variant": v.replace("|", "/"), **score_variant(C, restorer, head, v, prior)})
+        print(rows[-1], flush=True)
+    if args.json:
+        man = pd.read_csv(args.data_dir / "manifest.csv")
+        utils.save_json(args.json, {"data": str(args.data_dir), "images": len(C["gts"]), "photos": int(man.source.nunique()),
+                                    "order": args.order, "rows": [{k: (round(v, 4) if isinstance(v, float) else v)
+                                                                   for k, v in r.items()} for r in rows]})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
