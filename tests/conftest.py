@@ -4,7 +4,20 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # tests default to CPU, as in timm
+# Tests default to CPU, as in timm; IMAGE_RESTORE_TEST_CUDA=1 keeps the GPUs visible for the CUDA tests
+# (`IMAGE_RESTORE_TEST_CUDA=1 pytest tests/test_cuda.py` on a GPU machine).
+if os.environ.get("IMAGE_RESTORE_TEST_CUDA") != "1":
+    os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+
+
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+requires_cuda = pytest.mark.skipif(not cuda_available(), reason="needs CUDA: run on a GPU machine with "
+                                   "IMAGE_RESTORE_TEST_CUDA=1 (the tests hide GPUs otherwise)")
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ import shutil
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from PIL import Image
 
 import utils
@@ -75,6 +76,48 @@ def test_provided_pairs_recover_mask_exactly(sample_data):
     assert 80 < np.sqrt(s["mask"].sum()) < 200
     assert s["gray"][s["mask"]].max() <= 8
     assert np.array_equal(s["gray"][~s["mask"]], s["clean_gray"][~s["mask"]])
+
+
+def test_train_source_provided_and_both(sample_data, tmp_path):
+    """train_source='provided' trains on the data set's own pairs: the mask target is exactly the pixels where
+    train_input differs from gray(train_gt), flipped together with the pair; 'both' joins it to synthetic damage."""
+    run = utils.setup(sample_data, "cpu")
+    table = run["train_table"]
+    assert len(table) == len(run["train_paths"]) and list(table["gt_image_path"]) == run["train_paths"]
+    train, val = utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="provided", train_table=table)
+    assert isinstance(train, utils.ProvidedPairsDataset) and len(train) == len(table)
+    flipped = 0
+    for epoch in range(3):
+        train.set_epoch(epoch)
+        for i in range(len(train)):
+            s = train.sample(i)
+            raw_in = utils.read_image(table["input_image_path"][i], "L")
+            raw_gt = utils.read_image(table["gt_image_path"][i], "RGB")
+            hole = raw_in != utils.gray_of(raw_gt)
+            if np.array_equal(s["gray"], raw_in):
+                assert np.array_equal(s["mask"], hole) and np.array_equal(s["rgb"], raw_gt)
+            else:
+                flipped += 1
+                assert np.array_equal(s["gray"], raw_in[:, ::-1]) and np.array_equal(s["mask"], hole[:, ::-1])
+            assert s["kind"] == "provided" and s["fill"] <= 8 and 80 < np.sqrt(s["mask"].sum()) < 200
+    assert 0 < flipped < 3 * len(train)
+    item = train[0]
+    assert item["gray"].shape == (1, 128, 128) and item["rgb"].shape == (3, 128, 128) and 0 < item["mask"].mean() < 0.2
+    assert val.fixed and not any(k in ("square", "circle") for k in (val.sample(i)["kind"] for i in range(len(val))))
+    # a few training steps on the provided pairs, through fit
+    hist = utils.fit(utils.MaskStage(size=128), train, 1, tmp_path, batch_size=2, steps_per_epoch=2, progress=False)
+    assert hist[-1]["images"] == 4 and np.isfinite(hist[-1]["train_loss"])
+
+    both, _ = utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="both", train_table=table)
+    n = len(run["train_paths"])
+    assert len(both) == 2 * n and both.sample(n)["kind"] == "provided" and both.sample(0)["kind"] != "provided"
+    both.set_epoch(2)
+    assert both.parts[0].epoch == both.parts[1].epoch == 2
+    assert torch.equal(both[n]["mask"], both.parts[1][0]["mask"])
+    with pytest.raises(ValueError, match="train_table"):
+        utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="provided")
+    with pytest.raises(ValueError, match="train_source"):
+        utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="real")
 
 
 def test_sample_builder_layout(sample_data):

@@ -87,3 +87,28 @@ def test_restorer_reads_the_hue_config(tiny_weights, tmp_path):
     restorer = utils.Restorer.from_dir(tmp_path, device="cpu")
     assert restorer.hue == cfg
     assert utils.Restorer.from_dir(tiny_weights, device="cpu").hue.is_identity
+
+
+def test_hue_prior_reads_a_bounded_sample_of_a_competition_size_set(monkeypatch):
+    """29,603 photos (the competition's train set): the prior reads at most max_photos of them, a seeded
+    sample spread over the whole list, and max_photos=None still reads every one of a small list."""
+    opened = []
+    img = two_colour_image()
+
+    def counting_read(path, mode=None, size=None, convert=False):
+        opened.append(path)
+        return img
+
+    monkeypatch.setattr(utils.imageio, "read_image", counting_read)
+    paths = [f"train_gt/TRAIN_{i:05d}.png" for i in range(29_603)]
+    prior = utils.hue_prior(paths, progress=False, max_photos=500)
+    assert len(opened) == 500 and len(set(opened)) == 500
+    assert max(int(p[-9:-4]) for p in opened) > 25_000       # a sample of the whole list, not its head
+    assert prior.shape == (BINS,) and np.isclose(prior.sum(), 1.0)
+    assert np.allclose(prior, angle_histogram(img, BINS) / angle_histogram(img, BINS).sum())
+    opened.clear()
+    utils.hue_prior(paths[:20], progress=False, max_photos=None)
+    assert len(opened) == 20
+    opened.clear()
+    utils.hue_prior(paths, progress=False)                   # the default is bounded too
+    assert len(opened) == utils.hue.HUE_PRIOR_MAX_PHOTOS

@@ -126,6 +126,9 @@ def test_checkpoint_round_trip_and_resume(sample_data, tmp_path):
     assert (tmp_path / "mask.safetensors").is_file() and (tmp_path / "mask.json").is_file()
     net, cfg = utils.load_model(tmp_path / "mask")
     assert cfg["arch"] == "MaskNet" and cfg["epoch"] == 1 and cfg["inference"]["size"] == 128
+    # the history in the checkpoint JSON counts the images trained on and their rate (the scale rehearsal reads it)
+    last = cfg["history"][-1]
+    assert last["images"] == 4 and last["images_per_s"] > 0
     x = batch["gray"]
     stage.eval_mode()
     with torch.no_grad():

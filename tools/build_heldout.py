@@ -19,7 +19,6 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def heldout_photos(corpus: Path) -> list[str]:

@@ -17,7 +17,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 SECTION = "## Colour: per-photo hue, coherent chroma, natural holes (issue 12)"
 GRID = "colour_before_after.jpg"
 

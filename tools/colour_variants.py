@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 DEFAULT = ["hue=none", "hue=own8", "hue=prior", "hue=oracle", "hue=pown0.25", "hue=head", "hue=head;kh=0",
            "hue=head;chroma=0/1e-3/0/ring", "hue=head;chroma=8/1e-3/0/ring", "hue=head;chroma=16/1e-2/0/ring",
            "hue=head;chroma=32/1e-2/0/ring", "hue=head;chroma=16/1e-2/0/ring;pd=0.5",

@@ -21,7 +21,6 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def build_features(corpus: Path, weights: Path, n_crops: int, scale, seed: int, out: Path) -> dict:

@@ -4,7 +4,7 @@
 """
 from .baselines import gray_copy, telea
 from .damage import Damage, DamageConfig, apply_damage, sample_damage
-from .data import (ProvidedPairsDataset, SyntheticDamageDataset, check_images, load_test_table,
+from .data import (JoinedDataset, ProvidedPairsDataset, SyntheticDamageDataset, check_images, load_test_table,
                    load_train_table, resolve_data_dir, split_indices)
 from .imageio import IMAGE_SIZE, DataError, gray_of, read_image, write_png
 from .paths import project_dir, project_path, project_root, smoke_default

@@ -179,22 +179,71 @@ class SyntheticDamageDataset(Dataset):
 
 class ProvidedPairsDataset(Dataset):
     """The competition's own (train_input, train_gt) pairs; the mask is recovered exactly as
-    input != gray(gt)."""
+    input != gray(gt) (the hole: every pixel the damage changed).
 
-    def __init__(self, table: pd.DataFrame, size: int = IMAGE_SIZE):
+    Files are read one item at a time (never the whole set). With `augment=True` an item is flipped
+    left-right with probability 1/2, seeded by (seed, epoch, index) like SyntheticDamageDataset; a flip keeps
+    the pair exact (no resampling), so the recovered mask stays exact."""
+
+    def __init__(self, table: pd.DataFrame, size: int = IMAGE_SIZE, augment: bool = False, seed: int = 0):
         self.table = table.reset_index(drop=True)
-        self.size = size
+        if not len(self.table):
+            raise DataError("ProvidedPairsDataset: no (train_input, train_gt) pairs given")
+        self.size, self.augment, self.seed = size, augment, seed
+        self.epoch = 0
 
     def __len__(self):
         return len(self.table)
 
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+
     def sample(self, idx: int) -> dict:
+        """One pair as uint8 arrays at full size: gray (the provided input), mask, rgb, clean_gray, fill, kind."""
         row = self.table.iloc[idx]
         gray = read_image(row["input_image_path"], "L", IMAGE_SIZE)
         rgb = read_image(row["gt_image_path"], "RGB", IMAGE_SIZE)
+        if self.augment and np.random.default_rng([self.seed, self.epoch, idx, 1]).random() < 0.5:
+            gray, rgb = np.ascontiguousarray(gray[:, ::-1]), np.ascontiguousarray(rgb[:, ::-1])
         clean = gray_of(rgb)
-        return {"gray": gray, "mask": gray != clean, "rgb": rgb, "clean_gray": clean}
+        mask = gray != clean
+        fill = int(np.bincount(gray[mask]).argmax()) if mask.any() else -1
+        return {"gray": gray, "mask": mask, "rgb": rgb, "clean_gray": clean, "fill": fill, "kind": "provided"}
 
     def __getitem__(self, idx: int) -> dict:
         s = self.sample(idx)
         return to_tensor_sample(s["gray"], s["mask"], s["rgb"], self.size)
+
+
+class JoinedDataset(Dataset):
+    """Several training sets one after another (e.g. synthetic damage and the provided pairs), keeping the
+    `sample` / `set_epoch` / `epoch` interface that the training notebooks and InpaintDataset use."""
+
+    def __init__(self, *parts):
+        if not parts:
+            raise ValueError("JoinedDataset: no datasets given")
+        self.parts = parts
+        self.ends = np.cumsum([len(p) for p in parts])
+        self.epoch = 0
+
+    def __len__(self):
+        return int(self.ends[-1])
+
+    def set_epoch(self, epoch: int):
+        self.epoch = epoch
+        for p in self.parts:
+            p.set_epoch(epoch)
+
+    def _locate(self, idx: int):
+        if not 0 <= idx < len(self):
+            raise IndexError(idx)
+        j = int(np.searchsorted(self.ends, idx, side="right"))
+        return self.parts[j], idx - (int(self.ends[j - 1]) if j else 0)
+
+    def sample(self, idx: int) -> dict:
+        part, i = self._locate(idx)
+        return part.sample(i)
+
+    def __getitem__(self, idx: int) -> dict:
+        part, i = self._locate(idx)
+        return part[i]

@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from .damage import DamageConfig
-from .data import SyntheticDamageDataset, load_train_table, resolve_data_dir, split_indices
+from .data import JoinedDataset, ProvidedPairsDataset, SyntheticDamageDataset, load_train_table, resolve_data_dir, split_indices
 from .imageio import write_bytes_atomic
 from .sample_data import ensure_dataset
 from .training import default_amp, fit, pick_device  # noqa: F401 (default_amp re-exported)
@@ -20,24 +20,44 @@ from .training import default_amp, fit, pick_device  # noqa: F401 (default_amp r
 def setup(data_dir=None, device: str = "auto", seed: int = 0, val_fraction: float = 0.1, max_train: int | None = None,
           max_val: int | None = None) -> dict:
     """Resolve the data dir (building the sample dataset if none is there), pick the device, split the
-    ground-truth photos into train and validation. Returns a dict of what the notebook needs."""
+    ground-truth photos into train and validation. Returns a dict of what the notebook needs (`train_table`:
+    the train split's rows of train.csv, for training on the provided pairs)."""
     data_dir = ensure_dataset(resolve_data_dir(data_dir))
     table = load_train_table(data_dir)
     tr, va = split_indices(len(table), val_fraction, seed)
     gts = list(table["gt_image_path"])
     train_paths = [gts[i] for i in tr][:max_train]
     val_paths = [gts[i] for i in va][:max_val]
+    train_table = table.iloc[tr][:max_train].reset_index(drop=True)
     dev = pick_device(device)
     torch.manual_seed(seed)
-    return {"data_dir": data_dir, "device": dev, "train_paths": train_paths, "val_paths": val_paths, "table": table}
+    return {"data_dir": data_dir, "device": dev, "train_paths": train_paths, "val_paths": val_paths, "table": table,
+            "train_table": train_table}
+
+
+TRAIN_SOURCES = ("synthetic", "provided", "both")
 
 
 def datasets(train_paths, val_paths, size: int, seed: int = 0, damage: DamageConfig | None = None,
-             train_style_share: float = 0.1, repeats: int = 1):
-    """Training set with on-the-fly polygon damage (plus a share of train-style holes) and a fixed
-    validation set with test-style polygon damage only."""
-    train_damage = damage or DamageConfig(train_style_share=train_style_share)
-    train = SyntheticDamageDataset(train_paths, train_damage, size=size, seed=seed, repeats=repeats)
+             train_style_share: float = 0.1, repeats: int = 1, train_source: str = "synthetic",
+             train_table: pd.DataFrame | None = None):
+    """The training set and a fixed validation set with test-style polygon damage only.
+
+    train_source: 'synthetic' (on-the-fly polygon damage, plus a share of train-style holes, drawn on the
+    ground truths `train_paths`, each `repeats` times an epoch), 'provided' (the data set's own
+    train_input/train_gt pairs, the rows of `train_table`; mask target = the pixels where the input differs
+    from the ground truth's gray), or 'both' (the two one after the other)."""
+    if train_source not in TRAIN_SOURCES:
+        raise ValueError(f"train_source must be one of {TRAIN_SOURCES}, got {train_source!r}")
+    parts = []
+    if train_source in ("synthetic", "both"):
+        train_damage = damage or DamageConfig(train_style_share=train_style_share)
+        parts.append(SyntheticDamageDataset(train_paths, train_damage, size=size, seed=seed, repeats=repeats))
+    if train_source in ("provided", "both"):
+        if train_table is None:
+            raise ValueError(f"train_source={train_source!r} needs train_table (the train split's rows of train.csv)")
+        parts.append(ProvidedPairsDataset(train_table, size=size, augment=True, seed=seed))
+    train = parts[0] if len(parts) == 1 else JoinedDataset(*parts)
     val = SyntheticDamageDataset(val_paths, DamageConfig(), size=size, fixed=True, seed=seed + 1)
     return train, val
 

@@ -93,7 +93,8 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
         progress: bool = True) -> list[dict]:
     """Train `stage` (see utils.stages) for `epochs`, validating with `val_fn(stage)` after each epoch and
     checkpointing (models + optimizer state) so that an interrupted run resumes from the last epoch.
-    Returns the per-epoch history (losses, validation metrics, seconds)."""
+    Returns the per-epoch history (losses, validation metrics, seconds, and the images trained on and images/s,
+    loading included: what one epoch of a larger data set will cost)."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state_path = ckpt_dir / f"{stage.name}.train_state.pt"
@@ -111,11 +112,12 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
                             drop_last=len(train_ds) >= batch_size, generator=g, persistent_workers=False)
         n_steps = min(len(loader), steps_per_epoch or len(loader))
         stage.train_mode()
-        sums, count, skipped, t0 = {}, 0, 0, time.time()
+        sums, count, skipped, images, t0 = {}, 0, 0, 0, time.time()
         bar = tqdm(loader, total=n_steps, desc=f"{stage.name} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
         for i, batch in enumerate(bar):
             if i >= n_steps:
                 break
+            images += batch_images(batch)
             logs = stage.train_step(batch)
             if logs is None:            # the NaN guard skipped this step
                 skipped += 1
@@ -126,7 +128,9 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
                 sums[k] = sums.get(k, 0.0) + v
             count += 1
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "g_loss", "d_loss")})
-        record = {"epoch": epoch + 1, "train_seconds": round(time.time() - t0, 1), "skipped_steps": skipped}
+        seconds = time.time() - t0
+        record = {"epoch": epoch + 1, "train_seconds": round(seconds, 1), "skipped_steps": skipped, "images": images,
+                  "images_per_s": round(images / seconds, 3) if seconds > 0 else None}
         record.update({f"train_{k}": v / max(count, 1) for k, v in sums.items()})
         if val_fn is not None:
             stage.eval_mode()
@@ -137,6 +141,12 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
         if progress:
             print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()})
     return history
+
+
+def batch_images(batch) -> int:
+    """The number of images in a collated batch (a dict of tensors, or a tensor / a tuple of them)."""
+    first = next(iter(batch.values())) if isinstance(batch, dict) else batch[0] if isinstance(batch, (list, tuple)) else batch
+    return int(first.shape[0])
 
 
 def is_finite(*values: torch.Tensor) -> bool:

@@ -1,0 +1,68 @@
+"""The suite on CUDA: the same restorations as on CPU, training steps, bf16, checkpoints that load on CPU.
+Skipped without CUDA (and unless IMAGE_RESTORE_TEST_CUDA=1, see conftest.py)."""
+import numpy as np
+import pytest
+import torch
+
+import utils
+from conftest import requires_cuda
+
+pytestmark = requires_cuda
+
+
+@pytest.fixture
+def fp32_exact():
+    """Plain fp32 convolutions (no TF32) so that CUDA and CPU agree to float rounding."""
+    saved = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    yield
+    torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
+
+
+def test_auto_device_is_cuda_and_amp_is_bf16():
+    assert utils.pick_device("auto").type == "cuda"
+    assert utils.default_amp(torch.device("cuda"))
+
+
+def test_restorer_on_cuda_equals_cpu(sample_data, tiny_weights, fp32_exact):
+    grays = [utils.read_image(sample_data / "test_input" / f"TEST_00{i}.png", "L") for i in range(3)]
+    masks = [utils.read_image(sample_data / "test_mask" / f"TEST_00{i}.png", "L") > 0 for i in range(3)]
+    cpu = utils.Restorer.from_dir(tiny_weights, device="cpu")
+    gpu = utils.Restorer.from_dir(tiny_weights, device="cuda", amp=False)
+    assert next(gpu.mask_net.parameters()).is_cuda
+    p_cpu = utils.pipeline.mask_probability(cpu.mask_net, grays, cpu.sizes["mask"])
+    p_gpu = utils.pipeline.mask_probability(gpu.mask_net, grays, gpu.sizes["mask"])
+    assert np.abs(p_cpu - p_gpu).max() < 1e-3
+    for a, b, g, m in zip(cpu.restore_batch(grays, masks), gpu.restore_batch(grays, masks), grays, masks):
+        diff = np.abs(a.restored.astype(int) - b.restored.astype(int))
+        assert diff.max() <= 2 and diff.mean() < 0.05       # uint8 rounding of nearly equal floats
+        assert np.array_equal(utils.gray_of(b.restored)[~m], g[~m])
+    # bf16 autocast (the CUDA default): same luminance guarantee, close colours
+    bf16 = utils.Restorer.from_dir(tiny_weights, device="cuda")
+    assert bf16.amp
+    for a, b, g, m in zip(cpu.restore_batch(grays, masks), bf16.restore_batch(grays, masks), grays, masks):
+        assert np.array_equal(utils.gray_of(b.restored)[~m], g[~m])
+        assert np.abs(a.restored.astype(int) - b.restored.astype(int)).mean() < 3
+
+
+@pytest.mark.parametrize("make_stage", [
+    lambda: utils.MaskStage(size=128, device="cuda"),
+    lambda: utils.ColorStage(size=128, device="cuda"),
+    lambda: utils.InpaintStage(size=128, device="cuda"),
+], ids=["mask", "color", "inpaint"])
+def test_training_steps_on_cuda(sample_data, tmp_path, make_stage):
+    run = utils.setup(sample_data, "cuda")
+    base, _ = utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="both",
+                             train_table=run["train_table"])
+    torch.manual_seed(0)
+    stage = make_stage()
+    ds = utils.InpaintDataset(base, 128) if stage.name == "inpaint" else base
+    before = {k: v.detach().cpu().clone() for k, v in stage.net.state_dict().items()}
+    hist = utils.fit(stage, ds, 1, tmp_path, batch_size=4, steps_per_epoch=3, progress=False)
+    assert hist[-1]["images"] == 12 and hist[-1]["skipped_steps"] == 0
+    assert all(np.isfinite(v) for k, v in hist[-1].items() if k.startswith("train_"))
+    net, cfg = utils.load_model(tmp_path / stage.name, "cpu")      # a CUDA checkpoint loads on CPU
+    after = net.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+    resumed = make_stage()
+    assert len(utils.fit(resumed, ds, 2, tmp_path, batch_size=4, steps_per_epoch=1, progress=False)) == 2
