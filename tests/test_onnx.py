@@ -1,4 +1,5 @@
 """The ONNX Runtime backend: export, parity with PyTorch within the stated tolerance, verified loading."""
+import os
 import shutil
 import subprocess
 import sys
@@ -128,3 +129,21 @@ def test_restore_cli_onnx_backend(sample_data, tiny_weights, tmp_path):
     for n in names:
         a, b = utils.read_image(out_t / n, "RGB"), utils.read_image(out_o / n, "RGB")
         assert (np.abs(a.astype(int) - b).max(-1) > 0).mean() < 0.01
+
+
+def test_app_onnx_backend(sample_data, tiny_weights, tmp_path):
+    """The app restores through the ONNX backend; --backend / $IMAGE_RESTORE_BACKEND reach the loader (a
+    corrupt ONNX file stops the app before it serves, naming the file)."""
+    import app
+
+    weights = tmp_path / "w"
+    shutil.copytree(tiny_weights, weights)
+    restorer = utils.Restorer.from_dir(weights, backend="onnx")
+    gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
+    overlay, colorized, restored, out, md = app.restore_array(restorer, gray)
+    assert restored.shape == (512, 512, 3) and Path(out).is_file() and "detected hole" in md
+    (weights / "onnx" / "mask.onnx").write_bytes(b"not the exported file")
+    for args, env in ((["--backend", "onnx"], {}), ([], {"IMAGE_RESTORE_BACKEND": "onnx"})):
+        proc = subprocess.run([sys.executable, str(ROOT / "app.py"), "--weights", str(weights), "--port", "1", *args],
+                              capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+        assert proc.returncode == 2 and "mask.onnx" in proc.stderr, proc.stderr
