@@ -1,6 +1,8 @@
 """The restoration app (Gradio), over the same pipeline as restore.py and notebook 05.
 
-    python app.py [--weights DIR] [--host 127.0.0.1] [--port 7860] [--device auto|cpu|cuda]
+    python app.py [--weights DIR] [--host 127.0.0.1] [--port 7860] [--device auto|cpu|cuda] [--backend torch|onnx]
+
+--backend (default: $IMAGE_RESTORE_BACKEND, else torch): onnx runs the networks in onnxruntime on the CPU.
 
 Runs on localhost, offline. Tabs: restore a damaged grayscale image (upload or a sample, optional ground
 truth for the score); damage a colour photo on the spot with the competition's polygon generator and
@@ -210,15 +212,24 @@ def main(argv=None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=7860)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    ap.add_argument("--backend", default=os.environ.get("IMAGE_RESTORE_BACKEND", "torch"), choices=["torch", "onnx"],
+                    help="torch (CPU or CUDA) or onnx (onnxruntime, CPU); default $IMAGE_RESTORE_BACKEND, else torch")
     args = ap.parse_args(argv)
+    from utils.runtime import tune_malloc
+
+    tune_malloc()
     weights = utils.find_weights(*([args.weights] if args.weights else [ROOT / "weights", ROOT / "checkpoints"]))
     if weights is None:
         print(f"error: no complete set of mask/color/inpaint checkpoints in {args.weights or 'weights/ or checkpoints/'}",
               file=sys.stderr)
         return 2
-    restorer = utils.Restorer.from_dir(weights, device=args.device)
+    try:
+        restorer = utils.Restorer.from_dir(weights, device=args.device, backend=args.backend)
+    except (utils.ChecksumError, RuntimeError, OSError, ValueError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     demo = build_app(restorer, Path(tempfile.mkdtemp(prefix="samples-")))
-    print(f"Image-Restore app on http://{args.host}:{args.port} (weights: {weights})", flush=True)
+    print(f"Image-Restore app on http://{args.host}:{args.port} (weights: {weights}, backend: {args.backend})", flush=True)
     demo.queue().launch(server_name=args.host, server_port=args.port, share=False, show_error=True,
                         max_file_size="50mb", ssr_mode=False)
     return 0

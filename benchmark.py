@@ -1,6 +1,7 @@
 """Score and CPU time of the pipeline against the references, on a test split with ground truth.
 
-    python benchmark.py [--data-dir DIR] [--weights DIR] [--limit N] [--repeats 5]
+    python benchmark.py [--data-dir DIR] [--weights DIR] [--limit N] [--repeats 5] [--threads N]
+                        [--backends torch,onnx] [--batch-size 4]
                         [--baseline-minutes M] [--baseline-dir DIR] [--json PATH]
 
 References: the gray input copied to RGB; OpenCV Telea with the known mask; the competition's published
@@ -8,7 +9,10 @@ baseline architecture (two UNet-ResNet34, gray restore then colorize, L1+MSE), t
 data (the data dir's train_gt with the same on-the-fly damage) for --baseline-minutes (CPU time per thread:
 the wall time on an idle machine), or loaded from --baseline-dir; an interrupted training resumes from
 baseline.train_state.pt there. Timings are medians of --repeats single-image calls in this process after a
-warm-up, on the device the weights run on (CPU unless --device says otherwise).
+warm-up, on the device the weights run on (CPU unless --device says otherwise). The pipeline runs with each
+of --backends (torch; onnx: onnxruntime on the CPU, see utils/onnx_backend.py), scored and timed, plus a table
+of its per-image time at batch 1 and at --batch-size (restore.py's default batch): the three networks, mask
+refinement, Telea and hue matching, all of the pipeline but the PNG reading and writing.
 """
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None, help="score only the first N test images")
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    ap.add_argument("--backends", default="torch,onnx", help="pipeline backends to score and time (comma-separated)")
+    ap.add_argument("--batch-size", type=int, default=4, help="batch of the batched per-image timing")
     ap.add_argument("--baseline-minutes", type=float, default=0.0, help="train the competition baseline this long (0: skip unless --baseline-dir has it)")
     ap.add_argument("--baseline-dir", default="checkpoints/baseline")
     ap.add_argument("--baseline-encoder", default="resnet34", help="timm encoder of the baseline's two UNets (the competition used resnet34)")
@@ -43,7 +49,13 @@ def main(argv=None) -> int:
 
     import utils
     from utils.reference import CompetitionBaseline, baseline_restore, train_baseline
+    from utils.runtime import tune_malloc
 
+    tune_malloc()
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    if not backends or any(b not in utils.pipeline.BACKENDS for b in backends):
+        print(f"error: --backends takes a list of {utils.pipeline.BACKENDS}", file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     data = utils.resolve_data_dir(args.data_dir)
@@ -60,14 +72,17 @@ def main(argv=None) -> int:
     if weights is None:
         print("error: no pipeline weights in weights/ or checkpoints/", file=sys.stderr)
         return 2
-    restorer = utils.Restorer.from_dir(weights, device=args.device)
-    other_order = utils.Restorer.from_dir(weights, device=args.device, order="mask-inpaint-colorize")
-    methods = {
-        "pipeline (ours)": lambda i: restorer.restore(grays[i]),
+    restorers = {b: utils.Restorer.from_dir(weights, device=args.device if b == "torch" else "cpu", backend=b)
+                 for b in backends}
+    restorer = restorers[backends[0]]
+    other_order = utils.Restorer.from_dir(weights, device=args.device, order="mask-inpaint-colorize", backend=backends[0])
+    methods = {("pipeline (ours)" if b == "torch" else f"pipeline (ours), {b} backend"):
+               (lambda i, r=r: r.restore(grays[i])) for b, r in restorers.items()}
+    methods.update({
         "ours, order mask-inpaint-colorize": lambda i: other_order.restore(grays[i]),
         "gray copy": lambda i: utils.gray_copy(grays[i]),
         "Telea, known mask": lambda i: utils.telea(grays[i], masks[i]),
-    }
+    })
 
     base_dir = Path(args.baseline_dir)
     baseline, base_info = None, None
@@ -108,10 +123,20 @@ def main(argv=None) -> int:
     if args.colour:
         from utils.color_eval import colour_benchmark
         colour, _, _ = colour_benchmark(restorer, grays, gts, masks, names)
+
+    bs = max(1, min(args.batch_size, len(names)))
+    speed = pd.DataFrame([{"backend": b,
+                           "ms_per_image_batch1": utils.median_ms(lambda r=r: r.restore(grays[0]), repeats=args.repeats),
+                           f"ms_per_image_batch{bs}": utils.median_ms(lambda r=r: r.restore_batch(grays[:bs]),
+                                                                      repeats=args.repeats) / bs}
+                          for b, r in restorers.items()]).set_index("backend")
+
     result = pd.DataFrame(rows).set_index("method")
     print(f"data: {data}   images: {len(names)}   weights: {weights}   device: {args.device}   "
           f"torch threads: {torch.get_num_threads()}")
     print(result.round(4).to_string())
+    print("\nwhole pipeline, per image (median of --repeats after a warm-up):")
+    print(speed.round(1).to_string())
     print("pipeline mask: " + "  ".join(f"{k} {v:.4f}" for k, v in mask_iou.items()))
     if colour is not None:
         print("colour benchmark (hole_ring: mean chroma distance between the hole and a 16 px ring around it):")
@@ -122,6 +147,7 @@ def main(argv=None) -> int:
         utils.save_json(args.json, {"data": str(data), "images": len(names), "weights": str(weights),
                                     "threads": torch.get_num_threads(), "device": args.device,
                                     "results": result.round(5).to_dict(orient="index"), "mask": mask_iou,
+                                    "pipeline_ms_per_image": speed.round(2).to_dict(orient="index"),
                                     "baseline_training": base_info,
                                     "colour": None if colour is None else colour.round(5).to_dict(orient="index")})
     return 0

@@ -2,12 +2,15 @@
 
     python restore.py INPUT_DIR OUTPUT_DIR [--zip PATH] [--weights DIR] [--device auto|cpu|cuda]
                       [--batch-size N] [--masks DIR] [--order mask-colorize-inpaint|mask-inpaint-colorize]
+                      [--backend torch|onnx] [--threads N]
 
 Every PNG/JPEG in INPUT_DIR is restored to OUTPUT_DIR/<name>.png. Inputs of another mode are converted to
 gray; inputs of another size are processed at 512x512 and resized back. A file that cannot be read is
 reported by name and skipped while the rest are restored; the exit code is then 1. Outputs are written
 atomically. --zip also writes a flat submission zip of the 512x512 restorations (validated); --masks writes
-each predicted mask as a 0/255 PNG.
+each predicted mask as a 0/255 PNG. --backend onnx runs the three networks in onnxruntime on the CPU (exported
+on first use into <weights>/onnx/, verified at every load; see utils/onnx_backend.py). Output PNGs are written
+with zlib level 1 (4x faster than PIL's default 6, files about 10% larger; the pixels are the same).
 """
 from __future__ import annotations
 
@@ -18,6 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 
 EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+PNG_LEVEL = 1
 
 
 def parse_args(argv=None):
@@ -30,6 +34,9 @@ def parse_args(argv=None):
     ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--masks", type=Path, default=None, help="write predicted masks (0/255 PNG) here")
     ap.add_argument("--order", default="mask-colorize-inpaint", choices=["mask-colorize-inpaint", "mask-inpaint-colorize"])
+    ap.add_argument("--backend", default="torch", choices=["torch", "onnx"],
+                    help="torch (CPU or CUDA) or onnx (onnxruntime, CPU)")
+    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's own, one per core)")
     return ap.parse_args(argv)
 
 
@@ -53,9 +60,15 @@ def load_gray(path: Path):
 def main(argv=None) -> int:
     args = parse_args(argv)
     import numpy as np
+    import torch
     from tqdm.auto import tqdm
 
     import utils
+    from utils.runtime import tune_malloc
+
+    tune_malloc()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     if not args.input_dir.is_dir():
         print(f"error: {args.input_dir}: input folder not found", file=sys.stderr)
@@ -66,8 +79,8 @@ def main(argv=None) -> int:
         print(f"error: no complete set of mask/color/inpaint checkpoints in {where}", file=sys.stderr)
         return 2
     try:
-        restorer = utils.Restorer.from_dir(weights, device=args.device, order=args.order)
-    except (utils.ChecksumError, RuntimeError, FileNotFoundError, ValueError) as e:
+        restorer = utils.Restorer.from_dir(weights, device=args.device, order=args.order, backend=args.backend)
+    except (utils.ChecksumError, RuntimeError, OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     files = sorted(p for p in args.input_dir.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
@@ -81,9 +94,9 @@ def main(argv=None) -> int:
         """Write the restoration at the input's own size; keep the 512x512 one for the zip."""
         out = args.output_dir / (path.stem + ".png")
         full = utils.pipeline.resize_restoration(r, *shape)
-        utils.write_png(out, full.restored)
+        utils.write_png(out, full.restored, compress_level=PNG_LEVEL)
         if args.masks:
-            utils.write_png(args.masks / (path.stem + ".png"), full.mask.astype(np.uint8) * 255)
+            utils.write_png(args.masks / (path.stem + ".png"), full.mask.astype(np.uint8) * 255, compress_level=PNG_LEVEL)
         written.append(out)
         if args.zip:
             for_zip[out.name] = r.restored

@@ -38,9 +38,13 @@ def test_benchmark_prints_scores_and_timings(sample_data, tiny_weights, tmp_path
                            "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(out.read_text())["results"]
-    assert set(res) == {"pipeline (ours)", "ours, order mask-inpaint-colorize", "gray copy", "Telea, known mask"}
+    assert set(res) == {"pipeline (ours)", "pipeline (ours), onnx backend", "ours, order mask-inpaint-colorize",
+                        "gray copy", "Telea, known mask"}
     assert all(r["ms_per_image"] > 0 and 0 < r["score"] < 1 for r in res.values())
-    assert "masked_ssim" in proc.stdout and "ms_per_image" in proc.stdout
+    assert abs(res["pipeline (ours)"]["score"] - res["pipeline (ours), onnx backend"]["score"]) < 1e-3
+    speed = json.loads(out.read_text())["pipeline_ms_per_image"]
+    assert set(speed) == {"torch", "onnx"} and all(v > 0 for row in speed.values() for v in row.values())
+    assert "masked_ssim" in proc.stdout and "ms_per_image" in proc.stdout and "ms_per_image_batch2" in proc.stdout
 
 
 def test_baseline_training_resumes_from_its_state(tmp_path):

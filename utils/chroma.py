@@ -61,6 +61,8 @@ def net_chroma_and_bins(net, grays, masks, size: int = 256) -> tuple[np.ndarray,
     rs = lambda a: a if a.shape[0] == size else cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
     g = np.stack([rs(x) for x in grays]).astype(np.float32)[:, None] / 255.0
     m = np.stack([rs(x.astype(np.float32)) for x in masks])[:, None]
+    if not isinstance(net, torch.nn.Module):     # onnxruntime (utils.onnx_backend): the graph computes all three
+        return net.run_all(g, m)
     dev = next(net.parameters()).device
     cbcr, logits = net(torch.from_numpy(g).to(dev), torch.from_numpy(m).to(dev), return_logits=True)
     p = torch.softmax(logits.float(), 1)

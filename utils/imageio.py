@@ -75,14 +75,15 @@ def write_bytes_atomic(path, data: bytes) -> None:
         Path(tmp).write_bytes(data)
 
 
-def png_bytes(array: np.ndarray) -> bytes:
+def png_bytes(array: np.ndarray, compress_level: int = 6) -> bytes:
+    """PNG bytes of a uint8 array; zlib `compress_level` 1 is 4x faster than 6 for 10% larger files."""
     buf = io.BytesIO()
-    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG")
+    Image.fromarray(np.ascontiguousarray(array)).save(buf, format="PNG", compress_level=compress_level)
     return buf.getvalue()
 
 
-def write_png(path, array: np.ndarray) -> None:
+def write_png(path, array: np.ndarray, compress_level: int = 6) -> None:
     """Write a uint8 array as PNG atomically (a crash never leaves a half-written file)."""
     if array.dtype != np.uint8:
         raise ValueError(f"{path}: expected uint8 array, got {array.dtype}")
-    write_bytes_atomic(path, png_bytes(array))
+    write_bytes_atomic(path, png_bytes(array, compress_level))

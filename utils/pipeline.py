@@ -10,6 +10,7 @@ Telea pre-fill inside the hole only.
 from __future__ import annotations
 
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +28,25 @@ from .mask_refine import RefineConfig, refine_mask
 from .training import autocast, default_amp, load_model, pick_device
 
 ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
+BACKENDS = ("torch", "onnx")
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _map(fn, *iterables) -> list:
+    """[fn(*args)] over a batch's images, in threads (OpenCV and NumPy release the GIL): the per-image CPU
+    work (mask refinement, chroma composition, Telea) then uses every core, as the networks do."""
+    global _POOL
+    args = list(zip(*iterables))
+    if len(args) < 2:
+        return [fn(*a) for a in args]
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=max(1, min(8, torch.get_num_threads())), thread_name_prefix="restore")
+    return list(_POOL.map(lambda a: fn(*a), args))
 
 
 def _model_device(net) -> torch.device:
+    if not isinstance(net, torch.nn.Module):      # an onnxruntime network (utils.onnx_backend.OnnxNet)
+        return net.device
     return next(net.parameters()).device
 
 
@@ -38,6 +55,8 @@ def _resize_stack(arrays, size: int, interp=cv2.INTER_AREA) -> np.ndarray:
 
 
 def _run(net, *inputs, amp: bool = False):
+    if not isinstance(net, torch.nn.Module):
+        return net(*inputs)
     device = _model_device(net)
     tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(device).contiguous(memory_format=torch.channels_last)
                for x in inputs]
@@ -59,7 +78,7 @@ def mask_probability(net, grays, size: int = 256, amp: bool = False) -> np.ndarr
 def predict_masks(net, grays, size: int = 256, refine: RefineConfig | None = None, amp: bool = False) -> list:
     """Batched: hole masks (bool HxW) for damaged gray images, refined with the exact fill value."""
     probs = mask_probability(net, grays, size, amp)
-    return [refine_mask(g, p, refine) for g, p in zip(grays, probs)]
+    return _map(lambda g, p: refine_mask(g, p, refine), grays, probs)
 
 
 def predict_mask(net, gray: np.ndarray, size: int = 256, refine: RefineConfig | None = None, amp: bool = False) -> np.ndarray:
@@ -76,7 +95,7 @@ def colorize_chroma(net, grays, masks, size: int = 256, amp: bool = False) -> np
 
 def colorize(net, grays, masks, size: int = 256, amp: bool = False, gain: float = 1.0) -> list:
     """RGB images whose luminance is exactly the input gray (chroma from the network, times `gain`)."""
-    return [compose_rgb(g, c, gain) for g, c in zip(grays, colorize_chroma(net, grays, masks, size, amp))]
+    return _map(lambda g, c: compose_rgb(g, c, gain), grays, colorize_chroma(net, grays, masks, size, amp))
 
 
 def inpaint(net, images, masks, size: int = 256, amp: bool = False) -> list:
@@ -84,21 +103,22 @@ def inpaint(net, images, masks, size: int = 256, amp: bool = False) -> list:
     computed at the working size and upsampled. Pixels outside the hole are returned unchanged."""
     gray_in = images[0].ndim == 2
     rgb = [np.repeat(im[..., None], 3, -1) if im.ndim == 2 else im for im in images]
-    pre = [telea(im, m) for im, m in zip(rgb, masks)]
+    pre = _map(telea, rgb, masks)
     x = _resize_stack(pre, size).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
     m = _resize_stack([mk.astype(np.float32) for mk in masks], size)[:, None]
     out = _run(net, x, m, amp=amp).cpu().numpy()
     delta = (out - x).transpose(0, 2, 3, 1) * 255.0
-    results = []
-    for im, p, d, mk in zip(rgb, pre, delta, masks):
+
+    def fill_hole(im, p, d, mk):
         d = cv2.resize(d, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_LINEAR)
         fill = np.clip(p.astype(np.float32) + d, 0, 255).round().astype(np.uint8)
         res = im.copy()
         res[mk] = fill[mk]
         if gray_in:
             res = cv2.cvtColor(res, cv2.COLOR_RGB2GRAY) if res.ndim == 3 else res
-        results.append(res)
-    return results
+        return res
+
+    return _map(fill_hole, rgb, pre, delta, masks)
 
 
 @dataclass
@@ -129,32 +149,53 @@ class Restorer:
         self.amp = default_amp(_model_device(mask_net)) if amp is None else amp  # bf16 autocast on CUDA
 
     @classmethod
-    def from_dir(cls, weights_dir, device: str = "auto", verify: bool = True, **kwargs) -> "Restorer":
+    def from_dir(cls, weights_dir, device: str = "auto", verify: bool = True, backend: str = "torch",
+                 **kwargs) -> "Restorer":
+        """backend 'torch' (CPU or CUDA) or 'onnx' (onnxruntime on the CPU; the ONNX files are exported
+        on first use into <weights_dir>/onnx/ and verified at every load, see utils.onnx_backend)."""
+        import json
+
         from .weights import verify_checksums
 
+        if backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         weights_dir = Path(weights_dir)
         if verify and (weights_dir / "checksums.json").exists():
             verify_checksums(weights_dir)
-        dev = pick_device(device)
-        nets, sizes, refine, gain, hue, head, chroma = {}, {}, None, 1.0, None, None, None
-        for stage in ("mask", "color", "inpaint"):
-            net, cfg = load_model(weights_dir / stage, dev)
-            nets[stage] = net.to(memory_format=torch.channels_last)
-            sizes[stage] = cfg.get("inference", {}).get("size", 256)
-            if stage == "mask" and "refine" in cfg.get("inference", {}):
-                refine = RefineConfig.from_dict(cfg["inference"]["refine"])
-            if stage == "color":
-                gain = float(cfg.get("inference", {}).get("chroma_gain", 1.0))
-                hue = HueConfig.from_dict(cfg.get("inference", {}).get("hue"))
-                chroma = ChromaConfig.from_dict(cfg.get("inference", {}).get("chroma"))
-                if cfg.get("inference", {}).get("hue_head") and hue.prior is not None:
-                    from .hue_head import HueHead
-                    head = HueHead.from_record(hue.prior, cfg["inference"]["hue_head"], net.bin_centers.cpu().numpy())
-        kwargs.setdefault("refine", refine)
-        kwargs.setdefault("hue_head", head)
-        kwargs.setdefault("chroma", chroma)
+        if backend == "onnx":
+            if device == "cuda":
+                raise ValueError("the ONNX backend runs on the CPU (onnxruntime); use backend='torch' for CUDA")
+            from .onnx_backend import load_onnx_nets
+
+            nets = load_onnx_nets(weights_dir)
+            configs = {}
+            for stage in nets:
+                path = weights_dir / f"{stage}.json"
+                if not path.is_file():
+                    raise FileNotFoundError(f"{path}: checkpoint file not found")
+                configs[stage] = json.loads(path.read_text())
+        else:
+            dev = pick_device(device)
+            nets, configs = {}, {}
+            for stage in ("mask", "color", "inpaint"):
+                net, configs[stage] = load_model(weights_dir / stage, dev)
+                nets[stage] = net.to(memory_format=torch.channels_last)
+        sizes = {stage: cfg.get("inference", {}).get("size", 256) for stage, cfg in configs.items()}
+        mask_inf, color_inf = configs["mask"].get("inference", {}), configs["color"].get("inference", {})
+        hue = HueConfig.from_dict(color_inf.get("hue"))
+        head = None
+        if color_inf.get("hue_head") and hue.prior is not None:
+            from .hue_head import HueHead
+            from .models import chroma_bins
+
+            arch = configs["color"].get("kwargs", {})
+            centers = chroma_bins(arch.get("bins", 13), arch.get("span", 0.3)).numpy()
+            head = HueHead.from_record(hue.prior, color_inf["hue_head"], centers)
+        kwargs.setdefault("refine", RefineConfig.from_dict(mask_inf["refine"]) if "refine" in mask_inf else None)
         kwargs.setdefault("hue", hue)
-        kwargs.setdefault("chroma_gain", gain)
+        kwargs.setdefault("hue_head", head)
+        kwargs.setdefault("chroma", ChromaConfig.from_dict(color_inf.get("chroma")))
+        kwargs.setdefault("chroma_gain", float(color_inf.get("chroma_gain", 1.0)))
         return cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
 
     def restore_batch(self, grays, masks=None) -> list[Restoration]:
@@ -172,15 +213,16 @@ class Restorer:
         if need_bins:   # one forward pass gives the chroma and the bin probabilities
             with autocast(_model_device(self.color_net), self.amp):
                 cbcr, mass, entropy = net_chroma_and_bins(self.color_net, seen_grays, seen_masks, self.sizes["color"])
-            colored = [compose_rgb(g, c, self.chroma_gain) for g, c in zip(seen_grays, cbcr)]
+            colored = _map(lambda g, c: compose_rgb(g, c, self.chroma_gain), seen_grays, cbcr)
         else:
             colored = colorize(self.color_net, seen_grays, seen_masks, self.sizes["color"], self.amp, self.chroma_gain)
         if self.order == "mask-colorize-inpaint":
             restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
         else:
             restored = colored
-        restored = [self.finish(r, m, None if mass is None else mass[i], None if entropy is None else entropy[i])
-                    for i, (r, m) in enumerate(zip(restored, masks))]
+        restored = _map(lambda r, m, i: self.finish(r, m, None if mass is None else mass[i],
+                                                     None if entropy is None else entropy[i]),
+                        restored, masks, range(len(masks)))
         return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
 
     def finish(self, rgb: np.ndarray, mask: np.ndarray, bin_mass=None, entropy=None) -> np.ndarray:
@@ -196,7 +238,7 @@ class Restorer:
         else:
             out = match_hue(out, self.hue, mask)
         if c.unsure_desat and entropy is not None:
-            out = desaturate_unsure(out, entropy, c.unsure_desat, self.color_net.bin_centers.shape[0])
+            out = desaturate_unsure(out, entropy, c.unsure_desat, len(bin_mass))
         if c.hole == "ring":
             out = continue_ring_chroma(out, mask)
         return out
