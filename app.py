@@ -12,7 +12,9 @@ the page and the app keeps running.
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -22,12 +24,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 ROOT = Path(__file__).resolve().parent
 
 import numpy as np  # noqa: E402
-from PIL import Image, UnidentifiedImageError  # noqa: E402
-
 import utils  # noqa: E402
+from utils.guards import decode_image, read_zip_member  # noqa: E402
+from utils.submission import SubmissionWriter  # noqa: E402
 
-MAX_UPLOAD_BYTES = 25 * 1024 * 1024
+MAX_UPLOAD_BYTES = 25 * 1024 * 1024          # one upload, or one image inside a batch zip (uncompressed)
 MAX_PIXELS = 40_000_000
+MAX_ZIP_MEMBERS = 2000                        # images per batch zip
+MAX_ZIP_TOTAL_BYTES = 1024 * 1024 * 1024      # all images of a batch zip, uncompressed
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
@@ -43,18 +47,44 @@ def load_upload(path, what: str = "image") -> np.ndarray:
     size = p.stat().st_size
     if size > MAX_UPLOAD_BYTES:
         raise UploadError(f"{p.name}: file is {size / 2**20:.0f} MB, the limit is {MAX_UPLOAD_BYTES // 2**20} MB.")
+    return decode_upload(p, p.name)
+
+
+def decode_upload(source, name: str) -> np.ndarray:
+    """A file path or bytes -> uint8 L or RGB array (16-bit scaled to 8 bits), or UploadError for the page."""
     try:
-        with Image.open(p) as im:
-            if im.width * im.height > MAX_PIXELS:
-                raise UploadError(f"{p.name}: {im.width}x{im.height} pixels is too large (limit {MAX_PIXELS // 10**6} MP).")
-            im.load()
-            if im.mode not in ("L", "RGB"):
-                im = im.convert("RGB")
-            return np.asarray(im).copy()
-    except UploadError:
-        raise
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise UploadError(f"{p.name}: not a readable image ({type(e).__name__}).") from e
+        im = decode_image(source, MAX_PIXELS, name=name)
+    except utils.DataError as e:
+        msg = str(e).split(": ", 1)[-1]
+        if "larger than the limit" in msg or "too large" in msg:
+            raise UploadError(f"{name}: image too large ({msg}).") from e
+        raise UploadError(f"{name}: not a readable image ({msg}).") from e
+    if im.mode not in ("L", "RGB"):
+        im = im.convert("RGB")
+    return np.asarray(im).copy()
+
+
+class OutputFolder:
+    """Where the app writes the files it offers for download: one temporary folder per app process, removed
+    at exit, holding only the last `keep` results (Gradio serves its own copy of each from its cache)."""
+
+    def __init__(self, keep: int = 16):
+        self.keep, self.dir = keep, None
+
+    def path(self, name: str) -> Path:
+        if self.dir is None or not self.dir.is_dir():
+            self.dir = Path(tempfile.mkdtemp(prefix="image-restore-app-"))
+            atexit.register(shutil.rmtree, self.dir, True)
+        old = sorted(self.dir.iterdir(), key=lambda p: p.stat().st_mtime)
+        for p in old[: max(0, len(old) - self.keep + 1)]:
+            p.unlink(missing_ok=True)
+        stem, suffix = Path(name).stem, Path(name).suffix
+        fd, path = tempfile.mkstemp(dir=self.dir, prefix=stem + "-", suffix=suffix)
+        os.close(fd)
+        return Path(path)
+
+
+OUTPUTS = OutputFolder()
 
 
 def score_text(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> str:
@@ -76,7 +106,7 @@ def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, tru
         else:
             mask = true_mask if true_mask is not None else (gray != utils.gray_of(gt))
             md += "\n\n" + score_text(gt, r.restored, mask)
-    out = Path(tempfile.mkdtemp(prefix="restored-")) / "restored.png"
+    out = OUTPUTS.path("restored.png")
     utils.write_png(out, r.restored)
     return utils.overlay_mask(gray, r.mask), r.colorized, r.restored, str(out), md
 
@@ -92,38 +122,58 @@ def damage_photo(path, seed: int):
 
 
 def restore_zip(restorer, zip_path, progress=None):
-    """A zip of damaged inputs -> (validated submission zip path, markdown report)."""
+    """A zip of damaged inputs -> (validated submission zip path, markdown report).
+
+    Checked before anything is decoded: at most MAX_ZIP_MEMBERS images, each at most MAX_UPLOAD_BYTES
+    uncompressed (declared and actually inflated), MAX_ZIP_TOTAL_BYTES in all; two members with one output name
+    (a/x.png, b/x.png) keep the first and report the second. Members are read one at a time into memory
+    (nothing is extracted to disk); the restorations are streamed into the output zip."""
     if not zip_path:
         raise UploadError("Please upload a zip of damaged grayscale PNGs.")
+    label = Path(zip_path).name
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, OSError) as e:
-        raise UploadError(f"{Path(zip_path).name}: not a readable zip ({e}).") from e
-    work = Path(tempfile.mkdtemp(prefix="batch-"))
-    results, problems = {}, []
+        raise UploadError(f"{label}: not a readable zip ({e}).") from e
+    problems = []
     with zf:
-        entries = [i for i in zf.infolist() if not i.is_dir() and Path(i.filename).suffix.lower() in IMAGE_EXTS
-                   and not Path(i.filename).name.startswith(".")]
-        if not entries:
-            raise UploadError("The zip holds no images.")
-        it = progress.tqdm(entries, desc="restoring") if progress is not None else entries
-        for info in it:
-            name = Path(info.filename).stem + ".png"
-            src = work / Path(info.filename).name
-            src.write_bytes(zf.read(info))
-            try:
-                gray = load_upload(src)
-            except UploadError as e:
-                problems.append(str(e))
+        entries, first_of = [], {}
+        for info in zf.infolist():
+            name = Path(info.filename).name
+            if info.is_dir() or Path(name).suffix.lower() not in IMAGE_EXTS or name.startswith("."):
                 continue
-            gray = utils.pipeline.to_competition_gray(gray)
-            results[name] = restorer.restore(gray)
-    if not results:
-        raise UploadError("No image in the zip could be read: " + "; ".join(problems))
-    out = work / "submission.zip"
-    utils.write_submission_zip(results, out)
-    utils.validate_submission(out, sorted(results))
-    md = f"Restored {len(results)} image(s) into a validated submission zip."
+            out_name = Path(name).stem + ".png"
+            if out_name in first_of:
+                problems.append(f"{info.filename}: same output name {out_name} as {first_of[out_name]}; skipped")
+                continue
+            first_of[out_name] = info.filename
+            entries.append((info, out_name))
+        if not entries:
+            raise UploadError(f"{label}: the zip holds no images.")
+        if len(entries) > MAX_ZIP_MEMBERS:
+            raise UploadError(f"{label}: {len(entries)} images, the limit is {MAX_ZIP_MEMBERS} per zip.")
+        total = sum(i.file_size for i, _ in entries)
+        if total > MAX_ZIP_TOTAL_BYTES:
+            raise UploadError(f"{label}: {total / 2**20:.0f} MB uncompressed, the limit is "
+                              f"{MAX_ZIP_TOTAL_BYTES // 2**20} MB per zip.")
+        out = OUTPUTS.path("submission.zip")
+        done = 0
+        with SubmissionWriter(out) as writer:
+            it = progress.tqdm(entries, desc="restoring") if progress is not None else entries
+            for info, out_name in it:
+                try:
+                    data = read_zip_member(zf, info, MAX_UPLOAD_BYTES, label)
+                    gray = decode_upload(data, info.filename)
+                except (UploadError, utils.DataError) as e:
+                    problems.append(str(e))
+                    continue
+                gray = utils.pipeline.to_competition_gray(gray if gray.ndim == 2 else utils.gray_of(gray))
+                writer.add(out_name, restorer.restore(gray))
+                done += 1
+            if not done:
+                raise UploadError("No image in the zip could be read: " + "; ".join(problems))
+    utils.validate_submission(out, writer.names)
+    md = f"Restored {done} image(s) into a validated submission zip."
     if problems:
         md += "\n\nSkipped:\n" + "\n".join(f"- {p}" for p in problems)
     return str(out), md
@@ -166,7 +216,8 @@ def build_app(restorer, examples_dir: Path | None = None):
     def on_batch(zip_path, progress=gr.Progress()):
         return restore_zip(restorer, zip_path, progress)
 
-    with gr.Blocks(title="Image-Restore") as demo:
+    # Gradio's own copies of uploads and results are deleted after 10 minutes (and at restart)
+    with gr.Blocks(title="Image-Restore", delete_cache=(300, 600)) as demo:
         gr.Markdown("# Image-Restore\nDamaged grayscale photo in, restored colour photo out: "
                     "the detected hole, the colorized image and the final restoration.")
         with gr.Tabs():
@@ -228,7 +279,9 @@ def main(argv=None) -> int:
     except (utils.ChecksumError, RuntimeError, OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    demo = build_app(restorer, Path(tempfile.mkdtemp(prefix="samples-")))
+    samples = Path(tempfile.mkdtemp(prefix="image-restore-samples-"))
+    atexit.register(shutil.rmtree, samples, True)
+    demo = build_app(restorer, samples)
     print(f"Image-Restore app on http://{args.host}:{args.port} (weights: {weights}, backend: {args.backend})", flush=True)
     demo.queue().launch(server_name=args.host, server_port=args.port, share=False, show_error=True,
                         max_file_size="50mb", ssr_mode=False)

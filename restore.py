@@ -4,7 +4,10 @@
                       [--batch-size N] [--masks DIR] [--order mask-colorize-inpaint|mask-inpaint-colorize]
                       [--backend torch|onnx] [--threads N]
 
-Every PNG/JPEG in INPUT_DIR is restored to OUTPUT_DIR/<name>.png. Inputs of another mode are converted to
+Every PNG/JPEG in INPUT_DIR is restored to OUTPUT_DIR/<name>.png. Before any work, the outputs are checked:
+two inputs that would write the same file (photo.png, photo.jpg), an output that would replace an input
+(OUTPUT_DIR = INPUT_DIR) or a restoration (--masks = OUTPUT_DIR), an output folder or --zip that cannot be
+written: an error naming them, exit code 2, nothing written. Inputs of another mode are converted to
 gray; inputs of another size are processed at 512x512 and resized back. A file that cannot be read is
 reported by name and skipped while the rest are restored; the exit code is then 1. Outputs are written
 atomically. --zip also writes a flat submission zip of the 512x512 restorations (validated); --masks writes
@@ -41,20 +44,11 @@ def parse_args(argv=None):
 
 
 def load_gray(path: Path):
-    """Any readable image as a uint8 gray array (alpha dropped, PIL luma)."""
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
+    """Any readable image as a uint8 gray array (alpha dropped, PIL luma; 16-bit scaled to 8 bits; an image
+    over utils.guards.MAX_IMAGE_PIXELS refused from its header): utils.read_image's DataError names the file."""
     import utils
 
-    try:
-        with Image.open(path) as im:
-            im.load()
-            if im.mode not in ("L", "RGB"):
-                im = im.convert("RGB")
-            return np.asarray(im.convert("L")).copy()
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise utils.DataError(f"{path}: unreadable or corrupt image ({e})") from e
+    return utils.read_image(path, "L", convert=True)
 
 
 def main(argv=None) -> int:
@@ -64,6 +58,7 @@ def main(argv=None) -> int:
     from tqdm.auto import tqdm
 
     import utils
+    from utils.guards import OutputError, plan_outputs
     from utils.runtime import tune_malloc
 
     tune_malloc()
@@ -72,6 +67,15 @@ def main(argv=None) -> int:
 
     if not args.input_dir.is_dir():
         print(f"error: {args.input_dir}: input folder not found", file=sys.stderr)
+        return 2
+    files = sorted(p for p in args.input_dir.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    if not files:
+        print(f"error: {args.input_dir}: no images found", file=sys.stderr)
+        return 2
+    try:    # before any work: no output may replace an input or another output, and every output can be written
+        plan = plan_outputs(files, args.output_dir, args.masks, args.zip)
+    except OutputError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     weights = utils.find_weights(*([args.weights] if args.weights else [ROOT / "weights", ROOT / "checkpoints"]))
     if weights is None:
@@ -83,20 +87,21 @@ def main(argv=None) -> int:
     except (utils.ChecksumError, RuntimeError, OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    files = sorted(p for p in args.input_dir.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
-    if not files:
-        print(f"error: {args.input_dir}: no images found", file=sys.stderr)
-        return 2
 
     failed, written, for_zip = [], [], {}
 
     def save(path: Path, r, shape):
         """Write the restoration at the input's own size; keep the 512x512 one for the zip."""
-        out = args.output_dir / (path.stem + ".png")
+        out = plan[path]
         full = utils.pipeline.resize_restoration(r, *shape)
-        utils.write_png(out, full.restored, compress_level=PNG_LEVEL)
-        if args.masks:
-            utils.write_png(args.masks / (path.stem + ".png"), full.mask.astype(np.uint8) * 255, compress_level=PNG_LEVEL)
+        try:
+            utils.write_png(out, full.restored, compress_level=PNG_LEVEL)
+            if args.masks:
+                utils.write_png(args.masks / out.name, full.mask.astype(np.uint8) * 255, compress_level=PNG_LEVEL)
+        except OSError as e:
+            failed.append(f"{out}: cannot write ({e.strerror or e})")
+            tqdm.write(f"not written: {failed[-1]}")
+            return
         written.append(out)
         if args.zip:
             for_zip[out.name] = r.restored

@@ -139,7 +139,7 @@ def test_restorer_with_head_and_chroma_from_a_checkpoint(sample_data, tiny_weigh
     cfg["inference"].update(hue={"strength": 1.0, "smooth": 0.0, "keep_hole": True, "prior": prior.tolist()},
                             hue_head={"weights": [1.0, 0.5, 0.25], "bias": [0.0] * BINS, "own_smooth": 8.0},
                             chroma=ChromaConfig(4, 1e-3, 0.5, "ring").to_dict())
-    (tmp_path / "color.json").write_text(json.dumps(cfg))
+    utils.update_inference_config(tmp_path / "color", **cfg["inference"])   # keeps checksums.json current
     restorer = utils.Restorer.from_dir(tmp_path, device="cpu")
     assert restorer.hue_head is not None and restorer.chroma.hole == "ring"
     gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")

@@ -51,7 +51,7 @@ def test_predict_mask_api(sample_data, tiny_weights):
 def test_weights_checksums(tiny_weights, tmp_path):
     out = tmp_path / "w"
     sums = utils.export_weights(tiny_weights, out)
-    assert set(sums) == {"mask.safetensors", "color.safetensors", "inpaint.safetensors"}
+    assert set(sums) == {f"{s}{e}" for s in ("mask", "color", "inpaint") for e in (".safetensors", ".json")}
     utils.verify_checksums(out)
     utils.Restorer.from_dir(out, device="cpu")
     data = bytearray((out / "color.safetensors").read_bytes())
@@ -60,3 +60,44 @@ def test_weights_checksums(tiny_weights, tmp_path):
     with pytest.raises(utils.ChecksumError, match="color.safetensors"):
         utils.Restorer.from_dir(out, device="cpu")
     assert json.loads((out / "checksums.json").read_text())["mask.safetensors"] == utils.weights.sha256(out / "mask.safetensors")
+
+
+def test_weights_and_configs_are_verified(tiny_weights, tmp_path):
+    """Issue 16 (8): a tampered config is caught; without checksums.json nothing loads unverified; a broken
+    JSON config names its file."""
+    import shutil
+
+    out = tmp_path / "w"
+    utils.export_weights(tiny_weights, out)
+    cfg = json.loads((out / "mask.json").read_text())
+    cfg["inference"]["refine"]["threshold"] = 0.99
+    (out / "mask.json").write_text(json.dumps(cfg))
+    with pytest.raises(utils.ChecksumError, match="mask.json"):
+        utils.Restorer.from_dir(out, device="cpu")
+
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_weights, bare)
+    (bare / "checksums.json").unlink(missing_ok=True)
+    data = bytearray((bare / "color.safetensors").read_bytes())
+    data[-1] ^= 1
+    (bare / "color.safetensors").write_bytes(bytes(data))
+    with pytest.raises(utils.ChecksumError, match="checksums.json: missing"):
+        utils.Restorer.from_dir(bare, device="cpu")
+
+    broken = tmp_path / "broken"
+    utils.export_weights(tiny_weights, broken)
+    (broken / "inpaint.json").write_text("{ not json")
+    with pytest.raises(ValueError, match=r"inpaint\.json: not a valid JSON config"):
+        utils.load_model(broken / "inpaint")
+
+
+def test_training_checkpoints_carry_checksums(tiny_weights, tmp_path):
+    """What notebooks 02-04 save is verifiable: save_model refreshes the folder's checksums.json, and so does
+    a calibration written into a config afterwards."""
+    utils.verify_checksums(tiny_weights)
+    ck = tmp_path / "ck"
+    net, cfg = utils.load_model(tiny_weights / "color")
+    utils.save_model(net, cfg, ck / "color")
+    utils.verify_checksums(ck, stems=("color",))
+    utils.update_inference_config(ck / "color", chroma_gain=1.3)
+    utils.verify_checksums(ck, stems=("color",))

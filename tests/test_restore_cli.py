@@ -33,6 +33,7 @@ def test_restore_folder_with_corrupt_and_odd_files(sample_data, tiny_weights, tm
 
 def test_restore_missing_weights_is_a_clear_error(tmp_path):
     (tmp_path / "in").mkdir()
+    Image.new("L", (64, 64)).save(tmp_path / "in" / "a.png")
     proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(tmp_path / "in"), str(tmp_path / "out"),
                            "--weights", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "no complete set" in proc.stderr and "Traceback" not in proc.stderr

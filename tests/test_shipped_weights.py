@@ -11,7 +11,7 @@ WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
 
 def test_shipped_weights_load_and_verify():
     sums = json.loads((WEIGHTS / "checksums.json").read_text())
-    assert set(sums) == {"mask.safetensors", "color.safetensors", "inpaint.safetensors"}
+    assert set(sums) == {f"{s}{e}" for s in ("mask", "color", "inpaint") for e in (".safetensors", ".json")}
     utils.verify_checksums(WEIGHTS)
     total = sum((WEIGHTS / n).stat().st_size for n in sums)
     assert total < 60 * 2**20

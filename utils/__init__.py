@@ -2,7 +2,12 @@
 
 `import utils` gives the public names of every module; each concern lives in its own module.
 """
-from .baselines import gray_copy, telea
+import os as _os
+
+# no network at run time: albumentations asks PyPI for a newer version when it is imported unless told not to
+_os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+from .baselines import gray_copy, telea  # noqa: E402
 from .damage import Damage, DamageConfig, apply_damage, sample_damage
 from .data import (JoinedDataset, ProvidedPairsDataset, SyntheticDamageDataset, check_images, load_test_table,
                    load_train_table, resolve_data_dir, split_indices)
@@ -21,6 +26,6 @@ from .training import autocast, fit, load_model, pick_device, save_model, update
 from .pipeline import Restoration, Restorer, colorize, inpaint, predict_mask, predict_masks, restore_any_image
 from .stages import (ColorStage, InpaintDataset, InpaintStage, MaskStage, calibrate_chroma_gain, validate_color, validate_inpaint,
                      validate_mask)
-from .weights import ChecksumError, export_weights, find_weights, verify_checksums
+from .weights import ChecksumError, export_weights, find_weights, read_config, verify_checksums, write_checksums
 from .experiment import compare_options, datasets, default_amp, median_ms, save_json, setup
 from .plots import overlay_mask, plot_history, show_grid

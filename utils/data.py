@@ -36,17 +36,43 @@ def resolve_data_dir(path=None) -> Path:
     return project_dir("data")
 
 
+def read_csv_table(csv: Path) -> pd.DataFrame:
+    """A CSV as strings with its header and cells stripped of surrounding spaces; UTF-8 (with or without a
+    BOM) or UTF-16 with a BOM (what spreadsheet programs save as "Unicode text"). Errors name the file."""
+    import io
+
+    raw = csv.read_bytes()
+    if not raw.strip():
+        raise DataError(f"{csv}: empty file (expected a header line such as {','.join(TRAIN_COLUMNS)})")
+    try:
+        text = raw.decode("utf-16") if raw[:2] in (b"\xff\xfe", b"\xfe\xff") else raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{csv}: not UTF-8 or UTF-16 text ({e}); save it as UTF-8 CSV") from e
+    try:
+        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as e:
+        raise DataError(f"{csv}: not a readable CSV ({e})") from e
+    df.columns = [str(c).strip() for c in df.columns]
+    return df.apply(lambda col: col.str.strip())
+
+
 def _read_table(data_dir: Path, csv_name: str, columns, on_error: str) -> pd.DataFrame:
     if on_error not in ("raise", "skip"):
         raise ValueError("on_error must be 'raise' or 'skip'")
     csv = data_dir / csv_name
     if not csv.is_file():
         raise DataError(f"{csv}: file not found (is the data dir right? set {DATA_DIR_ENV} or pass data_dir)")
-    df = pd.read_csv(csv)
+    df = read_csv_table(csv)
     missing = [c for c in columns if c not in df.columns]
     if missing:
         raise DataError(f"{csv}: missing column(s) {missing}; found {list(df.columns)}")
     df = df[list(columns)].copy()
+    if df.empty:
+        raise DataError(f"{csv}: has a header but no rows (expected one row per image)")
+    blank = [i + 2 for i in range(len(df)) if any(not str(df[c].iloc[i]).strip()
+                                                    for c in columns)]
+    if blank:
+        raise DataError(f"{csv}: empty cell(s) on line(s) {blank[:5]}")
     problems = []
     for col in columns:
         df[col] = [(data_dir / str(p)).resolve() for p in df[col]]

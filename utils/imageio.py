@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 IMAGE_SIZE = 512
 
@@ -24,19 +24,14 @@ def read_image(path, mode: str | None = None, size: int | None = None, convert: 
     with convert=True the image is converted. size: expected square size; with convert=False a
     different size is an error, with convert=True the image is resized (bicubic).
     """
+    from .guards import decode_image   # (guards imports DataError from here)
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: file not found")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            img = im
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise DataError(f"{path}: unreadable or truncated image ({e})") from e
+    img = decode_image(path)   # 16-bit scaled to 8 bits; huge images refused from the header; errors name the file
     if mode is not None and img.mode != mode:
         if not convert:
             raise DataError(f"{path}: mode {img.mode}, expected {mode}")
-        img = img.convert("RGB").convert(mode) if img.mode in ("P", "RGBA", "LA", "I;16", "I") else img.convert(mode)
+        img = img.convert("RGB").convert(mode) if img.mode in ("P", "RGBA", "LA") else img.convert(mode)
     if size is not None and img.size != (size, size):
         if not convert:
             raise DataError(f"{path}: size {img.size[0]}x{img.size[1]}, expected {size}x{size}")

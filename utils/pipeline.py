@@ -153,14 +153,12 @@ class Restorer:
                  **kwargs) -> "Restorer":
         """backend 'torch' (CPU or CUDA) or 'onnx' (onnxruntime on the CPU; the ONNX files are exported
         on first use into <weights_dir>/onnx/ and verified at every load, see utils.onnx_backend)."""
-        import json
-
-        from .weights import verify_checksums
+        from .weights import read_config, verify_checksums
 
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         weights_dir = Path(weights_dir)
-        if verify and (weights_dir / "checksums.json").exists():
+        if verify:      # the weights and configs against checksums.json (a missing listing is an error too)
             verify_checksums(weights_dir)
         if backend == "onnx":
             if device == "cuda":
@@ -170,10 +168,7 @@ class Restorer:
             nets = load_onnx_nets(weights_dir)
             configs = {}
             for stage in nets:
-                path = weights_dir / f"{stage}.json"
-                if not path.is_file():
-                    raise FileNotFoundError(f"{path}: checkpoint file not found")
-                configs[stage] = json.loads(path.read_text())
+                configs[stage] = read_config(weights_dir / f"{stage}.json")
         else:
             dev = pick_device(device)
             nets, configs = {}, {}

@@ -67,6 +67,16 @@ class Stage:
     def state(self) -> dict:
         return {"optimizers": {k: o.state_dict() for k, o in self.opts.items()}}
 
+    def settings(self) -> dict:
+        """What a resumed run must share with the checkpoint it resumes (`fit` refuses a mismatch): the loss
+        and its weights, each optimizer's learning rates, the networks' configs and the working size."""
+        loss = getattr(self, "loss", None)
+        loss_desc = {k: v for k, v in vars(loss).items() if isinstance(v, (str, int, float, bool))} if loss is not None else None
+        return {"loss": loss_desc,
+                "lr": {k: [g.get("initial_lr", g["lr"]) for g in o.param_groups] for k, o in self.opts.items()},
+                "nets": {stem: {k: v for k, v in cfg.items() if k != "inference"} for stem, (_, cfg) in self.nets.items()},
+                "size": self.size}
+
     def load_state(self, state: dict, ckpt_dir):
         for stem, (m, _) in self.nets.items():
             loaded, _ = load_model(Path(ckpt_dir) / stem, "cpu")

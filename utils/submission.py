@@ -9,7 +9,12 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from .imageio import IMAGE_SIZE, atomic_path, png_bytes
+from .guards import read_zip_member
+from .imageio import IMAGE_SIZE, DataError, atomic_path, png_bytes
+
+# a 512x512 RGB PNG holds at most ~0.8 MB (raw pixels plus PNG overhead): a member larger than this is not one,
+# and is refused before it is read (validate_submission never holds more than this of one member in memory)
+MAX_MEMBER_BYTES = 4 * 2**20
 
 
 class SubmissionError(ValueError):
@@ -23,17 +28,44 @@ def expected_names(test_csv) -> list[str]:
     return [Path(p).name for p in df["input_image_path"]]
 
 
+class SubmissionWriter:
+    """A flat submission zip written one image at a time (nothing but the current image in memory), atomically:
+    the zip appears at `zip_path` only when the `with` block succeeds.
+
+        with SubmissionWriter(path) as w:
+            w.add("TEST_000.png", rgb)
+    """
+
+    def __init__(self, zip_path):
+        self.zip_path = Path(zip_path)
+        self.names: list[str] = []
+
+    def __enter__(self):
+        self._atomic = atomic_path(self.zip_path)
+        self._zf = zipfile.ZipFile(self._atomic.__enter__(), "w", compression=zipfile.ZIP_DEFLATED)
+        return self
+
+    def add(self, name: str, arr) -> None:
+        arr = np.asarray(arr)
+        if arr.shape != (IMAGE_SIZE, IMAGE_SIZE, 3) or arr.dtype != np.uint8:
+            raise SubmissionError(f"{name}: expected uint8 {IMAGE_SIZE}x{IMAGE_SIZE}x3, got {arr.dtype} {arr.shape}")
+        name = Path(name).name
+        if name in self.names:
+            raise SubmissionError(f"{self.zip_path}: {name} would be written twice")
+        self._zf.writestr(name, png_bytes(arr))
+        self.names.append(name)
+
+    def __exit__(self, *exc):
+        self._zf.close()
+        return self._atomic.__exit__(*exc)
+
+
 def write_submission_zip(images: dict, zip_path) -> Path:
     """Write {png name: uint8 512x512x3 RGB array} into one flat zip, atomically."""
-    zip_path = Path(zip_path)
-    with atomic_path(zip_path) as tmp:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            for name, arr in sorted(images.items()):
-                arr = np.asarray(arr)
-                if arr.shape != (IMAGE_SIZE, IMAGE_SIZE, 3) or arr.dtype != np.uint8:
-                    raise SubmissionError(f"{name}: expected uint8 {IMAGE_SIZE}x{IMAGE_SIZE}x3, got {arr.dtype} {arr.shape}")
-                zf.writestr(Path(name).name, png_bytes(arr))
-    return zip_path
+    with SubmissionWriter(zip_path) as w:
+        for name, arr in sorted(images.items()):
+            w.add(name, arr)
+    return Path(zip_path)
 
 
 def zip_folder(png_dir, zip_path) -> Path:
@@ -77,7 +109,11 @@ def validate_submission(zip_path, test_csv) -> list[str]:
             raise SubmissionError(f"{zip_path}: " + "; ".join(parts))
         for name in want:
             try:
-                with Image.open(io.BytesIO(zf.read(name))) as im:
+                data = read_zip_member(zf, zf.getinfo(name), MAX_MEMBER_BYTES, zip_path)
+            except DataError as e:
+                raise SubmissionError(str(e)) from e
+            try:
+                with Image.open(io.BytesIO(data)) as im:
                     fmt, mode, size = im.format, im.mode, im.size
                     im.load()
             except Exception as e:  # noqa: BLE001 - any decoder failure is a corrupt file

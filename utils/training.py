@@ -5,6 +5,7 @@ import contextlib
 import json
 import math
 import time
+import warnings
 from pathlib import Path
 
 import torch
@@ -14,6 +15,7 @@ from tqdm.auto import tqdm
 
 from .imageio import atomic_path, write_bytes_atomic
 from .models import build_model
+from .weights import read_config, write_checksums
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -45,6 +47,7 @@ def save_model(model: torch.nn.Module, config: dict, path_stem) -> Path:
     with atomic_path(stem.with_suffix(".safetensors")) as tmp:
         save_file(state, str(tmp))
     write_bytes_atomic(stem.with_suffix(".json"), json.dumps(config, indent=2, default=str).encode())
+    write_checksums(stem.parent)       # the folder's checksums.json covers what was just written
     return stem.with_suffix(".safetensors")
 
 
@@ -57,7 +60,7 @@ def load_model(path_stem, device="cpu") -> tuple[torch.nn.Module, dict]:
     for p in (cfg_path, w_path):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: checkpoint file not found")
-    config = json.loads(cfg_path.read_text())
+    config = read_config(cfg_path)
     model = build_model(config)
     try:
         model.load_state_dict(load_file(str(w_path), device="cpu"))
@@ -69,9 +72,11 @@ def load_model(path_stem, device="cpu") -> tuple[torch.nn.Module, dict]:
 def update_inference_config(path_stem, **options) -> dict:
     """Set inference options (e.g. chroma_gain) in a checkpoint's JSON config, atomically."""
     cfg_path = Path(path_stem).with_suffix(".json")
-    config = json.loads(cfg_path.read_text())
+    config = read_config(cfg_path)
     config.setdefault("inference", {}).update(options)
     write_bytes_atomic(cfg_path, json.dumps(config, indent=2, default=str).encode())
+    if (cfg_path.parent / "checksums.json").is_file():
+        write_checksums(cfg_path.parent)
     return config
 
 
@@ -88,6 +93,10 @@ def load_train_state(path) -> dict | None:
 
 
 # ---------------------------------------------------------------- the loop
+class SettingsChangedError(ValueError):
+    """A resumed training run with other settings than its checkpoint's; the message names the file."""
+
+
 def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers: int = 0,
         steps_per_epoch: int | None = None, resume: bool = True, val_fn=None, seed: int = 0,
         progress: bool = True) -> list[dict]:
@@ -99,7 +108,16 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state_path = ckpt_dir / f"{stage.name}.train_state.pt"
     history, start = [], 0
+    settings = {**stage.settings(), "batch_size": batch_size, "seed": seed}
+    settings = json.loads(json.dumps(settings, default=str))     # as it is stored
     if resume and (st := load_train_state(state_path)) is not None:
+        changed = {k: (st["settings"].get(k), v) for k, v in settings.items()
+                   if "settings" in st and st["settings"].get(k) != v}
+        if changed:
+            lines = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in changed.items())
+            raise SettingsChangedError(
+                f"{state_path}: this checkpoint was trained with other settings ({lines}); resuming would mix "
+                "them. Use another ckpt_dir for the new settings, or resume=False to train from scratch over it")
         stage.load_state(st, ckpt_dir)
         history, start = st["history"], st["epoch"] + 1
         if start < epochs and progress:
@@ -111,6 +129,10 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
         loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, num_workers=num_workers,
                             drop_last=len(train_ds) >= batch_size, generator=g, persistent_workers=False)
         n_steps = min(len(loader), steps_per_epoch or len(loader))
+        if steps_per_epoch and steps_per_epoch > len(loader) and epoch == start:
+            warnings.warn(f"{stage.name}: steps_per_epoch={steps_per_epoch} is more than the {len(loader)} batches of "
+                          f"{len(train_ds)} images at batch size {batch_size}; an epoch is {len(loader)} steps",
+                          stacklevel=2)
         stage.train_mode()
         sums, count, skipped, images, t0 = {}, 0, 0, 0, time.time()
         bar = tqdm(loader, total=n_steps, desc=f"{stage.name} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
@@ -137,7 +159,7 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
             record.update(val_fn(stage))
         history.append(record)
         stage.save(ckpt_dir, extra={"epoch": epoch + 1, "history": history})
-        save_train_state(state_path, {**stage.state(), "epoch": epoch, "history": history})
+        save_train_state(state_path, {**stage.state(), "epoch": epoch, "history": history, "settings": settings})
         if progress:
             print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()})
     return history

@@ -1,0 +1,164 @@
+"""Checks made before any work starts, so that bad input fails early, by name, and nothing is overwritten.
+
+- `decode_image`: open an image with a pixel limit checked from its header (no decompression bomb is
+  decoded) and 16-bit / 32-bit modes scaled to 8 bits (PIL's own conversion clips them to white or black).
+- `plan_outputs`: the output paths of a batch of inputs, refused when two inputs would write the same output
+  (`photo.png` and `photo.jpg`), when an output would replace an input or another output (`restore.py DIR
+  DIR`, `--masks` = the output folder), or when an output folder or zip path cannot be written.
+- `check_writable_dir`, `check_zip_path`: the same for a single folder or zip file.
+- `read_zip_member`: a zip member read with its size checked against a cap before and while reading (a
+  zip's declared sizes may lie).
+"""
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from .imageio import DataError
+
+# 100 megapixels: 10000x10000; a larger image is refused before it is decoded (PIL warns at 89 MP and
+# refuses at 179 MP with an exception most callers did not catch)
+MAX_IMAGE_PIXELS = 100_000_000
+
+
+class OutputError(ValueError):
+    """An output path that cannot or must not be written; the message names the path and the problem."""
+
+
+def decode_image(source, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None) -> Image.Image:
+    """Open and decode an image (a file path, or bytes named `name`) as an 8-bit PIL image (modes L, RGB,
+    RGBA, LA, P, 1, CMYK, YCbCr...).
+
+    Raises DataError naming the file when it is missing, unreadable, truncated, or larger than `max_pixels`
+    (checked from the header, before decoding). 16-bit and 32-bit integer images (I;16, I;16B, I) are scaled
+    from their full range to 0-255 and float images (F) from 0-1 (or their own range when above 1)."""
+    if isinstance(source, (bytes, bytearray)):
+        path, fp = name or "image", io.BytesIO(source)
+    else:
+        path = fp = Path(source)
+        if not path.is_file():
+            raise DataError(f"{path}: file not found")
+    try:
+        with Image.open(fp) as im:
+            w, h = im.size
+            if w * h > max_pixels:
+                raise DataError(f"{path}: {w}x{h} pixels ({w * h / 1e6:.0f} MP) is larger than the limit of "
+                                f"{max_pixels / 1e6:.0f} MP; downscale it first")
+            im.load()
+            return _to_8bit(im, path)
+    except Image.DecompressionBombError as e:
+        raise DataError(f"{path}: image too large to decode safely ({e})") from e
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        if isinstance(e, DataError):
+            raise
+        raise DataError(f"{path}: unreadable or truncated image ({e})") from e
+
+
+def _to_8bit(im: Image.Image, path) -> Image.Image:
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        a = np.asarray(im).astype(np.float64)
+        top = 65535.0 if im.mode.startswith("I;16") or a.max() <= 65535 else float(a.max())
+        return Image.fromarray(np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+    if im.mode == "F":
+        a = np.asarray(im).astype(np.float64)
+        if not np.isfinite(a).all():
+            raise DataError(f"{path}: float image with NaN or infinite pixels")
+        top = max(1.0, float(a.max()))
+        return Image.fromarray(np.clip(np.round(np.clip(a, 0, None) * (255.0 / top)), 0, 255).astype(np.uint8), "L")
+    if im.mode in ("RGB;16", "RGBA;16", "RGBX"):
+        return im.convert("RGB")
+    return im.copy()
+
+
+def check_writable_dir(folder, what: str = "output folder") -> Path:
+    """`folder` exists as a writable folder (created if missing), checked by writing a probe file in it."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: the {what} is an existing file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(dir=folder, prefix=".write-check.")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        raise OutputError(f"{folder}: the {what} cannot be written ({e.strerror or e})") from e
+    return folder
+
+
+def check_zip_path(zip_path) -> Path:
+    """A zip path that can be written: not a folder, in a writable folder."""
+    zip_path = Path(zip_path)
+    if zip_path.is_dir():
+        raise OutputError(f"{zip_path}: --zip is a folder; give a file name such as {zip_path / 'submission.zip'}")
+    if zip_path.suffix.lower() != ".zip":
+        raise OutputError(f"{zip_path}: a submission zip's name must end in .zip")
+    check_writable_dir(zip_path.parent if str(zip_path.parent) else Path("."), "zip's folder")
+    return zip_path
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def plan_outputs(inputs, out_dir, masks_dir=None, zip_path=None, suffix: str = ".png") -> dict:
+    """{input path: output path} for writing `<out_dir>/<input stem>.png`, after checking, before any work:
+    no two inputs share an output name; no output (restoration, mask or zip) is an input file or another
+    output; the folders and the zip path can be written. Raises OutputError naming the paths."""
+    inputs = [Path(p) for p in inputs]
+    out_dir = Path(out_dir)
+    by_name: dict[str, Path] = {}
+    clashes = []
+    for p in inputs:
+        name = p.stem + suffix
+        if name in by_name:
+            clashes.append(f"{by_name[name].name} and {p.name} -> {name}")
+        else:
+            by_name[name] = p
+    if clashes:
+        raise OutputError(f"{out_dir}: inputs that would write the same output file (rename one of each pair): "
+                          + "; ".join(clashes[:5]) + (f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""))
+    resolved_inputs = {p.resolve() for p in inputs}
+    if masks_dir is not None and _same(Path(masks_dir), out_dir):
+        raise OutputError(f"{masks_dir}: the masks folder is the output folder; the masks would overwrite the "
+                          "restorations (give another folder)")
+    plan = {p: out_dir / n for n, p in by_name.items()}
+    targets = list(plan.values()) + ([Path(masks_dir) / n for n in by_name] if masks_dir is not None else [])
+    if zip_path is not None:
+        targets.append(Path(zip_path))
+    for t in targets:
+        if t.resolve() in resolved_inputs or any(_same(t, i) for i in inputs if i.name == t.name):
+            raise OutputError(f"{t}: this output would overwrite an input file; write the outputs to another "
+                              "folder (inputs are never modified)")
+    check_writable_dir(out_dir)
+    if masks_dir is not None:
+        check_writable_dir(masks_dir, "masks folder")
+    if zip_path is not None:
+        check_zip_path(zip_path)
+    return plan
+
+
+def read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, source="zip") -> bytes:
+    """The bytes of one member, refused (DataError naming the zip and member) when its declared size or the
+    bytes actually inflated exceed `max_bytes`: nothing bigger than the cap is ever held in memory."""
+    if info.file_size > max_bytes:
+        raise DataError(f"{source}: {info.filename} is {info.file_size / 2**20:.1f} MiB uncompressed, over the "
+                        f"limit of {max_bytes / 2**20:.0f} MiB per file")
+    with zf.open(info) as f:
+        data = f.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise DataError(f"{source}: {info.filename} inflates to more than {max_bytes / 2**20:.0f} MiB (its header "
+                        "says less); refused")
+    return data
+
+
+__all__ = ["MAX_IMAGE_PIXELS", "OutputError", "check_writable_dir", "check_zip_path", "decode_image", "plan_outputs",
+           "read_zip_member"]
