@@ -56,7 +56,7 @@ def decode_upload(source, name: str) -> np.ndarray:
         im = decode_image(source, MAX_PIXELS, name=name)
     except utils.DataError as e:
         msg = str(e).split(": ", 1)[-1]
-        if "larger than the limit" in msg or "too large" in msg:
+        if "too large" in msg:
             raise UploadError(f"{name}: image too large ({msg}).") from e
         raise UploadError(f"{name}: not a readable image ({msg}).") from e
     if im.mode not in ("L", "RGB"):

@@ -1,6 +1,5 @@
 """Colour pieces of issue 12: the hue head learns, the chroma post-processing keeps luma exactly, the hole's
 chroma continues its ring, and a restorer with all of them loads from a checkpoint and keeps luma exactly."""
-import json
 
 import numpy as np
 import pytest

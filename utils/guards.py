@@ -48,12 +48,13 @@ def decode_image(source, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = 
         with Image.open(fp) as im:
             w, h = im.size
             if w * h > max_pixels:
-                raise DataError(f"{path}: {w}x{h} pixels ({w * h / 1e6:.0f} MP) is larger than the limit of "
+                raise DataError(f"{path}: image too large, {w}x{h} pixels ({w * h / 1e6:.0f} MP) is over the limit of "
                                 f"{max_pixels / 1e6:.0f} MP; downscale it first")
             im.load()
             return _to_8bit(im, path)
-    except Image.DecompressionBombError as e:
-        raise DataError(f"{path}: image too large to decode safely ({e})") from e
+    except Image.DecompressionBombError as e:   # PIL refuses some sizes at open, before the check above
+        raise DataError(f"{path}: image too large to decode safely, over the limit of {max_pixels / 1e6:.0f} MP "
+                        f"({e})") from e
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         if isinstance(e, DataError):
             raise
@@ -138,11 +139,22 @@ def plan_outputs(inputs, out_dir, masks_dir=None, zip_path=None, suffix: str = "
         if t.resolve() in resolved_inputs or any(_same(t, i) for i in inputs if i.name == t.name):
             raise OutputError(f"{t}: this output would overwrite an input file; write the outputs to another "
                               "folder (inputs are never modified)")
-    check_writable_dir(out_dir)
-    if masks_dir is not None:
-        check_writable_dir(masks_dir, "masks folder")
-    if zip_path is not None:
+    if zip_path is not None and Path(zip_path).is_dir():
         check_zip_path(zip_path)
+    created = [d for d in (out_dir, masks_dir, zip_path and Path(zip_path).parent) if d is not None and not Path(d).exists()]
+    try:
+        check_writable_dir(out_dir)
+        if masks_dir is not None:
+            check_writable_dir(masks_dir, "masks folder")
+        if zip_path is not None:
+            check_zip_path(zip_path)
+    except OutputError:
+        for d in created:       # a refused run leaves nothing behind, not even the folders it checked
+            try:
+                Path(d).rmdir()
+            except OSError:
+                pass
+        raise
     return plan
 
 

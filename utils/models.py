@@ -59,6 +59,8 @@ def load_pretrained_backbone(model_name: str, pretrained: str = "auto") -> nn.Mo
 def create_encoder(name: str, in_chans: int, pretrained: str = "none") -> nn.Module:
     """A timm features_only encoder taking `in_chans` channels (ImageNet RGB stem adapted by summing)."""
     enc = timm.create_model(name, features_only=True, pretrained=False, in_chans=in_chans)
+    if pretrained in (False, None):     # as in timm: False means random init
+        pretrained = "none"
     if pretrained != "none":
         state = load_pretrained_backbone(name, pretrained).state_dict()
         stem_key = enc.pretrained_cfg.get("first_conv", "conv_stem") + ".weight"
