@@ -32,9 +32,12 @@ def test_competition_baseline_shapes_and_learning():
 
 
 def test_benchmark_prints_scores_and_timings(sample_data, tiny_weights, tmp_path):
+    import shutil
+
     out = tmp_path / "bench.json"
+    weights = shutil.copytree(tiny_weights, tmp_path / "weights")    # the ONNX export lands beside the copy
     proc = subprocess.run([sys.executable, str(ROOT / "benchmark.py"), "--data-dir", str(sample_data), "--weights",
-                           str(tiny_weights), "--limit", "2", "--repeats", "2", "--baseline-dir", str(tmp_path / "none"),
+                           str(weights), "--limit", "2", "--repeats", "2", "--baseline-dir", str(tmp_path / "none"),
                            "--json", str(out)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(out.read_text())["results"]
@@ -78,8 +81,11 @@ def test_baseline_training_resumes_from_its_state(tmp_path):
 
 def test_benchmark_trains_then_reloads_the_competition_baseline(sample_data, tiny_weights, tmp_path):
     """--baseline-minutes trains and saves the reference; a second run loads it from --baseline-dir."""
+    import shutil
+
     base = tmp_path / "baseline"
-    args = [sys.executable, str(ROOT / "benchmark.py"), "--data-dir", str(sample_data), "--weights", str(tiny_weights),
+    weights = shutil.copytree(tiny_weights, tmp_path / "weights")
+    args = [sys.executable, str(ROOT / "benchmark.py"), "--data-dir", str(sample_data), "--weights", str(weights),
             "--limit", "1", "--repeats", "1", "--baseline-dir", str(base), "--baseline-encoder", "resnet10t"]
     first = subprocess.run(args + ["--baseline-minutes", "0.05", "--json", str(tmp_path / "a.json")],
                            capture_output=True, text=True, timeout=600)

@@ -130,8 +130,7 @@ def test_restorer_with_head_and_chroma_from_a_checkpoint(sample_data, tiny_weigh
 
     from utils.models import model_config
 
-    for f in tiny_weights.iterdir():
-        shutil.copy(f, tmp_path / f.name)
+    shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
     cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color", "inference": {"size": 128}}
     utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
     prior = np.ones(BINS) / BINS
@@ -156,8 +155,7 @@ def test_colour_benchmark_rows(sample_data, tiny_weights, tmp_path):
     from utils.color_eval import colour_benchmark
     from utils.models import model_config
 
-    for f in tiny_weights.iterdir():
-        shutil.copy(f, tmp_path / f.name)
+    shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
     prior = _smooth_circular(np.random.default_rng(0).random(BINS), 10)
     cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color",
            "inference": {"size": 128, "hue": {"strength": 0.0, "smooth": 8.0, "keep_hole": True,

@@ -80,8 +80,7 @@ def test_config_round_trip_and_calibration_picks_a_setting():
 def test_restorer_reads_the_hue_config(tiny_weights, tmp_path):
     import shutil
 
-    for f in tiny_weights.iterdir():
-        shutil.copy(f, tmp_path / f.name)
+    shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
     cfg = utils.HueConfig(0.0, 8.0, True, list(np.full(BINS, 1.0 / BINS)))
     utils.update_inference_config(tmp_path / "color", hue=cfg.to_dict())
     restorer = utils.Restorer.from_dir(tmp_path, device="cpu")
