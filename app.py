@@ -21,22 +21,20 @@ import zipfile
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-ROOT = Path(__file__).resolve().parent
 
 import numpy as np  # noqa: E402
 import utils  # noqa: E402
 from utils.guards import decode_image, read_zip_member  # noqa: E402
-from utils.submission import SubmissionWriter  # noqa: E402
+from utils.batch_restore import restore_files  # noqa: E402
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024          # one upload, or one image inside a batch zip (uncompressed)
 MAX_PIXELS = 40_000_000
 MAX_ZIP_MEMBERS = 2000                        # images per batch zip
 MAX_ZIP_TOTAL_BYTES = 1024 * 1024 * 1024      # all images of a batch zip, uncompressed
-IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
-class UploadError(ValueError):
-    """A bad upload; the message is shown in the page."""
+class UploadError(utils.DataError):
+    """A bad upload; the message is shown in the page (and a batch skips the file, as restore.py does)."""
 
 
 def load_upload(path, what: str = "image") -> np.ndarray:
@@ -96,7 +94,7 @@ def score_text(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> str:
 def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, true_mask=None):
     """-> (mask overlay, colorized, restored, result PNG path, markdown)."""
     gray = utils.gray_of(image) if image.ndim == 3 else image
-    r = utils.restore_any_image(restorer, gray)
+    r = next(restorer.restore_images([gray]))
     md = f"Restored a {gray.shape[1]}x{gray.shape[0]} image; detected hole: {int(r.mask.sum())} px."
     if gt is not None:
         if gt.ndim == 2:
@@ -140,7 +138,7 @@ def restore_zip(restorer, zip_path, progress=None):
         entries, first_of = [], {}
         for info in zf.infolist():
             name = Path(info.filename).name
-            if info.is_dir() or Path(name).suffix.lower() not in IMAGE_EXTS or name.startswith("."):
+            if info.is_dir() or Path(name).suffix.lower() not in utils.IMAGE_EXTENSIONS or name.startswith("."):
                 continue
             out_name = Path(name).stem + ".png"
             if out_name in first_of:
@@ -157,22 +155,16 @@ def restore_zip(restorer, zip_path, progress=None):
             raise UploadError(f"{label}: {total / 2**20:.0f} MB uncompressed, the limit is "
                               f"{MAX_ZIP_TOTAL_BYTES // 2**20} MB per zip.")
         out = OUTPUTS.path("submission.zip")
-        done = 0
-        with SubmissionWriter(out) as writer:
-            it = progress.tqdm(entries, desc="restoring") if progress is not None else entries
-            for info, out_name in it:
-                try:
-                    data = read_zip_member(zf, info, MAX_UPLOAD_BYTES, label)
-                    gray = decode_upload(data, info.filename)
-                except (UploadError, utils.DataError) as e:
-                    problems.append(str(e))
-                    continue
-                gray = utils.pipeline.to_competition_gray(gray if gray.ndim == 2 else utils.gray_of(gray))
-                writer.add(out_name, restorer.restore(gray))
-                done += 1
-            if not done:
-                raise UploadError("No image in the zip could be read: " + "; ".join(problems))
-    utils.validate_submission(out, writer.names)
+        sources = [(out_name, lambda info=info: decode_upload(read_zip_member(zf, info, MAX_UPLOAD_BYTES, label), info.filename))
+                   for info, out_name in entries]
+        if progress is not None:
+            sources = progress.tqdm(sources, desc="restoring")
+        try:
+            report = restore_files(restorer, sources, zip_path=out, progress=False)
+        except utils.NothingRestoredError as e:
+            raise UploadError("No image in the zip could be read: " + "; ".join(problems + e.failed)) from e
+    problems += report.failed
+    done = len(report.zipped)
     md = f"Restored {done} image(s) into a validated submission zip."
     if problems:
         md += "\n\nSkipped:\n" + "\n".join(f"- {p}" for p in problems)
@@ -269,7 +261,7 @@ def main(argv=None) -> int:
     from utils.runtime import tune_malloc
 
     tune_malloc()
-    weights = utils.find_weights(*([args.weights] if args.weights else [ROOT / "weights", ROOT / "checkpoints"]))
+    weights = utils.default_weights(args.weights)
     if weights is None:
         print(f"error: no complete set of mask/color/inpaint checkpoints in {args.weights or 'weights/ or checkpoints/'}",
               file=sys.stderr)

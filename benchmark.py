@@ -21,7 +21,6 @@ import json
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
 
 
 def main(argv=None) -> int:
@@ -42,13 +41,12 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
-    import numpy as np
     import pandas as pd
     import torch
     from tqdm.auto import tqdm
 
     import utils
-    from utils.reference import CompetitionBaseline, baseline_restore, train_baseline
+    from utils.baselines import CompetitionBaseline, baseline_restore, train_baseline
     from utils.runtime import tune_malloc
 
     tune_malloc()
@@ -68,7 +66,7 @@ def main(argv=None) -> int:
     gts = [utils.read_image(data / "test_gt" / n, "RGB", 512) for n in names]
     masks = [utils.read_image(data / "test_mask" / n, "L", 512) > 0 for n in names]
 
-    weights = utils.find_weights(*([args.weights] if args.weights else [ROOT / "weights", ROOT / "checkpoints"]))
+    weights = utils.default_weights(args.weights)
     if weights is None:
         print("error: no pipeline weights in weights/ or checkpoints/", file=sys.stderr)
         return 2

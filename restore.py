@@ -21,11 +21,6 @@ import argparse
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent
-
-EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-PNG_LEVEL = 1
-
 
 def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -43,21 +38,12 @@ def parse_args(argv=None):
     return ap.parse_args(argv)
 
 
-def load_gray(path: Path):
-    """Any readable image as a uint8 gray array (alpha dropped, PIL luma; 16-bit scaled to 8 bits; an image
-    over utils.guards.MAX_IMAGE_PIXELS refused from its header): utils.read_image's DataError names the file."""
-    import utils
-
-    return utils.read_image(path, "L", convert=True)
-
-
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import numpy as np
     import torch
-    from tqdm.auto import tqdm
 
     import utils
+    from utils.batch_restore import restore_files
     from utils.guards import OutputError, plan_outputs
     from utils.runtime import tune_malloc
 
@@ -68,7 +54,7 @@ def main(argv=None) -> int:
     if not args.input_dir.is_dir():
         print(f"error: {args.input_dir}: input folder not found", file=sys.stderr)
         return 2
-    files = sorted(p for p in args.input_dir.iterdir() if p.is_file() and p.suffix.lower() in EXTENSIONS)
+    files = sorted(p for p in args.input_dir.iterdir() if p.is_file() and p.suffix.lower() in utils.IMAGE_EXTENSIONS)
     if not files:
         print(f"error: {args.input_dir}: no images found", file=sys.stderr)
         return 2
@@ -77,7 +63,7 @@ def main(argv=None) -> int:
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    weights = utils.find_weights(*([args.weights] if args.weights else [ROOT / "weights", ROOT / "checkpoints"]))
+    weights = utils.default_weights(args.weights)
     if weights is None:
         where = args.weights or "weights/ or checkpoints/"
         print(f"error: no complete set of mask/color/inpaint checkpoints in {where}", file=sys.stderr)
@@ -88,60 +74,20 @@ def main(argv=None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    failed, written, for_zip = [], [], {}
-
-    def save(path: Path, r, shape):
-        """Write the restoration at the input's own size; keep the 512x512 one for the zip."""
-        out = plan[path]
-        full = utils.pipeline.resize_restoration(r, *shape)
-        try:
-            utils.write_png(out, full.restored, compress_level=PNG_LEVEL)
-            if args.masks:
-                utils.write_png(args.masks / out.name, full.mask.astype(np.uint8) * 255, compress_level=PNG_LEVEL)
-        except OSError as e:
-            failed.append(f"{out}: cannot write ({e.strerror or e})")
-            tqdm.write(f"not written: {failed[-1]}")
-            return
-        written.append(out)
-        if args.zip:
-            for_zip[out.name] = r.restored
-
-    bar = tqdm(total=len(files), desc="restoring", unit="img")
-    batch: list[tuple[Path, np.ndarray, tuple]] = []
-
-    def flush():
-        if batch:
-            for (p, _, shape), r in zip(batch, restorer.restore_batch([g for _, g, _ in batch])):
-                save(p, r, shape)
-            bar.update(len(batch))
-            batch.clear()
-
-    for path in files:
-        try:
-            gray = load_gray(path)
-        except utils.DataError as e:
-            failed.append(str(e))
-            tqdm.write(f"skipped: {e}")
-            bar.update(1)
-            continue
-        batch.append((path, utils.pipeline.to_competition_gray(gray), gray.shape))
-        if len(batch) >= args.batch_size:
-            flush()
-    flush()
-    bar.close()
-
-    if args.zip and for_zip:
-        names = sorted(for_zip)
-        try:
-            utils.write_submission_zip(for_zip, args.zip)
-            utils.validate_submission(args.zip, names)
-            print(f"zip: {args.zip} ({len(names)} PNGs, valid)")
-        except utils.SubmissionError as e:
-            failed.append(f"zip not written: {e}")
-            print(f"error: {e}", file=sys.stderr)
-    print(f"restored {len(written)} of {len(files)} images into {args.output_dir}")
-    if failed:
-        print(f"{len(failed)} failed:", *failed, sep="\n  ", file=sys.stderr)
+    # any mode is converted to gray (alpha dropped, PIL luma, 16-bit scaled to 8 bits); an image over
+    # utils.guards.MAX_IMAGE_PIXELS is refused from its header: DataError names the file and it is skipped
+    sources = [(plan[p].name, lambda p=p: utils.read_image(p, "L", convert=True)) for p in files]
+    try:
+        report = restore_files(restorer, sources, out_dir=args.output_dir, zip_path=args.zip, masks_dir=args.masks,
+                               batch_size=args.batch_size, total=len(files))
+    except utils.SubmissionError as e:
+        print(f"error: zip not written: {e}", file=sys.stderr)
+        return 1
+    if args.zip:
+        print(f"zip: {args.zip} ({len(report.zipped)} PNGs, valid)")
+    print(f"restored {len(report.written)} of {len(files)} images into {args.output_dir}")
+    if report.failed:
+        print(f"{len(report.failed)} failed:", *report.failed, sep="\n  ", file=sys.stderr)
         return 1
     return 0
 

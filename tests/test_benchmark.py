@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from utils.reference import CompetitionBaseline, baseline_loss, baseline_restore
+from utils.baselines import CompetitionBaseline, baseline_loss, baseline_restore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,7 @@ def test_baseline_training_resumes_from_its_state(tmp_path):
     """An interrupted baseline run continues where it stopped and only spends what is left of its budget."""
     from torch.utils.data import Dataset
 
-    from utils.reference import train_baseline
+    from utils.baselines import train_baseline
 
     class Tiny(Dataset):
         def __len__(self):

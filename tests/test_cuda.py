@@ -51,8 +51,8 @@ def test_restorer_on_cuda_equals_cpu(sample_data, tiny_weights, fp32_exact):
     lambda: utils.InpaintStage(size=128, device="cuda"),
 ], ids=["mask", "color", "inpaint"])
 def test_training_steps_on_cuda(sample_data, tmp_path, make_stage):
-    run = utils.setup(sample_data, "cuda")
-    base, _ = utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="both",
+    run = utils.prepare_run(sample_data, "cuda")
+    base, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="both",
                              train_table=run["train_table"])
     torch.manual_seed(0)
     stage = make_stage()

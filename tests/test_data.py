@@ -81,10 +81,10 @@ def test_provided_pairs_recover_mask_exactly(sample_data):
 def test_train_source_provided_and_both(sample_data, tmp_path):
     """train_source='provided' trains on the data set's own pairs: the mask target is exactly the pixels where
     train_input differs from gray(train_gt), flipped together with the pair; 'both' joins it to synthetic damage."""
-    run = utils.setup(sample_data, "cpu")
+    run = utils.prepare_run(sample_data, "cpu")
     table = run["train_table"]
     assert len(table) == len(run["train_paths"]) and list(table["gt_image_path"]) == run["train_paths"]
-    train, val = utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="provided", train_table=table)
+    train, val = utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="provided", train_table=table)
     assert isinstance(train, utils.ProvidedPairsDataset) and len(train) == len(table)
     flipped = 0
     for epoch in range(3):
@@ -108,16 +108,16 @@ def test_train_source_provided_and_both(sample_data, tmp_path):
     hist = utils.fit(utils.MaskStage(size=128), train, 1, tmp_path, batch_size=2, steps_per_epoch=2, progress=False)
     assert hist[-1]["images"] == 4 and np.isfinite(hist[-1]["train_loss"])
 
-    both, _ = utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="both", train_table=table)
+    both, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="both", train_table=table)
     n = len(run["train_paths"])
     assert len(both) == 2 * n and both.sample(n)["kind"] == "provided" and both.sample(0)["kind"] != "provided"
     both.set_epoch(2)
     assert both.parts[0].epoch == both.parts[1].epoch == 2
     assert torch.equal(both[n]["mask"], both.parts[1][0]["mask"])
     with pytest.raises(ValueError, match="train_table"):
-        utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="provided")
+        utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="provided")
     with pytest.raises(ValueError, match="train_source"):
-        utils.datasets(run["train_paths"], run["val_paths"], 128, train_source="real")
+        utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="real")
 
 
 def test_sample_builder_layout(sample_data):

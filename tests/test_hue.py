@@ -98,7 +98,7 @@ def test_hue_prior_reads_a_bounded_sample_of_a_competition_size_set(monkeypatch)
         opened.append(path)
         return img
 
-    monkeypatch.setattr(utils.imageio, "read_image", counting_read)
+    monkeypatch.setattr(utils.images, "read_image", counting_read)
     paths = [f"train_gt/TRAIN_{i:05d}.png" for i in range(29_603)]
     prior = utils.hue_prior(paths, progress=False, max_photos=500)
     assert len(opened) == 500 and len(set(opened)) == 500

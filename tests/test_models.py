@@ -72,7 +72,7 @@ def test_perceptual_features_are_pretrained_not_random():
     lambda: utils.MaskStage(loss="l2+perceptual", lr=2e-3, size=128),
     lambda: utils.ColorStage(loss="perceptual+l1", lr=2e-3, size=128),
     lambda: utils.ColorStage(loss="classify", lr=2e-3, size=128),
-    lambda: utils.InpaintStage(lr=2e-3, size=128, ssim_weight=1.0, gan_weight=0.01),
+    lambda: utils.InpaintStage(loss="l1+gan+ssim", lr=2e-3, size=128, ssim_weight=1.0, gan_weight=0.01),
 ], ids=["mask-bce-dice", "mask-l2-perceptual", "color", "color-classify", "inpaint"])
 def test_few_steps_lower_the_loss_on_a_fixed_batch(sample_data, make):
     torch.manual_seed(0)

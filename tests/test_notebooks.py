@@ -56,7 +56,7 @@ def test_training_notebooks(nb_env):
 def test_mask_notebook_trains_on_the_provided_pairs(nb_env, tmp_path):
     """train_source='both': notebook 02 trains on synthetic damage and the data set's own train_input pairs."""
     run_notebooks(["02"], nb_env["data"], nb_env["out"], tmp_path / "ckpt", "train_source='both'", "compare_losses=False")
-    n_train = len(utils.setup(nb_env["data"], "cpu")["train_paths"])
+    n_train = len(utils.prepare_run(nb_env["data"], "cpu")["train_paths"])
     nb = json.loads((nb_env["out"] / "02_train_mask.ipynb").read_text())
     printed = "".join(t for c in nb["cells"] for o in c.get("outputs", []) for t in o.get("text", []))
     assert f"train items (both): {2 * n_train}" in printed

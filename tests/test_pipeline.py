@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,11 +34,36 @@ def test_known_masks_and_other_order(sample_data, tiny_weights):
         assert np.array_equal(utils.gray_of(r.restored)[~mask], gray[~mask])
 
 
-def test_any_size_and_mode(tiny_weights):
+def test_restore_images_any_size_and_mode_batched(tiny_weights):
     restorer = utils.Restorer.from_dir(tiny_weights, device="cpu")
-    rgb = np.random.default_rng(0).integers(0, 256, (300, 200, 3), dtype=np.uint8)
-    r = utils.restore_any_image(restorer, rgb)
-    assert r.restored.shape == (300, 200, 3) and r.mask.shape == (300, 200)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (300, 200, 3), dtype=np.uint8), rng.integers(0, 256, (512, 512), dtype=np.uint8),
+              rng.integers(0, 256, (600, 640, 4), dtype=np.uint8)]
+    out = list(restorer.restore_images(images, batch_size=2))
+    assert [r.restored.shape for r in out] == [(300, 200, 3), (512, 512, 3), (600, 640, 3)]
+    assert [r.mask.shape for r in out] == [(300, 200), (512, 512), (600, 640)]
+    assert all(r.submission_image.shape == (512, 512, 3) for r in out)
+    # the 512x512 input is restored exactly as restore_batch does it, whatever the batch around it
+    assert np.array_equal(out[1].restored, restorer.restore_batch([images[1]])[0].restored)
+    assert out[1].competition is None and out[0].competition is not None
+
+
+def test_inference_imports_no_training_code():
+    """pipeline.py and batch_restore.py, followed through their own imports, never reach the training modules."""
+    import ast
+
+    pkg = Path(utils.__file__).parent
+    seen, todo = set(), ["pipeline", "batch_restore", "onnx_backend"]
+    while todo:
+        mod = todo.pop()
+        if mod in seen:
+            continue
+        seen.add(mod)
+        for node in ast.walk(ast.parse((pkg / f"{mod}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+                todo.append(node.module.split(".")[0])
+    assert seen.isdisjoint({"training", "stages", "losses", "evaluation"}), sorted(seen)
+    assert {"pipeline", "checkpoints", "runtime"} <= seen
 
 
 def test_predict_mask_api(sample_data, tiny_weights):
@@ -59,7 +85,7 @@ def test_weights_checksums(tiny_weights, tmp_path):
     (out / "color.safetensors").write_bytes(bytes(data))
     with pytest.raises(utils.ChecksumError, match="color.safetensors"):
         utils.Restorer.from_dir(out, device="cpu")
-    assert json.loads((out / "checksums.json").read_text())["mask.safetensors"] == utils.weights.sha256(out / "mask.safetensors")
+    assert json.loads((out / "checksums.json").read_text())["mask.safetensors"] == utils.checkpoints.sha256(out / "mask.safetensors")
 
 
 def test_weights_and_configs_are_verified(tiny_weights, tmp_path):

@@ -89,9 +89,27 @@ def test_missed_hole_fallback_prefers_unclipped_flat_region():
     assert stats["recall"] == 1.0 and stats["precision"] == 1.0
 
 
-def test_config_from_older_checkpoint_json():
-    c = utils.RefineConfig.from_dict({"threshold": 0.3, "min_share": 0.5, "grow_margin": 10})
+def test_config_from_older_checkpoint_json_names_the_unknown_key():
+    import pytest
+
+    with pytest.warns(UserWarning, match=r"RefineConfig: unknown keys \['min_share'\]"):
+        c = utils.RefineConfig.from_dict({"threshold": 0.3, "min_share": 0.5, "grow_margin": 10})
     assert c.threshold == 0.3 and c.grow_margin == 10 and c.take_share == utils.RefineConfig().take_share
+    with pytest.warns(UserWarning, match=r"HueConfig: unknown keys \['strenght'\]"):
+        assert utils.HueConfig.from_dict({"strenght": 1.0}) == utils.HueConfig()
+
+
+def test_shipped_configs_have_no_unknown_keys():
+    import json
+    import warnings
+
+    inference = {s: json.loads((utils.project_dir("weights") / f"{s}.json").read_text())["inference"]
+                 for s in ("mask", "color")}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")     # any unknown key would raise here
+        utils.RefineConfig.from_dict(inference["mask"]["refine"])
+        utils.HueConfig.from_dict(inference["color"]["hue"])
+        utils.chroma.ChromaConfig.from_dict(inference["color"]["chroma"])
 
 
 def test_thin_dashed_tail_is_followed():

@@ -50,7 +50,7 @@ def grid(data_dir: Path, names, before, after, out: Path, thumb: int = 192) -> N
                            [cv2.IMWRITE_JPEG_QUALITY, 90])
     if not ok:
         raise RuntimeError(f"{out}: JPEG encoding failed")
-    from utils.imageio import write_bytes_atomic
+    from utils.files import write_bytes_atomic
     write_bytes_atomic(out, buf.tobytes())
 
 

@@ -52,9 +52,8 @@ def main(argv=None) -> int:
             hist = json.loads((d / f"{stage}.json").read_text()).get("history", [])
             if hist:
                 comparison[d.name.replace("_", "+")] = {k: v for k, v in hist[-1].items() if k.startswith("val_") or k == "train_seconds"}
-        if "loss" not in metrics and comparison:   # the notebook's 'auto' rule, when its summary was not written
-            key = {"mask": "val_recall", "color": "val_score", "inpaint": "val_masked_ssim"}[stage]
-            metrics["loss"] = max(comparison, key=lambda k: comparison[k].get(key, -1))
+        if "loss" not in metrics and comparison:   # the notebooks' 'auto' rule, when the summary was not written
+            metrics["loss"] = utils.losses.choose_loss(stage, "auto", comparison)
         stages[stage] = {"cfg": cfg, "metrics": metrics, "comparison": comparison,
                          "seconds": sum(h.get("train_seconds", 0) for h in cfg.get("history", [])),
                          "epochs": cfg.get("epoch"), "last": cfg.get("history", [{}])[-1]}

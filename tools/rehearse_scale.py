@@ -198,12 +198,12 @@ def measure(data: Path, report: Path, steps: int = 20, batch_size: int = 8, work
     table = utils.load_train_table(data)
     res["load_train_table_s"] = round(time.time() - t, 2)
     res["train_pairs"] = len(table)
-    run = utils.setup(data, "cpu")
+    run = utils.prepare_run(data, "cpu")
     res["train_split"] = len(run["train_paths"])
 
     rates = {}
-    synth, _ = utils.datasets(run["train_paths"], run["val_paths"][:4], 256, train_source="synthetic")
-    provided, _ = utils.datasets(run["train_paths"], run["val_paths"][:4], 256, train_source="provided",
+    synth, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"][:4], 256, train_source="synthetic")
+    provided, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"][:4], 256, train_source="provided",
                                  train_table=run["train_table"])
     for name, ds in (("synthetic", synth), ("provided", provided)):
         for w in workers:

@@ -12,7 +12,8 @@ import cv2
 import numpy as np
 import torch
 
-from .color import _CB, _CR, compose_rgb, pil_luma
+from .configs import known_fields
+from .color import CB_FROM_RGB, CR_FROM_RGB, compose_rgb, pil_luma
 
 
 @dataclass
@@ -35,11 +36,7 @@ class ChromaConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "ChromaConfig":
-        d = dict(d or {})
-        unknown = set(d) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"ChromaConfig: unknown keys {sorted(unknown)}")
-        cfg = cls(**d)
+        cfg = cls(**known_fields(cls, d))
         if cfg.hole not in ("net", "ring"):
             raise ValueError(f"ChromaConfig.hole must be 'net' or 'ring', got {cfg.hole!r}")
         return cfg
@@ -48,7 +45,7 @@ class ChromaConfig:
 def rgb_to_cbcr_np(rgb: np.ndarray) -> np.ndarray:
     """uint8 HxWx3 RGB -> float32 HxWx2 Cb/Cr offsets (0-1 units, 0 = neutral)."""
     x = rgb.astype(np.float32) / 255.0
-    return np.stack([x @ np.float32(_CB), x @ np.float32(_CR)], -1)
+    return np.stack([x @ np.float32(CB_FROM_RGB), x @ np.float32(CR_FROM_RGB)], -1)
 
 
 @torch.inference_mode()

@@ -12,18 +12,18 @@ import numpy as np
 import torch
 
 # JPEG full-range YCbCr (ITU-R 601), Cb/Cr offsets in 0-1 units around 0.5
-_CB = (-0.168736, -0.331264, 0.5)
-_CR = (0.5, -0.418688, -0.081312)
+CB_FROM_RGB = (-0.168736, -0.331264, 0.5)
+CR_FROM_RGB = (0.5, -0.418688, -0.081312)
 _Y = (0.299, 0.587, 0.114)
-_FROM_CB = np.array([0.0, -0.344136, 1.772], np.float32)
-_FROM_CR = np.array([1.402, -0.714136, 0.0], np.float32)
+RGB_FROM_CB = np.array([0.0, -0.344136, 1.772], np.float32)
+RGB_FROM_CR = np.array([1.402, -0.714136, 0.0], np.float32)
 
 
 def rgb_to_cbcr(rgb: torch.Tensor) -> torch.Tensor:
     """[B,3,H,W] RGB 0-1 -> [B,2,H,W] Cb, Cr 0-1 (0.5 neutral)."""
     r, g, b = rgb[:, 0:1], rgb[:, 1:2], rgb[:, 2:3]
-    cb = 0.5 + _CB[0] * r + _CB[1] * g + _CB[2] * b
-    cr = 0.5 + _CR[0] * r + _CR[1] * g + _CR[2] * b
+    cb = 0.5 + CB_FROM_RGB[0] * r + CB_FROM_RGB[1] * g + CB_FROM_RGB[2] * b
+    cr = 0.5 + CR_FROM_RGB[0] * r + CR_FROM_RGB[1] * g + CR_FROM_RGB[2] * b
     return torch.cat([cb, cr], 1)
 
 
@@ -52,7 +52,7 @@ def compose_rgb(gray: np.ndarray, cbcr: np.ndarray, gain: float = 1.0) -> np.nda
     y = gray.astype(np.float32)
     c = (cbcr.astype(np.float32) - 0.5) * (255.0 * gain)
     cb, cr = c[..., 0], c[..., 1]
-    d = [cb * _FROM_CB[i] + cr * _FROM_CR[i] for i in range(3)]   # per-channel offset from gray
+    d = [cb * RGB_FROM_CB[i] + cr * RGB_FROM_CR[i] for i in range(3)]   # per-channel offset from gray
     t = np.ones((h, w), np.float32)                                  # stay inside the RGB gamut
     room = np.empty((h, w), np.float32)
     up, down = 255.0 - y, -y

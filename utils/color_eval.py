@@ -22,7 +22,7 @@ from tqdm.auto import tqdm
 from .baselines import gray_copy
 from .chroma import ChromaConfig, hole_ring_distance
 from .hue import HueConfig, angle_histogram, match_hue
-from .imageio import gray_of
+from .images import gray_of
 from .metric import score_arrays, summarize
 from .pipeline import colorize
 

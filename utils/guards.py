@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .imageio import DataError
+from .images import DataError
 
 # 100 megapixels: 10000x10000; a larger image is refused before it is decoded (PIL warns at 89 MP and
 # refuses at 179 MP with an exception most callers did not catch)

@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from .color import _CB, _CR, compose_rgb, pil_luma
+from .configs import known_fields
+from .color import CB_FROM_RGB, CR_FROM_RGB, compose_rgb, pil_luma
 
 BINS = 360
 MIN_CHROMA = 1.5 / 255
@@ -44,15 +45,14 @@ class HueConfig:
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "HueConfig":
-        d = dict(d or {})
-        return cls(**{k: d[k] for k in ("strength", "smooth", "keep_hole", "prior") if k in d})
+        return cls(**known_fields(cls, d))
 
 
 def chroma_polar(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """uint8 HxWx3 RGB -> (chroma angle in radians, chroma length in 0-1 units) per pixel."""
     r, g, b = (rgb[..., i].astype(np.float32) / 255.0 for i in range(3))
-    cb = _CB[0] * r + _CB[1] * g + _CB[2] * b
-    cr = _CR[0] * r + _CR[1] * g + _CR[2] * b
+    cb = CB_FROM_RGB[0] * r + CB_FROM_RGB[1] * g + CB_FROM_RGB[2] * b
+    cr = CR_FROM_RGB[0] * r + CR_FROM_RGB[1] * g + CR_FROM_RGB[2] * b
     return np.arctan2(cr, cb), np.hypot(cb, cr)
 
 
@@ -70,7 +70,7 @@ def hue_prior(paths, bins: int = BINS, progress: bool = True, max_photos: int | 
               seed: int = 0) -> np.ndarray:
     """Mean hue-angle histogram of colour photos (each photo weighted equally). At most `max_photos` are read
     (a seeded random sample of them; None reads all), so the cost stays bounded on a competition-size set."""
-    from .imageio import read_image
+    from .images import read_image
 
     paths = list(paths)
     if not paths:
@@ -125,38 +125,3 @@ def match_hue(rgb: np.ndarray, config: HueConfig, mask: np.ndarray | None = None
     return out
 
 
-def calibrate_hue(preds, gts, masks, prior, strengths=(0.0, 0.5), smooths=(0.0, 8.0, 16.0), keep_holes=(True,)):
-    """Score every setting on validation predictions; -> (best HueConfig by score, table of settings)."""
-    import pandas as pd
-
-    from .metric import score_image
-
-    rows = []
-    for s in strengths:
-        for sm in smooths:
-            for kh in keep_holes:
-                cfg = HueConfig(s, sm, kh, list(map(float, prior)))
-                scores = [score_image(g, match_hue(p, cfg, m), m) for p, g, m in zip(preds, gts, masks)]
-                rows.append({"strength": s, "smooth": sm, "keep_hole": kh,
-                             **{k: float(np.mean([r[k] for r in scores])) for k in ("score", "ssim", "masked_ssim", "hue")}})
-                if cfg.is_identity:
-                    break          # keep_hole makes no difference to the identity
-    table = pd.DataFrame(rows).sort_values("score", ascending=False).reset_index(drop=True)
-    best = table.iloc[0]
-    return HueConfig(float(best.strength), float(best.smooth), bool(best.keep_hole), list(map(float, prior))), table
-
-
-def calibrate_pipeline_hue(restorer, val_ds, prior, batch_size: int = 8, progress: bool = True, **grid):
-    """Restore the validation set with the whole pipeline (hue matching off), then `calibrate_hue` on it.
-    -> (best HueConfig, table). Set `restorer.hue` to the result to use it."""
-    saved, restorer.hue = restorer.hue, HueConfig()
-    preds, gts, masks = [], [], []
-    try:
-        for start in tqdm(range(0, len(val_ds), batch_size), desc="restore validation", disable=not progress):
-            samples = [val_ds.sample(i) for i in range(start, min(start + batch_size, len(val_ds)))]
-            preds += [r.restored for r in restorer.restore_batch([s["gray"] for s in samples])]
-            gts += [s["rgb"] for s in samples]
-            masks += [s["mask"] for s in samples]
-    finally:
-        restorer.hue = saved
-    return calibrate_hue(preds, gts, masks, prior, **grid)

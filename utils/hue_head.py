@@ -58,10 +58,10 @@ def own_feature(own_hist: np.ndarray, smooth: float = 8.0) -> np.ndarray:
 def angle_to_hsv_hue(bins: int = BINS, hue_bins: int = 180, samples: int = 16) -> np.ndarray:
     """[bins, hue_bins] matrix taking a chroma-angle histogram to the metric's OpenCV HSV hue histogram (hue is
     a monotone but uneven function of the angle, so correlations differ between the two spaces)."""
-    from .color import _FROM_CB, _FROM_CR
+    from .color import RGB_FROM_CB, RGB_FROM_CR
 
     theta = -np.pi + (np.arange(bins * samples) + 0.5) * 2 * np.pi / (bins * samples)
-    d = 0.1 * np.cos(theta)[:, None] * _FROM_CB + 0.1 * np.sin(theta)[:, None] * _FROM_CR
+    d = 0.1 * np.cos(theta)[:, None] * RGB_FROM_CB + 0.1 * np.sin(theta)[:, None] * RGB_FROM_CR
     rgb = (0.5 + d).astype(np.float32)[None]
     hue = cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[0, :, 0]          # degrees 0-360
     hb = np.minimum((hue / 360.0 * hue_bins).astype(int), hue_bins - 1)

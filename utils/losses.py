@@ -118,6 +118,7 @@ def hue_loss(pred_cbcr: torch.Tensor, true_cbcr: torch.Tensor, eps: float = 1e-3
 
 
 COLOR_LOSSES = ("perceptual", "perceptual+l1", "l1", "perceptual+l1+hue", "classify", "classify+perceptual")
+L1_CHROMA_SCALE = 10.0   # chroma L1 (errors of 0.01-0.05 in 0-1 units) brought to the perceptual term's scale
 
 
 class RebalancedBinLoss(nn.Module):
@@ -169,8 +170,8 @@ class ColorLoss(nn.Module):
         parts = {}
         if self.perceptual is not None:
             parts["perceptual"] = self.perceptual(ycbcr_to_rgb(luma, pred_cbcr), rgb)
-        if "l1" in self.kind:
-            parts["l1"] = self.l1_w * F.l1_loss(pred_cbcr, true_cbcr) * 10
+        if "l1" in self.kind:   # x10: chroma errors are ~0.01-0.05, so L1 sits near the perceptual term's scale
+            parts["l1"] = self.l1_w * F.l1_loss(pred_cbcr, true_cbcr) * L1_CHROMA_SCALE
         if "hue" in self.kind:
             parts["hue"] = self.hue_w * hue_loss(pred_cbcr, true_cbcr)
         if self.bins is not None:
@@ -179,14 +180,22 @@ class ColorLoss(nn.Module):
         return parts
 
 
-class InpaintLoss(nn.Module):
-    """Stage 3 generator loss: L1 weighted on the hole (the design), an optional SSIM term, and the
-    adversarial term (hinge) with weight `gan_weight` (0 turns the GAN off)."""
+INPAINT_LOSSES = ("l1", "l1+gan", "l1+ssim", "l1+gan+ssim")
 
-    def __init__(self, hole_weight: float = 6.0, valid_weight: float = 1.0, ssim_weight: float = 0.0,
-                 gan_weight: float = 0.01):
+
+class InpaintLoss(nn.Module):
+    """Stage 3 generator loss by name: L1 weighted on the hole (always), plus the adversarial term (hinge,
+    'gan', weight `gan_weight`) and an SSIM term ('ssim', weight `ssim_weight`); 'l1+gan' is the design's."""
+
+    def __init__(self, kind: str = "l1+gan", hole_weight: float = 6.0, valid_weight: float = 1.0,
+                 ssim_weight: float = 1.0, gan_weight: float = 0.01):
         super().__init__()
-        self.hole_w, self.valid_w, self.ssim_w, self.gan_w = hole_weight, valid_weight, ssim_weight, gan_weight
+        if kind not in INPAINT_LOSSES:
+            raise ValueError(f"inpaint loss {kind!r} not in {INPAINT_LOSSES}")
+        self.kind = kind
+        self.hole_w, self.valid_w = hole_weight, valid_weight
+        self.ssim_w = ssim_weight if "ssim" in kind else 0.0
+        self.gan_w = gan_weight if "gan" in kind else 0.0
 
     def forward(self, out, target, mask, fake_logits=None) -> dict:
         out = out.float()
@@ -202,3 +211,30 @@ class InpaintLoss(nn.Module):
 
 def discriminator_hinge_loss(real_logits, fake_logits) -> torch.Tensor:
     return F.relu(1 - real_logits.float()).mean() + F.relu(1 + fake_logits.float()).mean()
+
+
+# ---------------------------------------------------------------- choosing a loss
+# Each stage's loss comparison (the training notebooks' "Which loss?") is read on one validation metric, and
+# without a comparison the loss that won the recorded comparison is used (weights/README.md, "Training"):
+# mask BCE+Dice (best recall), colour the classification loss (hue 0.159 vs 0.022 for the design's perceptual+L1,
+# which collapses to a sepia mean), inpaint the design's L1+GAN (best masked SSIM).
+STAGE_LOSSES = {"mask": MASK_LOSSES, "color": COLOR_LOSSES, "inpaint": INPAINT_LOSSES}
+COMPARISON_METRIC = {"mask": "val_recall", "color": "val_score", "inpaint": "val_masked_ssim"}
+MEASURED_DEFAULT = {"mask": "bce+dice", "color": "classify", "inpaint": "l1+gan"}
+
+
+def choose_loss(stage: str, loss: str = "auto", comparison=None) -> str:
+    """The loss a stage trains with: `loss` itself when named; for 'auto', the best row of `comparison`
+    (a table indexed by loss, from utils.compare_options) on the stage's COMPARISON_METRIC, else the
+    MEASURED_DEFAULT."""
+    if stage not in STAGE_LOSSES:
+        raise ValueError(f"stage must be one of {tuple(STAGE_LOSSES)}, got {stage!r}")
+    if loss != "auto":
+        if loss not in STAGE_LOSSES[stage]:
+            raise ValueError(f"{stage} loss {loss!r} not in {STAGE_LOSSES[stage]}")
+        return loss
+    if comparison is None or len(comparison) == 0:
+        return MEASURED_DEFAULT[stage]
+    if isinstance(comparison, dict):    # {loss: {metric: value}}, as the model card reads the comparison runs
+        return max(comparison, key=lambda k: comparison[k].get(COMPARISON_METRIC[stage], float("-inf")))
+    return str(comparison[COMPARISON_METRIC[stage]].idxmax())

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 import cv2
 import numpy as np
 
+from .configs import known_fields
+
 
 @dataclass
 class RefineConfig:
@@ -41,9 +43,8 @@ class RefineConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "RefineConfig":
-        """From a checkpoint's JSON; fields of older versions that no longer exist are ignored."""
-        known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        """From a checkpoint's JSON; a key that is not a field is named in a warning and ignored."""
+        return cls(**known_fields(cls, d))
 
 
 _K3 = np.ones((3, 3), np.uint8)

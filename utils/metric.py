@@ -80,7 +80,7 @@ def score_arrays(gts, preds, masks, names=None) -> pd.DataFrame:
 def score_folder(pred_dir, gt_dir, mask_dir) -> pd.DataFrame:
     """Score every PNG of `gt_dir` against the same name in `pred_dir`, with masks from `mask_dir`
     (0/255 PNGs). A missing or malformed prediction is an error naming the file."""
-    from .imageio import read_image
+    from .images import read_image
 
     gt_dir, pred_dir, mask_dir = Path(gt_dir), Path(pred_dir), Path(mask_dir)
     names = sorted(p.name for p in gt_dir.glob("*.png"))

@@ -29,8 +29,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .imageio import write_bytes_atomic
-from .weights import STAGES, ChecksumError, sha256
+from .files import write_bytes_atomic
+from .checkpoints import STAGES, ChecksumError, sha256
 
 OPSET = 18
 EXPORT_FORMAT = 2   # 2: the colour graph also outputs its bin mass and entropy (older caches are exported again)
@@ -110,7 +110,7 @@ def is_current(weights_dir, cache=None) -> bool:
 def export_onnx(weights_dir, cache=None) -> Path:
     """Export the three networks of `weights_dir` to `<weights_dir>/onnx/` (or `cache`) with a manifest of
     checksums; every file is written atomically, the manifest last. Returns the cache folder."""
-    from .training import load_model
+    from .checkpoints import load_model
 
     weights_dir = Path(weights_dir)
     cache = Path(cache) if cache else weights_dir / CACHE_DIR
@@ -194,7 +194,7 @@ def main(argv=None) -> int:
     ap.add_argument("weights_dir", type=Path)
     ap.add_argument("--cache", type=Path, default=None, help="output folder (default: WEIGHTS_DIR/onnx)")
     args = ap.parse_args(argv)
-    from .weights import verify_checksums
+    from .checkpoints import verify_checksums
 
     if (args.weights_dir / "checksums.json").exists():
         verify_checksums(args.weights_dir)

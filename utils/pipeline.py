@@ -1,5 +1,6 @@
-"""The thin inference pipeline (as in DDColor): `Restorer.restore(gray) -> RGB`, reused by the notebooks,
-restore.py, the benchmark and the tests.
+"""The thin inference pipeline (as in DDColor): `Restorer.restore(gray) -> RGB` and, for any number of images of
+any size or mode, `Restorer.restore_images(...)`; reused by the notebooks, restore.py, the app, the benchmark and
+the tests (the read -> restore -> write -> zip flow is utils.batch_restore). It imports no training code.
 
 Order 'mask-colorize-inpaint' (the design, default): find the hole, colour the image, fill the hole.
 Order 'mask-inpaint-colorize': find the hole, fill it in gray, colour the result.
@@ -9,8 +10,8 @@ Telea pre-fill inside the hole only.
 """
 from __future__ import annotations
 
-
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,11 +22,12 @@ import torch.nn.functional as F
 
 from .baselines import telea
 from .color import compose_rgb
-from .imageio import IMAGE_SIZE
+from .checkpoints import load_model, read_config, verify_checksums
+from .images import IMAGE_SIZE, gray_of
 from .chroma import ChromaConfig, continue_ring_chroma, desaturate_unsure, net_chroma_and_bins, smooth_chroma
 from .hue import HueConfig, angle_histogram, match_hue
 from .mask_refine import RefineConfig, refine_mask
-from .training import autocast, default_amp, load_model, pick_device
+from .runtime import autocast, default_amp, pick_device
 
 ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
 BACKENDS = ("torch", "onnx")
@@ -126,6 +128,12 @@ class Restoration:
     restored: np.ndarray      # uint8 HxWx3
     mask: np.ndarray          # bool HxW
     colorized: np.ndarray     # uint8 HxWx3 (after stage 2, before the fill in the design's order)
+    competition: np.ndarray | None = None   # the 512x512 restoration when `restored` was resized back (else None)
+
+    @property
+    def submission_image(self) -> np.ndarray:
+        """The 512x512 restoration that goes into a submission zip."""
+        return self.restored if self.competition is None else self.competition
 
 
 class Restorer:
@@ -153,8 +161,6 @@ class Restorer:
                  **kwargs) -> "Restorer":
         """backend 'torch' (CPU or CUDA) or 'onnx' (onnxruntime on the CPU; the ONNX files are exported
         on first use into <weights_dir>/onnx/ and verified at every load, see utils.onnx_backend)."""
-        from .weights import read_config, verify_checksums
-
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         weights_dir = Path(weights_dir)
@@ -242,11 +248,29 @@ class Restorer:
         """One damaged gray image -> the restored RGB image."""
         return self.restore_batch([gray])[0].restored
 
+    def restore_images(self, images: Iterable[np.ndarray], batch_size: int = 4) -> Iterator[Restoration]:
+        """Images of any size or mode (uint8 L, RGB or RGBA) -> their restorations at their own size, in order,
+        `batch_size` at a time (the networks batched, the per-image work in threads). Each is converted to the
+        competition's gray and 512x512 first; `Restoration.competition` keeps the 512x512 result (what a
+        submission holds)."""
+        batch: list[tuple[np.ndarray, tuple]] = []
+
+        def flush():
+            for (_, shape), r in zip(batch, self.restore_batch([g for g, _ in batch])):
+                yield resize_restoration(r, *shape)
+            batch.clear()
+
+        for image in images:
+            batch.append((to_competition_gray(image), image.shape[:2]))
+            if len(batch) >= batch_size:
+                yield from flush()
+        if batch:
+            yield from flush()
+
 
 def to_competition_gray(image: np.ndarray) -> np.ndarray:
     """Any uint8 image -> 512x512 gray (PIL luma; area or cubic resize)."""
     if image.ndim == 3:
-        from .imageio import gray_of
         image = gray_of(image[..., :3])
     h, w = image.shape
     if (h, w) == (IMAGE_SIZE, IMAGE_SIZE):
@@ -261,10 +285,4 @@ def resize_restoration(r: Restoration, h: int, w: int) -> Restoration:
         return r
     back = lambda a, interp: cv2.resize(a, (w, h), interpolation=interp)  # noqa: E731
     return Restoration(back(r.restored, cv2.INTER_CUBIC), back(r.mask.astype(np.uint8), cv2.INTER_NEAREST) > 0,
-                       back(r.colorized, cv2.INTER_CUBIC))
-
-
-def restore_any_image(restorer: Restorer, image: np.ndarray) -> Restoration:
-    """Restore an image of any size or mode: converted to gray, processed at 512x512 and resized back."""
-    r = restorer.restore_batch([to_competition_gray(image)])[0]
-    return resize_restoration(r, *image.shape[:2])
+                       back(r.colorized, cv2.INTER_CUBIC), competition=r.restored)

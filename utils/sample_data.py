@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .damage import DamageConfig, apply_damage, sample_damage
-from .imageio import IMAGE_SIZE, DataError, gray_of, write_png
+from .images import IMAGE_SIZE, DataError, gray_of, write_png
 
 # Real photographs only (no renders, microscopy or space images); the stereo pair stays together.
 BUILTIN_PHOTOS = {

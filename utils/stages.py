@@ -1,22 +1,17 @@
-"""The three training stages: model + loss + optimizer + a NaN-guarded step + checkpointing, and the
-per-epoch validation of each stage on its own (see `utils.training.fit`)."""
+"""The three training stages: model + loss + optimizer + a NaN-guarded step + checkpointing (driven by
+`utils.training.fit`; each stage's validation is in utils.evaluation)."""
 from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
-from torch.utils.data import Dataset
 
-from .baselines import telea
-from .color import compose_rgb
-from .data import to_tensor_sample
+from .checkpoints import load_model, save_model
 from .losses import ColorLoss, InpaintLoss, MaskLoss, discriminator_hinge_loss
-from .mask_refine import RefineConfig, mask_stats, refine_mask
-from .metric import score_image
+from .mask_refine import RefineConfig
 from .models import ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, model_config
-from .pipeline import colorize_chroma, inpaint, mask_probability
-from .training import autocast, default_amp, is_finite, load_model, save_model
+from .runtime import autocast, default_amp
+from .training import is_finite
 
 
 class Stage:
@@ -120,26 +115,11 @@ class MaskStage(Stage):
         return {k: float(v.detach()) for k, v in parts.items()}
 
 
-def validate_mask(stage: MaskStage, val_ds, batch_size: int = 8) -> dict:
-    """Raw (thresholded network) and refined mask IoU / precision / recall at full size."""
-    raw, ref = [], []
-    for start in range(0, len(val_ds), batch_size):
-        samples = [val_ds.sample(i) for i in range(start, min(start + batch_size, len(val_ds)))]
-        probs = mask_probability(stage.net, [s["gray"] for s in samples], stage.size)
-        for s, p in zip(samples, probs):
-            raw.append(mask_stats(p > 0.5, s["mask"]))
-            ref.append(mask_stats(refine_mask(s["gray"], p, stage.refine), s["mask"]))
-    out = {f"val_{k}_raw": float(np.mean([r[k] for r in raw])) for k in ("iou", "precision", "recall")}
-    out.update({f"val_{k}": float(np.mean([r[k] for r in ref])) for k in ("iou", "precision", "recall")})
-    out["val_min_recall"] = float(min(r["recall"] for r in ref))
-    return out
-
-
 # ---------------------------------------------------------------- stage 2
 class ColorStage(Stage):
     name = "color"
 
-    def __init__(self, loss: str = "perceptual+l1", lr: float = 5e-4, device="cpu", amp: bool | None = None,
+    def __init__(self, loss: str = "classify", lr: float = 5e-4, device="cpu", amp: bool | None = None,
                  size: int = 256, **model_kwargs):
         super().__init__(device, amp, size)
         if loss.startswith("classify"):
@@ -166,70 +146,19 @@ class ColorStage(Stage):
         return {k: float(v.detach()) for k, v in parts.items()}
 
 
-def _color_scores(net, val_ds, size: int, gains, batch_size: int = 8) -> dict:
-    """{gain: [score rows]}: predicted chroma (times gain) on the true luminance, competition metric."""
-    rows = {g: [] for g in gains}
-    for start in range(0, len(val_ds), batch_size):
-        samples = [val_ds.sample(i) for i in range(start, min(start + batch_size, len(val_ds)))]
-        chroma = colorize_chroma(net, [s["gray"] for s in samples], [s["mask"] for s in samples], size)
-        for s, c in zip(samples, chroma):
-            for g in gains:
-                rows[g].append(score_image(s["rgb"], compose_rgb(s["clean_gray"], c, g), s["mask"]))
-    return rows
-
-
-def validate_color(stage: ColorStage, val_ds, batch_size: int = 8) -> dict:
-    """The stage on its own: predicted chroma on the true luminance, scored with the competition metric."""
-    rows = _color_scores(stage.net, val_ds, stage.size, [stage.chroma_gain], batch_size)[stage.chroma_gain]
-    return {f"val_{k}": float(np.mean([r[k] for r in rows])) for k in ("hue", "score", "ssim", "masked_ssim")}
-
-
-def calibrate_chroma_gain(net, val_ds, size: int, gains=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0)):
-    """Score each chroma gain on the validation set; -> (best gain by score, per-gain table). The hue
-    histogram ignores saturation, but weak chroma rounds to exact gray (hue 0) in uint8 RGB."""
-    import pandas as pd
-
-    rows = _color_scores(net, val_ds, size, gains)
-    table = pd.DataFrame({g: {k: float(np.mean([r[k] for r in rs])) for k in ("score", "hue", "ssim", "masked_ssim")}
-                          for g, rs in rows.items()}).T.rename_axis("chroma_gain")
-    return float(table["score"].idxmax()), table
-
-
 # ---------------------------------------------------------------- stage 3
-class InpaintDataset(Dataset):
-    """Wraps a SyntheticDamageDataset: the input is the true colour image with its hole pre-filled by
-    Telea (as the pipeline does), the target the true image; `gray_share` of items are gray copies."""
-
-    def __init__(self, base, size: int = 256, gray_share: float = 0.0):
-        self.base, self.size, self.gray_share = base, size, gray_share
-
-    def __len__(self):
-        return len(self.base)
-
-    def set_epoch(self, e):
-        self.base.set_epoch(e)
-
-    def __getitem__(self, idx):
-        s = self.base.sample(idx)
-        rgb = s["rgb"]
-        if self.gray_share and np.random.default_rng([idx, self.base.epoch, 7]).random() < self.gray_share:
-            rgb = np.repeat(s["clean_gray"][..., None], 3, -1)
-        item = to_tensor_sample(s["gray"], s["mask"], rgb, self.size)
-        pre = to_tensor_sample(s["gray"], s["mask"], telea(rgb, s["mask"]), self.size)
-        return {"image": pre["rgb"], "mask": item["mask"], "rgb": item["rgb"]}
-
-
 class InpaintStage(Stage):
     name = "inpaint"
 
-    def __init__(self, lr: float = 5e-4, d_lr: float = 2e-4, device="cpu", amp: bool | None = None, size: int = 256,
-                 hole_weight: float = 6.0, ssim_weight: float = 0.0, gan_weight: float = 0.01, **model_kwargs):
+    def __init__(self, loss: str = "l1+gan", lr: float = 5e-4, d_lr: float = 2e-4, device="cpu", amp: bool | None = None,
+                 size: int = 256, hole_weight: float = 6.0, ssim_weight: float = 1.0, gan_weight: float = 0.01,
+                 **model_kwargs):
         super().__init__(device, amp, size)
         g = _prepare(InpaintNet(**model_kwargs), self.device)
         d = _prepare(PatchDiscriminator(), self.device)
         self.nets = {"inpaint": (g, model_config("InpaintNet", **model_kwargs)),
                      "inpaint_disc": (d, model_config("PatchDiscriminator"))}
-        self.loss = InpaintLoss(hole_weight=hole_weight, ssim_weight=ssim_weight, gan_weight=gan_weight)
+        self.loss = InpaintLoss(loss, hole_weight=hole_weight, ssim_weight=ssim_weight, gan_weight=gan_weight)
         self.opts = {"g": torch.optim.AdamW(g.parameters(), lr=lr, betas=(0.5, 0.999)),
                      "d": torch.optim.AdamW(d.parameters(), lr=d_lr, betas=(0.5, 0.999))}
 
@@ -257,20 +186,4 @@ class InpaintStage(Stage):
         return logs
 
 
-def validate_inpaint(stage: InpaintStage, val_ds, batch_size: int = 8) -> dict:
-    """Masked SSIM and score of the fill vs OpenCV Telea on the same holes (true colours around)."""
-    ours, ref = [], []
-    for start in range(0, len(val_ds), batch_size):
-        samples = [val_ds.sample(i) for i in range(start, min(start + batch_size, len(val_ds)))]
-        outs = inpaint(stage.net, [s["rgb"] for s in samples], [s["mask"] for s in samples], stage.size)
-        for s, o in zip(samples, outs):
-            ours.append(score_image(s["rgb"], o, s["mask"]))
-            ref.append(score_image(s["rgb"], telea(s["rgb"], s["mask"]), s["mask"]))
-    return {"val_masked_ssim": float(np.mean([r["masked_ssim"] for r in ours])),
-            "val_score": float(np.mean([r["score"] for r in ours])),
-            "val_masked_ssim_telea": float(np.mean([r["masked_ssim"] for r in ref])),
-            "val_score_telea": float(np.mean([r["score"] for r in ref]))}
-
-
-__all__ = ["calibrate_chroma_gain", "ColorStage", "InpaintDataset", "InpaintStage", "MaskStage", "Stage",
-           "validate_color", "validate_inpaint", "validate_mask"]
+__all__ = ["ColorStage", "InpaintStage", "MaskStage", "Stage"]

@@ -10,7 +10,8 @@ import pandas as pd
 from PIL import Image
 
 from .guards import read_zip_member
-from .imageio import IMAGE_SIZE, DataError, atomic_path, png_bytes
+from .files import atomic_path
+from .images import IMAGE_SIZE, DataError, png_bytes
 
 # a 512x512 RGB PNG holds at most ~0.8 MB (raw pixels plus PNG overhead): a member larger than this is not one,
 # and is refused before it is read (validate_submission never holds more than this of one member in memory)

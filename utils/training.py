@@ -1,95 +1,19 @@
-"""Training helpers: device and autocast, checkpoints (safetensors + JSON), a resumable epoch loop."""
+"""Training: the resumable epoch loop (`fit`) and the equal-budget comparison of options (`compare_options`).
+Checkpoints live in utils.checkpoints, devices and autocast in utils.runtime."""
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import time
 import warnings
 from pathlib import Path
 
+import pandas as pd
 import torch
-from safetensors.torch import load_file, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
-from .imageio import atomic_path, write_bytes_atomic
-from .models import build_model
-from .weights import read_config, write_checksums
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' asked for, but CUDA is not available")
-    return torch.device(name)
-
-
-def default_amp(device: torch.device) -> bool:
-    """bf16 autocast on CUDA; fp32 on CPU, where it measured faster for these depthwise-conv nets
-    (with the glibc malloc tunables: mask step 1.42 s fp32 vs 1.96 s bf16, batch 8 at 256 px, 2 cores)."""
-    return torch.device(device).type == "cuda"
-
-
-def autocast(device: torch.device, enabled: bool = True):
-    """bf16 autocast on CPU and CUDA (CPU training 1.7x faster); a no-op when disabled."""
-    if not enabled:
-        return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=torch.bfloat16)
-
-
-# ---------------------------------------------------------------- checkpoints
-def save_model(model: torch.nn.Module, config: dict, path_stem) -> Path:
-    """Write `<stem>.safetensors` (weights) and `<stem>.json` (config), each atomically."""
-    stem = Path(path_stem)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    with atomic_path(stem.with_suffix(".safetensors")) as tmp:
-        save_file(state, str(tmp))
-    write_bytes_atomic(stem.with_suffix(".json"), json.dumps(config, indent=2, default=str).encode())
-    write_checksums(stem.parent)       # the folder's checksums.json covers what was just written
-    return stem.with_suffix(".safetensors")
-
-
-def load_model(path_stem, device="cpu") -> tuple[torch.nn.Module, dict]:
-    """Load `<stem>.json` + `<stem>.safetensors` (no pickle involved)."""
-    stem = Path(path_stem)
-    if stem.suffix in (".json", ".safetensors"):
-        stem = stem.with_suffix("")
-    cfg_path, w_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
-    for p in (cfg_path, w_path):
-        if not p.is_file():
-            raise FileNotFoundError(f"{p}: checkpoint file not found")
-    config = read_config(cfg_path)
-    model = build_model(config)
-    try:
-        model.load_state_dict(load_file(str(w_path), device="cpu"))
-    except Exception as e:
-        raise ValueError(f"{w_path}: weights do not fit the config in {cfg_path.name} ({e})") from e
-    return model.to(device).eval(), config
-
-
-def update_inference_config(path_stem, **options) -> dict:
-    """Set inference options (e.g. chroma_gain) in a checkpoint's JSON config, atomically."""
-    cfg_path = Path(path_stem).with_suffix(".json")
-    config = read_config(cfg_path)
-    config.setdefault("inference", {}).update(options)
-    write_bytes_atomic(cfg_path, json.dumps(config, indent=2, default=str).encode())
-    if (cfg_path.parent / "checksums.json").is_file():
-        write_checksums(cfg_path.parent)
-    return config
-
-
-def save_train_state(path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def load_train_state(path) -> dict | None:
-    path = Path(path)
-    if not path.is_file():
-        return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+from .checkpoints import load_train_state, save_train_state
 
 
 # ---------------------------------------------------------------- the loop
@@ -165,6 +89,21 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
     return history
 
 
+def compare_options(make_stage, options, train_ds, val_fn, steps: int, ckpt_root, batch_size: int = 8,
+                    seed: int = 0) -> pd.DataFrame:
+    """Train one fresh stage per option for the same number of steps from the same seed and validate
+    each on the same set; one row per option."""
+    rows = []
+    for opt in options:
+        torch.manual_seed(seed)
+        stage = make_stage(opt)
+        hist = fit(stage, train_ds, epochs=1, ckpt_dir=Path(ckpt_root) / str(opt).replace("+", "_"),
+                   batch_size=batch_size, steps_per_epoch=steps, resume=False, val_fn=val_fn, seed=seed, progress=False)
+        rows.append({"option": opt, **{k: v for k, v in hist[-1].items() if k.startswith("val_")},
+                     "train_seconds": hist[-1]["train_seconds"]})
+    return pd.DataFrame(rows).set_index("option")
+
+
 def batch_images(batch) -> int:
     """The number of images in a collated batch (a dict of tensors, or a tensor / a tuple of them)."""
     first = next(iter(batch.values())) if isinstance(batch, dict) else batch[0] if isinstance(batch, (list, tuple)) else batch
@@ -173,3 +112,6 @@ def batch_images(batch) -> int:
 
 def is_finite(*values: torch.Tensor) -> bool:
     return all(math.isfinite(float(v.detach())) for v in values)
+
+
+__all__ = ["SettingsChangedError", "batch_images", "compare_options", "fit", "is_finite"]

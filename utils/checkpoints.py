@@ -1,11 +1,18 @@
-"""Shipped weights: SHA-256 checksums written at export and verified at load."""
+"""Checkpoints and shipped weights: safetensors + JSON config per network (never pickle), the resumable
+training state, SHA-256 checksums written at every save and export and verified at load, and where the
+weights are (`default_weights`, `find_weights`)."""
 from __future__ import annotations
 
 import hashlib
 import json
 from pathlib import Path
 
-from .imageio import write_bytes_atomic
+import torch
+from safetensors.torch import load_file, save_file
+
+from .files import atomic_path, write_bytes_atomic
+from .models import build_model
+from .paths import project_dir
 
 STAGES = ("mask", "color", "inpaint")
 
@@ -86,6 +93,59 @@ def verify_checksums(weights_dir, stems=STAGES) -> None:
                                 "the file is corrupt or was changed")
 
 
+def save_model(model: torch.nn.Module, config: dict, path_stem) -> Path:
+    """Write `<stem>.safetensors` (weights) and `<stem>.json` (config), each atomically."""
+    stem = Path(path_stem)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(stem.with_suffix(".safetensors")) as tmp:
+        save_file(state, str(tmp))
+    write_bytes_atomic(stem.with_suffix(".json"), json.dumps(config, indent=2, default=str).encode())
+    write_checksums(stem.parent)       # the folder's checksums.json covers what was just written
+    return stem.with_suffix(".safetensors")
+
+
+def load_model(path_stem, device="cpu") -> tuple[torch.nn.Module, dict]:
+    """Load `<stem>.json` + `<stem>.safetensors` (no pickle involved)."""
+    stem = Path(path_stem)
+    if stem.suffix in (".json", ".safetensors"):
+        stem = stem.with_suffix("")
+    cfg_path, w_path = stem.with_suffix(".json"), stem.with_suffix(".safetensors")
+    for p in (cfg_path, w_path):
+        if not p.is_file():
+            raise FileNotFoundError(f"{p}: checkpoint file not found")
+    config = read_config(cfg_path)
+    model = build_model(config)
+    try:
+        model.load_state_dict(load_file(str(w_path), device="cpu"))
+    except Exception as e:
+        raise ValueError(f"{w_path}: weights do not fit the config in {cfg_path.name} ({e})") from e
+    return model.to(device).eval(), config
+
+
+def update_inference_config(path_stem, **options) -> dict:
+    """Set inference options (e.g. chroma_gain) in a checkpoint's JSON config, atomically."""
+    cfg_path = Path(path_stem).with_suffix(".json")
+    config = read_config(cfg_path)
+    config.setdefault("inference", {}).update(options)
+    write_bytes_atomic(cfg_path, json.dumps(config, indent=2, default=str).encode())
+    if (cfg_path.parent / "checksums.json").is_file():
+        write_checksums(cfg_path.parent)
+    return config
+
+
+def save_train_state(path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_train_state(path) -> dict | None:
+    path = Path(path)
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+
 def export_weights(ckpt_dir, weights_dir) -> dict:
     """Copy the three stages' final checkpoints (safetensors + JSON) into weights_dir with checksums."""
     ckpt_dir, weights_dir = Path(ckpt_dir), Path(weights_dir)
@@ -107,5 +167,15 @@ def find_weights(*candidates) -> Path | None:
     return None
 
 
-__all__ = ["ChecksumError", "checksummed_files", "export_weights", "find_weights", "read_config", "verify_checksums",
-           "write_checksums", "sha256"]
+def default_weights(weights=None, ckpt_dir=None) -> Path | None:
+    """Where restore.py, the app, the benchmark and notebook 05 take their weights from: `weights` when given
+    (a directory, or None/'auto'), else the repository's shipped weights/ when complete, else `ckpt_dir`
+    (default: the checkpoints/ that notebooks 02-04 write). None when no candidate holds all three stages."""
+    if weights not in (None, "auto"):
+        return find_weights(weights)
+    return find_weights(project_dir("weights"), project_dir("checkpoints", ckpt_dir))
+
+
+__all__ = ["ChecksumError", "checksummed_files", "default_weights", "export_weights", "find_weights", "load_model",
+           "load_train_state", "read_config", "save_model", "save_train_state", "sha256", "update_inference_config",
+           "verify_checksums", "write_checksums"]

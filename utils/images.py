@@ -1,16 +1,17 @@
-"""Reading and writing images with clear errors, and atomic file writes."""
+"""Reading and writing images with clear errors (PNG writes are atomic, see utils.files)."""
 from __future__ import annotations
 
-import contextlib
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from .files import write_bytes_atomic
+
 IMAGE_SIZE = 512
+# what restore.py, the app and the sample-data builder take as an image file
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 
 
 class DataError(ValueError):
@@ -44,30 +45,6 @@ def gray_of(rgb: np.ndarray) -> np.ndarray:
     if rgb.ndim == 2:
         return rgb
     return np.asarray(Image.fromarray(np.ascontiguousarray(rgb[..., :3])).convert("L"))
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the final file gets the usual permissions
-    try:
-        yield Path(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-
-
-def write_bytes_atomic(path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        Path(tmp).write_bytes(data)
 
 
 def png_bytes(array: np.ndarray, compress_level: int = 6) -> bytes:

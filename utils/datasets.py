@@ -1,4 +1,5 @@
-"""The competition data layout and the training datasets.
+"""The competition data layout, the training datasets, and a training run's data set-up (`prepare_run`,
+`train_val_datasets`).
 
 Layout (paths in the CSVs are relative to the data dir, like `./train_input/TRAIN_00000.png`):
   train.csv (input_image_path, gt_image_path), test.csv (input_image_path),
@@ -17,9 +18,11 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
+from .baselines import telea
 from .damage import DamageConfig, apply_damage, sample_damage
-from .imageio import IMAGE_SIZE, DataError, gray_of, read_image
+from .images import IMAGE_SIZE, DataError, gray_of, read_image
 from .paths import project_dir
+from .runtime import pick_device
 
 DATA_DIR_ENV = "IMAGE_RESTORE_DATA"
 TRAIN_COLUMNS = ("input_image_path", "gt_image_path")
@@ -273,3 +276,73 @@ class JoinedDataset(Dataset):
     def __getitem__(self, idx: int) -> dict:
         part, i = self._locate(idx)
         return part[i]
+
+
+class InpaintDataset(Dataset):
+    """Wraps a SyntheticDamageDataset: the input is the true colour image with its hole pre-filled by
+    Telea (as the pipeline does), the target the true image; `gray_share` of items are gray copies."""
+
+    def __init__(self, base, size: int = 256, gray_share: float = 0.0):
+        self.base, self.size, self.gray_share = base, size, gray_share
+
+    def __len__(self):
+        return len(self.base)
+
+    def set_epoch(self, e):
+        self.base.set_epoch(e)
+
+    def __getitem__(self, idx):
+        s = self.base.sample(idx)
+        rgb = s["rgb"]
+        if self.gray_share and np.random.default_rng([idx, self.base.epoch, 7]).random() < self.gray_share:
+            rgb = np.repeat(s["clean_gray"][..., None], 3, -1)
+        item = to_tensor_sample(s["gray"], s["mask"], rgb, self.size)
+        pre = to_tensor_sample(s["gray"], s["mask"], telea(rgb, s["mask"]), self.size)
+        return {"image": pre["rgb"], "mask": item["mask"], "rgb": item["rgb"]}
+
+
+def prepare_run(data_dir=None, device: str = "auto", seed: int = 0, val_fraction: float = 0.1, max_train: int | None = None,
+          max_val: int | None = None) -> dict:
+    """Resolve the data dir (building the sample dataset if none is there), pick the device, split the
+    ground-truth photos into train and validation. Returns a dict of what the notebook needs (`train_table`:
+    the train split's rows of train.csv, for training on the provided pairs)."""
+    from .sample_data import ensure_dataset
+
+    data_dir = ensure_dataset(resolve_data_dir(data_dir))
+    table = load_train_table(data_dir)
+    tr, va = split_indices(len(table), val_fraction, seed)
+    gts = list(table["gt_image_path"])
+    train_paths = [gts[i] for i in tr][:max_train]
+    val_paths = [gts[i] for i in va][:max_val]
+    train_table = table.iloc[tr][:max_train].reset_index(drop=True)
+    dev = pick_device(device)
+    torch.manual_seed(seed)
+    return {"data_dir": data_dir, "device": dev, "train_paths": train_paths, "val_paths": val_paths, "table": table,
+            "train_table": train_table}
+
+
+TRAIN_SOURCES = ("synthetic", "provided", "both")
+
+
+def train_val_datasets(train_paths, val_paths, size: int, seed: int = 0, damage: DamageConfig | None = None,
+             train_style_share: float = 0.1, repeats: int = 1, train_source: str = "synthetic",
+             train_table: pd.DataFrame | None = None):
+    """The training set and a fixed validation set with test-style polygon damage only.
+
+    train_source: 'synthetic' (on-the-fly polygon damage, plus a share of train-style holes, drawn on the
+    ground truths `train_paths`, each `repeats` times an epoch), 'provided' (the data set's own
+    train_input/train_gt pairs, the rows of `train_table`; mask target = the pixels where the input differs
+    from the ground truth's gray), or 'both' (the two one after the other)."""
+    if train_source not in TRAIN_SOURCES:
+        raise ValueError(f"train_source must be one of {TRAIN_SOURCES}, got {train_source!r}")
+    parts = []
+    if train_source in ("synthetic", "both"):
+        train_damage = damage or DamageConfig(train_style_share=train_style_share)
+        parts.append(SyntheticDamageDataset(train_paths, train_damage, size=size, seed=seed, repeats=repeats))
+    if train_source in ("provided", "both"):
+        if train_table is None:
+            raise ValueError(f"train_source={train_source!r} needs train_table (the train split's rows of train.csv)")
+        parts.append(ProvidedPairsDataset(train_table, size=size, augment=True, seed=seed))
+    train = parts[0] if len(parts) == 1 else JoinedDataset(*parts)
+    val = SyntheticDamageDataset(val_paths, DamageConfig(), size=size, fixed=True, seed=seed + 1)
+    return train, val

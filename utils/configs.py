@@ -1,0 +1,25 @@
+"""Settings dataclasses read from a checkpoint's JSON (RefineConfig, HueConfig, ChromaConfig): unknown keys are
+named in a warning, never silently dropped (a renamed field in an old file would otherwise fall back to its
+default unnoticed)."""
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+
+class UnknownConfigKeysWarning(UserWarning):
+    pass
+
+
+def known_fields(cls, d: dict | None) -> dict:
+    """The entries of `d` that are fields of the dataclass `cls`; a warning names the others."""
+    d = dict(d or {})
+    fields = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(d) - fields)
+    if unknown:
+        warnings.warn(f"{cls.__name__}: unknown keys {unknown} ignored (known: {sorted(fields)})",
+                      UnknownConfigKeysWarning, stacklevel=3)
+    return {k: v for k, v in d.items() if k in fields}
+
+
+__all__ = ["UnknownConfigKeysWarning", "known_fields"]

@@ -1,0 +1,171 @@
+"""Evaluation: each stage on its validation set (the `val_fn` of utils.training.fit), the calibrations chosen
+on validation (chroma gain, the whole pipeline's hue matching), one batch iterator, timings and a stage's
+summary file."""
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .baselines import telea
+from .color import compose_rgb
+from .files import save_json
+from .hue import HueConfig, match_hue
+from .mask_refine import mask_stats, refine_mask
+from .metric import score_image
+from .pipeline import colorize_chroma, inpaint, mask_probability
+
+if TYPE_CHECKING:
+    from .stages import ColorStage, InpaintStage, MaskStage
+
+
+def sample_batches(ds, batch_size: int = 8, progress: bool = False, desc: str = "validation"):
+    """The items of a validation set (its `sample(i)`: uint8 arrays at full size) as lists of `batch_size`."""
+    starts = range(0, len(ds), batch_size)
+    for start in tqdm(starts, desc=desc, disable=not progress, leave=False):
+        yield [ds.sample(i) for i in range(start, min(start + batch_size, len(ds)))]
+
+
+def mean_terms(rows, keys=("score", "ssim", "masked_ssim", "hue"), prefix: str = "") -> dict:
+    """The mean of each score term over a list of `score_image` results."""
+    return {f"{prefix}{k}": float(np.mean([r[k] for r in rows])) for k in keys}
+
+
+def validate_mask(stage: MaskStage, val_ds, batch_size: int = 8) -> dict:
+    """Raw (thresholded network) and refined mask IoU / precision / recall at full size."""
+    raw, ref = [], []
+    for samples in sample_batches(val_ds, batch_size):
+        probs = mask_probability(stage.net, [s["gray"] for s in samples], stage.size)
+        for s, p in zip(samples, probs):
+            raw.append(mask_stats(p > 0.5, s["mask"]))
+            ref.append(mask_stats(refine_mask(s["gray"], p, stage.refine), s["mask"]))
+    out = {f"val_{k}_raw": float(np.mean([r[k] for r in raw])) for k in ("iou", "precision", "recall")}
+    out.update({f"val_{k}": float(np.mean([r[k] for r in ref])) for k in ("iou", "precision", "recall")})
+    out["val_min_recall"] = float(min(r["recall"] for r in ref))
+    return out
+
+
+def _color_scores(net, val_ds, size: int, gains, batch_size: int = 8) -> dict:
+    """{gain: [score rows]}: predicted chroma (times gain) on the true luminance, competition metric."""
+    rows = {g: [] for g in gains}
+    for samples in sample_batches(val_ds, batch_size):
+        chroma = colorize_chroma(net, [s["gray"] for s in samples], [s["mask"] for s in samples], size)
+        for s, c in zip(samples, chroma):
+            for g in gains:
+                rows[g].append(score_image(s["rgb"], compose_rgb(s["clean_gray"], c, g), s["mask"]))
+    return rows
+
+
+def validate_color(stage: ColorStage, val_ds, batch_size: int = 8) -> dict:
+    """The stage on its own: predicted chroma on the true luminance, scored with the competition metric."""
+    rows = _color_scores(stage.net, val_ds, stage.size, [stage.chroma_gain], batch_size)[stage.chroma_gain]
+    return mean_terms(rows, ("hue", "score", "ssim", "masked_ssim"), "val_")
+
+
+def calibrate_chroma_gain(net, val_ds, size: int, gains=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0)):
+    """Score each chroma gain on the validation set; -> (best gain by score, per-gain table). The hue
+    histogram ignores saturation, but weak chroma rounds to exact gray (hue 0) in uint8 RGB."""
+    rows = _color_scores(net, val_ds, size, gains)
+    table = pd.DataFrame({g: mean_terms(rs) for g, rs in rows.items()}).T.rename_axis("chroma_gain")
+    return float(table["score"].idxmax()), table
+
+
+def validate_inpaint(stage: InpaintStage, val_ds, batch_size: int = 8) -> dict:
+    """Masked SSIM and score of the fill vs OpenCV Telea on the same holes (true colours around)."""
+    ours, ref = [], []
+    for samples in sample_batches(val_ds, batch_size):
+        outs = inpaint(stage.net, [s["rgb"] for s in samples], [s["mask"] for s in samples], stage.size)
+        for s, o in zip(samples, outs):
+            ours.append(score_image(s["rgb"], o, s["mask"]))
+            ref.append(score_image(s["rgb"], telea(s["rgb"], s["mask"]), s["mask"]))
+    return {"val_masked_ssim": float(np.mean([r["masked_ssim"] for r in ours])),
+            "val_score": float(np.mean([r["score"] for r in ours])),
+            "val_masked_ssim_telea": float(np.mean([r["masked_ssim"] for r in ref])),
+            "val_score_telea": float(np.mean([r["score"] for r in ref]))}
+
+
+def calibrate_hue(preds, gts, masks, prior, strengths=(0.0, 0.5), smooths=(0.0, 8.0, 16.0), keep_holes=(True,)):
+    """Score every setting on validation predictions; -> (best HueConfig by score, table of settings)."""
+    rows = []
+    for s in strengths:
+        for sm in smooths:
+            for kh in keep_holes:
+                cfg = HueConfig(s, sm, kh, list(map(float, prior)))
+                scores = [score_image(g, match_hue(p, cfg, m), m) for p, g, m in zip(preds, gts, masks)]
+                rows.append({"strength": s, "smooth": sm, "keep_hole": kh, **mean_terms(scores)})
+                if cfg.is_identity:
+                    break          # keep_hole makes no difference to the identity
+    table = pd.DataFrame(rows).sort_values("score", ascending=False).reset_index(drop=True)
+    best = table.iloc[0]
+    return HueConfig(float(best.strength), float(best.smooth), bool(best.keep_hole), list(map(float, prior))), table
+
+
+def calibrate_pipeline_hue(restorer, val_ds, prior, batch_size: int = 8, progress: bool = True, **grid):
+    """Restore the validation set with the whole pipeline (hue matching off), then `calibrate_hue` on it.
+    -> (best HueConfig, table). Set `restorer.hue` to the result to use it."""
+    saved, restorer.hue = restorer.hue, HueConfig()
+    preds, gts, masks = [], [], []
+    try:
+        for samples in sample_batches(val_ds, batch_size, progress, "restore validation"):
+            preds += [r.restored for r in restorer.restore_batch([s["gray"] for s in samples])]
+            gts += [s["rgb"] for s in samples]
+            masks += [s["mask"] for s in samples]
+    finally:
+        restorer.hue = saved
+    return calibrate_hue(preds, gts, masks, prior, **grid)
+
+
+def calibrate_checkpoint_hue(ckpt_dir, val_ds, train_paths, device="cpu", **grid):
+    """The whole pipeline's hue matching, chosen on validation and stored: load the three checkpoints in
+    `ckpt_dir` (hue matching off), compute the training photos' mean hue histogram (a bounded sample of
+    `train_paths`), `calibrate_pipeline_hue`, then write the chosen setting into `color.json` and the table into
+    `hue_calibration.json`. -> (HueConfig, table, the restorer used, with its hue matching off)."""
+    from .checkpoints import update_inference_config
+    from .hue import hue_prior
+    from .pipeline import Restorer
+
+    ckpt_dir = Path(ckpt_dir)
+    restorer = Restorer.from_dir(ckpt_dir, device=device, verify=False, hue=HueConfig())
+    prior = hue_prior(train_paths)
+    cfg, table = calibrate_pipeline_hue(restorer, val_ds, prior, **grid)
+    update_inference_config(ckpt_dir / "color", hue=cfg.to_dict())
+    save_json(ckpt_dir / "hue_calibration.json", {"validation_images": len(val_ds),
+              "chosen": {k: v for k, v in cfg.to_dict().items() if k != "prior"},
+              "table": table.round(4).to_dict(orient="records")})
+    return cfg, table, restorer
+
+
+def median_ms(fn, repeats: int = 5, warmup: int = 1) -> float:
+    """Median wall time of fn() in milliseconds, after warm-up runs, in this process."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def stage_summary(stage: str, history: list[dict], ckpt_dir, loss: str, device, ms_per_image: float,
+                  comparison: pd.DataFrame | None = None, metrics: dict | None = None, **extra) -> dict:
+    """What a training notebook ends with: the last epoch's validation metrics (or `metrics`), the time per
+    image, the training time, the loss and its comparison; written to `<ckpt_dir>/<stage>_metrics.json`
+    (the model card reads it) and returned."""
+    if metrics is None:
+        metrics = {k: v for k, v in history[-1].items() if k.startswith("val_")}
+    summary = {**metrics, "ms_per_image": ms_per_image, "device": str(device),
+               "train_seconds": sum(h["train_seconds"] for h in history), "loss": loss, **extra}
+    if comparison is not None:
+        summary["loss_comparison"] = comparison.round(4).to_dict(orient="index")
+    save_json(Path(ckpt_dir) / f"{stage}_metrics.json", summary)
+    return summary
+
+
+__all__ = ["calibrate_checkpoint_hue", "calibrate_chroma_gain", "calibrate_hue", "calibrate_pipeline_hue", "mean_terms", "median_ms",
+           "sample_batches", "stage_summary", "validate_color", "validate_inpaint", "validate_mask"]
