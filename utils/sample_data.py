@@ -16,7 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .damage import DamageConfig, apply_damage, sample_damage
-from .images import IMAGE_SIZE, DataError, gray_of, write_png
+from .images import IMAGE_EXTENSIONS, IMAGE_SIZE, DataError, gray_of, write_png
 
 # Real photographs only (no renders, microscopy or space images); the stereo pair stays together.
 BUILTIN_PHOTOS = {
@@ -27,7 +27,6 @@ BUILTIN_PHOTOS = {
 }
 # Held out for the test split of the built-in sample (never seen in its train split).
 BUILTIN_TEST = ("china.jpg", "rocket.jpg", "grace_hopper.jpg")
-PHOTO_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Stamped into every manifest row; raise it whenever the builder's output changes, so that datasets built by
 # an older builder are rebuilt (bundled photos) or flagged (user photos) by `ensure_dataset`.
 # 2: train-style squares are filled squares (builder 1 drew them as one-pixel diagonal lines).
@@ -64,7 +63,7 @@ def folder_photo_paths(folder) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: photo folder not found")
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in PHOTO_EXTENSIONS)
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
 def random_crop(rgb: np.ndarray, rng: np.random.Generator, size: int = IMAGE_SIZE,
