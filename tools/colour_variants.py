@@ -7,13 +7,15 @@ the colour net's bin mass and entropy are computed once per order and cached in 
 A variant is `key=value` pairs joined by ';': hue=none|own<s>|prior|head|oracle|pown<a> (own<s>: the image's own histogram smoothed
 by s degrees; pown<a>: prior x own^a),
 kh=1|0 (keep the hole out of the remap), chroma=radius/eps/0/net|ring (guided-filter smoothing, hole chroma),
-pd=<s> (paler where unsure, after the remap), gain=<g> (all chroma times g).
+pd=<s> (paler where unsure, after the remap), gain=<g> (all chroma times g), hc=<c> (the last pass that realises
+the target in the metric's OpenCV hue bins, moving pixels with chroma above c; HueConfig.hsv_pass).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -81,6 +83,7 @@ def score_variant(C: dict, restorer, head, spec: str, prior: list) -> dict:
         elif hue.startswith("pown"):
             t = np.asarray(prior) * (_smooth_circular(angle_histogram(rgb), 8) + 1e-4) ** float(hue[4:])
             restorer.hue = HueConfig(1.0, 0.0, kh, list(t / t.sum()))
+        restorer.hue = replace(restorer.hue, hsv_pass=float(opts.get("hc", 0)))
         x = restorer.finish(rgb, m, C["mass"][i], C["entropy"][i].astype(np.float32))
         if "pd" in opts:
             x = desaturate_unsure(x, C["entropy"][i].astype(np.float32), float(opts["pd"]), len(C["mass"][i]))
