@@ -177,7 +177,8 @@ def match_hsv_hue(rgb: np.ndarray, target: np.ndarray, min_chroma: float) -> np.
     to_hsv, per_hsv_bin = _angle_hsv(len(target))
     t = np.asarray(target, np.float64) @ to_hsv
     t = t / t.sum()
-    fixed = hsv_hue_histogram(rgb) - hsv_hue_histogram(rgb[movable][None])
+    hue = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)[..., 0]
+    fixed = np.bincount(hue[~movable], minlength=HSV_BINS).astype(np.float64)
     # the movable pixels' counts: max(s * t - fixed, 0) summing to their number (s by bisection), so the whole
     # histogram is s * t wherever the fixed pixels leave room
     lo, hi = 0.0, float(fixed.sum() + n_mov) * 2.0 / max(t.min(), 1e-12)
