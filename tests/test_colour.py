@@ -134,7 +134,7 @@ def test_restorer_with_head_and_chroma_from_a_checkpoint(sample_data, tiny_weigh
     cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color", "inference": {"size": 128}}
     utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
     prior = np.ones(BINS) / BINS
-    cfg["inference"].update(hue={"strength": 1.0, "smooth": 0.0, "keep_hole": True, "prior": prior.tolist()},
+    cfg["inference"].update(hue={"strength": 1.0, "smooth": 0.0, "keep_hole": True, "prior": prior.tolist(), "hsv_pass": 3.0},
                             hue_head={"weights": [1.0, 0.5, 0.25], "bias": [0.0] * BINS, "own_smooth": 8.0},
                             chroma=ChromaConfig(4, 1e-3, 0.5, "ring").to_dict())
     utils.update_inference_config(tmp_path / "color", **cfg["inference"])   # keeps checksums.json current

@@ -111,3 +111,44 @@ def test_hue_prior_reads_a_bounded_sample_of_a_competition_size_set(monkeypatch)
     opened.clear()
     utils.hue_prior(paths, progress=False)                   # the default is bounded too
     assert len(opened) == utils.hue.HUE_PRIOR_MAX_PHOTOS
+
+
+def _corr(a, b):
+    a, b = a - a.mean(), b - b.mean()
+    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
+
+
+def test_hsv_pass_realises_the_target_in_the_metrics_bins_and_keeps_luma():
+    """match_hsv_hue: the OpenCV hue histogram (the metric's) moves to the target taken to OpenCV's bins; pale
+    pixels (chroma below the threshold) stay bit-exact, and every pixel keeps its PIL luma."""
+    from utils.hue import _angle_hsv, hsv_hue_histogram, match_hsv_hue
+
+    from utils.color import compose_rgb
+
+    rng = np.random.default_rng(3)                  # many hues (a monotone remap keeps equal angles together)
+    ang = np.sort(rng.uniform(0.3, 1.8, 64 * 64)).reshape(64, 64)      # all in one arc, away from the target
+    cbcr = np.stack([0.08 * np.cos(ang), 0.08 * np.sin(ang)], -1) + 0.5
+    img = compose_rgb(rng.integers(70, 180, (64, 64)).astype(np.uint8), cbcr)
+    pale = np.zeros(img.shape[:2], bool)
+    pale[:, :6] = True
+    img[pale] = (img[pale].astype(np.int32).mean(-1, keepdims=True) + np.array([1, 0, 0])).clip(0, 255)
+    target = np.zeros(BINS)
+    target[40:80] = 1.0             # a green band the image does not have
+    target[120:140] = 0.5
+    target /= target.sum()
+    t_hsv = target @ _angle_hsv(BINS)[0]
+    out = match_hsv_hue(img, target, min_chroma=3.0)
+    np.testing.assert_array_equal(pil_luma(out), pil_luma(img))
+    _, radius = chroma_polar(img)
+    still = radius <= 3.0 / 255
+    assert still[pale].all()
+    np.testing.assert_array_equal(out[still], img[still])
+    before, after = _corr(hsv_hue_histogram(img), t_hsv), _corr(hsv_hue_histogram(out), t_hsv)
+    assert before < 0.2 and after > 0.7        # the pale 9% stay on one bin, a spike the target lacks
+    assert match_hsv_hue(img, target, min_chroma=1e6) is img      # nothing movable: unchanged
+
+
+def test_hsv_pass_config_key_defaults_off():
+    assert utils.HueConfig.from_dict({"strength": 1.0}).hsv_pass == 0.0
+    cfg = utils.HueConfig(1.0, 0.0, True, list(np.full(BINS, 1.0 / BINS)), hsv_pass=3.0)
+    assert utils.HueConfig.from_dict(cfg.to_dict()) == cfg

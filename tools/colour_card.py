@@ -96,6 +96,10 @@ What changed (all post-processing on the exact input luminance; the three networ
   {inf['chroma']['smooth_radius']} px, eps {inf['chroma']['smooth_eps']}), so colour follows luminance edges; after the remap, each pixel's chroma
   scaled by 1 - {inf['chroma']['unsure_desat']} x (entropy of the net's bin distribution / log 169): pale where the net is unsure.
 - **Natural holes**: the hole's chroma is carried in from its ring (OpenCV Telea on Cb and Cr; luma kept).
+- **The target in the metric's own bins** (`utils.hue.match_hsv_hue`, `inference.hue.hsv_pass` =
+  {inf['hue'].get('hsv_pass', 0.0)}; 0: off): after all of the above, the pixels with chroma above hsv_pass/255 are remapped once
+  more so that, with the pale pixels (whose uint8 hues are quantised) left as they are, the image's OpenCV hue
+  histogram follows the predicted one.
 - Settings chosen on a separate validation set, never on the held-out photos: `python tools/build_heldout.py
   corpus valset --per-photo 5 --validation-only` (the train photos whose crops all fell in the notebooks'
   validation split, so no network trained on them; the head used there and shipped was trained without them,

@@ -7,13 +7,15 @@ the colour net's bin mass and entropy are computed once per order and cached in 
 A variant is `key=value` pairs joined by ';': hue=none|own<s>|prior|head|oracle|pown<a> (own<s>: the image's own histogram smoothed
 by s degrees; pown<a>: prior x own^a),
 kh=1|0 (keep the hole out of the remap), chroma=radius/eps/0/net|ring (guided-filter smoothing, hole chroma),
-pd=<s> (paler where unsure, after the remap), gain=<g> (all chroma times g).
+pd=<s> (paler where unsure, after the remap), gain=<g> (all chroma times g), hc=<c> (the last pass that realises
+the target in the metric's OpenCV hue bins, moving pixels with chroma above c; HueConfig.hsv_pass).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +58,7 @@ def cache(data_dir: Path, weights: Path, order: str, path: Path) -> dict:
     return out
 
 
-def score_variant(C: dict, restorer, head, spec: str, prior: list) -> dict:
+def score_variant(C: dict, restorer, head, spec: str, prior: list, per_image: list | None = None) -> dict:
     import utils
     from utils.chroma import ChromaConfig, desaturate_unsure, hole_ring_distance, rgb_to_cbcr_np
     from utils.color import compose_rgb, pil_luma
@@ -81,15 +83,32 @@ def score_variant(C: dict, restorer, head, spec: str, prior: list) -> dict:
         elif hue.startswith("pown"):
             t = np.asarray(prior) * (_smooth_circular(angle_histogram(rgb), 8) + 1e-4) ** float(hue[4:])
             restorer.hue = HueConfig(1.0, 0.0, kh, list(t / t.sum()))
+        restorer.hue = replace(restorer.hue, hsv_pass=float(opts.get("hc", 0)))
         x = restorer.finish(rgb, m, C["mass"][i], C["entropy"][i].astype(np.float32))
         if "pd" in opts:
             x = desaturate_unsure(x, C["entropy"][i].astype(np.float32), float(opts["pd"]), len(C["mass"][i]))
         if "gain" in opts:
             x = compose_rgb(pil_luma(x).astype(np.uint8), rgb_to_cbcr_np(x) * float(opts["gain"]) + 0.5)
         preds.append(x)
-    s = utils.summarize(utils.score_arrays(list(C["gts"]), preds, list(C["tmasks"])))
+    table = utils.score_arrays(list(C["gts"]), preds, list(C["tmasks"]))
+    s = utils.summarize(table)
     s["hole_ring"] = float(np.nanmean([hole_ring_distance(x, m) for x, m in zip(preds, C["tmasks"])]))
+    if per_image is not None:
+        per_image.append(table[["score", "ssim", "masked_ssim", "hue"]].to_numpy())
     return s
+
+
+def paired(per_image: list, photos: np.ndarray, ref: int) -> list[dict]:
+    """Each variant minus the `ref`-th, averaged per photo (crops of one photo are not independent): the mean
+    paired difference of score and hue over photos and its standard error (std over photos / sqrt(photos))."""
+    out = []
+    for v in per_image:
+        d = v - per_image[ref]
+        by_photo = np.stack([d[photos == p].mean(0) for p in np.unique(photos)])
+        se = by_photo.std(0, ddof=1) / np.sqrt(len(by_photo))
+        out.append({"d_score": float(by_photo[:, 0].mean()), "se_score": float(se[0]),
+                    "d_hue": float(by_photo[:, 3].mean()), "se_hue": float(se[3])})
+    return out
 
 
 def main(argv=None) -> int:
@@ -101,6 +120,9 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", nargs="*", default=DEFAULT)
     ap.add_argument("--cache", type=Path, default=Path("runs/colour"))
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--paired", nargs="*", default=[], help="variants (among --variants): every row also gets its mean "
+                    "paired difference to each over photos, with the standard error (d_score, se_score, d_hue, se_hue; "
+                    "suffixed _1, _2, ... after the first)")
     args = ap.parse_args(argv)
     import pandas as pd
     import torch
@@ -113,12 +135,21 @@ def main(argv=None) -> int:
     restorer = utils.Restorer.from_dir(args.weights, order=args.order)
     prior = list(restorer.hue.prior)
     head = HueHead.from_record(restorer.hue.prior, json.loads(args.head.read_text()), restorer.color_net.bin_centers.numpy())
-    rows = []
+    rows, per_image = [], []
     for v in args.variants:
-        rows.append({"variant": v.replace("|", "/"), **score_variant(C, restorer, head, v, prior)})
+        rows.append({"variant": v.replace("|", "/"), **score_variant(C, restorer, head, v, prior, per_image)})
         print(rows[-1], flush=True)
+    man = pd.read_csv(args.data_dir / "manifest.csv")
+    if args.paired:
+        names = sorted(p.name for p in (args.data_dir / "test_gt").glob("*.png"))
+        photos = man.set_index("name").loc[names, "source"].to_numpy()
+        for j, ref in enumerate(args.paired):
+            sfx = f"_{j}" if j else ""
+            for r, d in zip(rows, paired(per_image, photos, args.variants.index(ref))):
+                r.update({f"vs{sfx}": ref, **{k + sfx: v for k, v in d.items()}})
+        with pd.option_context("display.width", 250):
+            print(pd.DataFrame(rows).round(4).to_string(index=False))
     if args.json:
-        man = pd.read_csv(args.data_dir / "manifest.csv")
         utils.save_json(args.json, {"data": str(args.data_dir), "images": len(C["gts"]), "photos": int(man.source.nunique()),
                                     "order": args.order, "rows": [{k: (round(v, 4) if isinstance(v, float) else v)
                                                                    for k, v in r.items()} for r in rows]})

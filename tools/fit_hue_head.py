@@ -29,7 +29,7 @@ def build_features(corpus: Path, weights: Path, n_crops: int, scale, seed: int, 
 
     import utils
     from utils.chroma import net_bin_probabilities
-    from utils.hue import angle_histogram
+    from utils.hue import angle_histogram, hsv_hue_histogram
     from utils.sample_data import _load_rgb, random_crop
 
     man = pd.read_csv(corpus / "manifest.csv")
@@ -38,7 +38,7 @@ def build_features(corpus: Path, weights: Path, n_crops: int, scale, seed: int, 
     size = cfg.get("inference", {}).get("size", 256)
     rng = np.random.default_rng(seed)
     plan = [photos[i % len(photos)] for i in rng.permutation(n_crops) % len(photos)]
-    rows = {"photo": [], "mass": [], "own": [], "true": []}
+    rows = {"photo": [], "mass": [], "own": [], "true": [], "true_hsv": []}
     cache_path, cache = None, None
     for i, src in enumerate(tqdm(sorted(plan), desc="train crops")):
         if src != cache_path:
@@ -53,6 +53,8 @@ def build_features(corpus: Path, weights: Path, n_crops: int, scale, seed: int, 
         rows["mass"].append(mass[0])
         rows["own"].append(angle_histogram(colored))
         rows["true"].append(angle_histogram(crop))
+        h = hsv_hue_histogram(crop)
+        rows["true_hsv"].append(h / h.sum())
     feats = {k: np.asarray(v) for k, v in rows.items()}
     feats["bin_centers"] = net.bin_centers.cpu().numpy()
     out.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,9 @@ their chroma (their hue is noise). Saturation (the chroma length) is never chang
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 
+import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
@@ -30,11 +32,16 @@ class HueConfig:
     """strength: weight of the prior in the target histogram (0: the image's own histogram);
     smooth: Gaussian sigma, in bins of 1 degree, applied to the target (spreads narrow peaks);
     keep_hole: leave the hole's pixels as they are (they still count in the metric's histogram);
-    prior: the mean hue-angle histogram of the training photos (BINS values summing to 1)."""
+    prior: the mean hue-angle histogram of the training photos (BINS values summing to 1);
+    hsv_pass: after all chroma post-processing, realise the target once more in the metric's own OpenCV HSV hue
+    bins (`match_hsv_hue`), moving only pixels with chroma above hsv_pass (0-255 Cb/Cr units; 0: off). The
+    pale pixels' uint8 hues are quantised and the post-processing after the first remap moves them, so the
+    first remap alone leaves the metric's histogram far from the target."""
     strength: float = 0.0
     smooth: float = 0.0
     keep_hole: bool = True
     prior: list | None = field(default=None, repr=False)
+    hsv_pass: float = 0.0
 
     @property
     def is_identity(self) -> bool:
@@ -93,22 +100,21 @@ def _smooth_circular(h: np.ndarray, sigma: float) -> np.ndarray:
     return np.convolve(wrapped, k / k.sum(), "same")[n:len(wrapped) - n]
 
 
-def match_hue(rgb: np.ndarray, config: HueConfig, mask: np.ndarray | None = None) -> np.ndarray:
-    """Remap the chroma angles of `rgb` (uint8 HxWx3) so their histogram follows
-    (1 - strength) * own + strength * prior, smoothed. The PIL luma of every pixel is kept exactly."""
-    if config.is_identity:
-        return rgb
-    theta, radius = chroma_polar(rgb)
-    movable = radius > MIN_CHROMA
-    if mask is not None and config.keep_hole:
-        movable &= ~mask
-    if movable.sum() < 2:
-        return rgb
-    bins = BINS if config.prior is None else len(config.prior)
+def hue_target(config: HueConfig, own: np.ndarray) -> np.ndarray:
+    """The angle histogram `match_hue` aims at: (1 - strength) * own + strength * prior, smoothed."""
+    target = own if config.prior is None else (1 - config.strength) * own + config.strength * np.asarray(config.prior)
+    return _smooth_circular(target, config.smooth) + 1e-12
+
+
+def _remap_angles(rgb: np.ndarray, theta: np.ndarray, radius: np.ndarray, movable: np.ndarray,
+                  target: np.ndarray) -> np.ndarray:
+    """Monotone remap (around the circle) of the chroma angles of the `movable` pixels so their histogram
+    follows `target` (angle bins over -pi..pi); radius kept, luma kept exactly, other pixels bit-exact."""
+    bins = len(target)
     own, _ = np.histogram(theta[movable], bins, (-np.pi, np.pi))
     own = own / own.sum()
-    target = own if config.prior is None else (1 - config.strength) * own + config.strength * np.asarray(config.prior)
-    target = _smooth_circular(target, config.smooth) + 1e-12
+    target = np.asarray(target, np.float64) + 1e-12
+    target = target / target.sum()
     # cut the circle where there is least mass on both sides, then match the two CDFs on the line
     cut = int(np.argmin(_smooth_circular(own + target, 2.0)))
     cut_angle = -np.pi + 2 * np.pi * cut / bins
@@ -125,3 +131,65 @@ def match_hue(rgb: np.ndarray, config: HueConfig, mask: np.ndarray | None = None
     return out
 
 
+def match_hue(rgb: np.ndarray, config: HueConfig, mask: np.ndarray | None = None) -> np.ndarray:
+    """Remap the chroma angles of `rgb` (uint8 HxWx3) so their histogram follows
+    (1 - strength) * own + strength * prior, smoothed. The PIL luma of every pixel is kept exactly."""
+    if config.is_identity:
+        return rgb
+    theta, radius = chroma_polar(rgb)
+    movable = radius > MIN_CHROMA
+    if mask is not None and config.keep_hole:
+        movable &= ~mask
+    if movable.sum() < 2:
+        return rgb
+    bins = BINS if config.prior is None else len(config.prior)
+    own, _ = np.histogram(theta[movable], bins, (-np.pi, np.pi))
+    return _remap_angles(rgb, theta, radius, movable, hue_target(config, own / own.sum()))
+
+
+HSV_BINS = 180          # the metric's hue histogram (OpenCV HSV H of uint8 RGB, 0-179)
+
+
+def hsv_hue_histogram(rgb: np.ndarray) -> np.ndarray:
+    """Pixel counts per OpenCV HSV hue value (0-179) of uint8 RGB: the metric's histogram before normalising."""
+    hsv = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)
+    return np.bincount(hsv[..., 0].ravel(), minlength=HSV_BINS).astype(np.float64)
+
+
+@lru_cache(maxsize=4)
+def _angle_hsv(bins: int) -> tuple[np.ndarray, np.ndarray]:
+    from .hue_head import angle_to_hsv_hue
+
+    m = angle_to_hsv_hue(bins, HSV_BINS)
+    return m, np.maximum(m.sum(0), 1e-9)
+
+
+def match_hsv_hue(rgb: np.ndarray, target: np.ndarray, min_chroma: float) -> np.ndarray:
+    """Realise the angle histogram `target` in the metric's own bins: the pixels with chroma above `min_chroma`
+    (0-255 Cb/Cr units) are remapped (monotone in angle, radius kept) so that, together with the pixels left
+    as they are (pale ones, whose uint8 hue is quantised onto a few values), the image's OpenCV HSV hue
+    histogram follows `target` taken to OpenCV's hue bins, as far as non-negative counts allow. Luma exact."""
+    theta, radius = chroma_polar(rgb)
+    movable = radius > min_chroma / 255.0
+    n_mov = int(movable.sum())
+    if n_mov < 2:
+        return rgb
+    to_hsv, per_hsv_bin = _angle_hsv(len(target))
+    t = np.asarray(target, np.float64) @ to_hsv
+    t = t / t.sum()
+    hue = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2HSV)[..., 0]
+    fixed = np.bincount(hue[~movable], minlength=HSV_BINS).astype(np.float64)
+    # the movable pixels' counts: max(s * t - fixed, 0) summing to their number (s by bisection), so the whole
+    # histogram is s * t wherever the fixed pixels leave room
+    lo, hi = 0.0, float(fixed.sum() + n_mov) * 2.0 / max(t.min(), 1e-12)
+    hi = min(hi, 1e12)
+    for _ in range(60):
+        s = 0.5 * (lo + hi)
+        if np.maximum(s * t - fixed, 0).sum() > n_mov:
+            hi = s
+        else:
+            lo = s
+    want = np.maximum(lo * t - fixed, 0)
+    if want.sum() <= 0:
+        return rgb
+    return _remap_angles(rgb, theta, radius, movable, to_hsv @ (want / per_hsv_bin))

@@ -25,7 +25,7 @@ from .color import compose_rgb
 from .checkpoints import load_model, read_config, verify_checksums
 from .images import IMAGE_SIZE, gray_of
 from .chroma import ChromaConfig, continue_ring_chroma, desaturate_unsure, net_chroma_and_bins, smooth_chroma
-from .hue import HueConfig, angle_histogram, match_hue
+from .hue import BINS, HueConfig, angle_histogram, hue_target, match_hsv_hue, match_hue
 from .mask_refine import RefineConfig, refine_mask
 from .runtime import autocast, default_amp, pick_device
 
@@ -230,18 +230,24 @@ class Restorer:
         """The post-processing of a restored image, luma kept exactly, in the order chosen on the validation-only
         photos (weights/README.md): edge-aware chroma smoothing; the hue remap towards the head's per-photo
         histogram (else `self.hue`'s prior); paler where the net is unsure (after the remap, which would
-        otherwise lose the pale pixels' hues); with chroma.hole == 'ring', the hole's chroma from its ring."""
+        otherwise lose the pale pixels' hues); with chroma.hole == 'ring', the hole's chroma from its ring;
+        with hue.hsv_pass > 0, the same target realised once more in the metric's OpenCV hue bins."""
         c = self.chroma
         out = smooth_chroma(rgb, c.smooth_radius, c.smooth_eps) if c.smooth_radius else rgb
+        target = None
         if self.hue_head is not None and bin_mass is not None:
             target = self.hue_head.target(bin_mass, angle_histogram(out))
             out = match_hue(out, HueConfig(1.0, 0.0, self.hue.keep_hole, target.tolist()), mask)
         else:
+            if not self.hue.is_identity and self.hue.hsv_pass:
+                target = hue_target(self.hue, angle_histogram(out, len(self.hue.prior or []) or BINS))
             out = match_hue(out, self.hue, mask)
         if c.unsure_desat and entropy is not None:
             out = desaturate_unsure(out, entropy, c.unsure_desat, len(bin_mass))
         if c.hole == "ring":
             out = continue_ring_chroma(out, mask)
+        if target is not None and self.hue.hsv_pass:
+            out = match_hsv_hue(out, target, self.hue.hsv_pass)
         return out
 
     def restore(self, gray: np.ndarray) -> np.ndarray:
