@@ -27,7 +27,7 @@ $PY tools/build_heldout.py "$DATA" valset --per-photo 5 --validation-only --seed
 $PY tools/fit_hue_head.py --corpus "$DATA" --weights weights --out runs/hue_head --crops 480 --exclude-validation-only --save
 $PY tools/colour_variants.py --data-dir valset --head runs/hue_head/head.json --json runs/colour/validation.json
 $PY -c "import utils; from utils.chroma import ChromaConfig; utils.update_inference_config('weights/color', chroma=ChromaConfig(32, 1e-2, 0.5, 'ring').to_dict())"
-# then (branch colour, COLOUR_RESULTS.md): the last pass in OpenCV hue bins and paler-where-unsure 0.25, chosen on the same set
+# then (weights/colour_experiments.md): the last pass in OpenCV hue bins and paler-where-unsure 0.25, chosen on the same set
 $PY tools/colour_variants.py --data-dir valset --head runs/hue_head/head.json --json runs/colour/validation_hsv.json \
     --variants "hue=head;chroma=32/1e-2/0.5/ring" "hue=head;chroma=32/1e-2/0.5/ring;hc=3" "hue=head;chroma=32/1e-2/0.25/ring;hc=3" \
     --paired "hue=head;chroma=32/1e-2/0.5/ring"
