@@ -46,7 +46,7 @@ def main(argv=None) -> int:
     from tqdm.auto import tqdm
 
     import utils
-    from utils.baselines import CompetitionBaseline, baseline_restore, train_baseline
+    from utils.baselines import BASELINE_IMPL, CompetitionBaseline, baseline_restore, train_baseline
     from utils.runtime import tune_malloc
 
     tune_malloc()
@@ -92,11 +92,16 @@ def main(argv=None) -> int:
         base_info = train_baseline(baseline, train_ds, args.baseline_minutes, device=utils.pick_device(args.device),
                                    state_path=base_dir / "baseline.train_state.pt")
         base_info["encoder"] = args.baseline_encoder
-        utils.save_model(baseline, {"arch": "CompetitionBaseline", "encoder": args.baseline_encoder, "training": base_info},
-                         base_dir / "baseline")
+        utils.save_model(baseline, {"arch": "CompetitionBaseline", "impl": BASELINE_IMPL, "encoder": args.baseline_encoder,
+                                    "training": base_info}, base_dir / "baseline")
     elif (base_dir / "baseline.safetensors").is_file():
         from safetensors.torch import load_file
         base_cfg = json.loads((base_dir / "baseline.json").read_text())
+        if base_cfg.get("impl") != BASELINE_IMPL:
+            print(f"error: {base_dir / 'baseline.json'}: a baseline of an older implementation (before it was built "
+                  "with segmentation_models_pytorch); train it again with --baseline-minutes into another "
+                  "--baseline-dir", file=sys.stderr)
+            return 2
         baseline = CompetitionBaseline(encoder=base_cfg.get("encoder", "resnet34"))
         baseline.load_state_dict(load_file(str(base_dir / "baseline.safetensors")))
         base_info = base_cfg.get("training")

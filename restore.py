@@ -43,7 +43,7 @@ def main(argv=None) -> int:
     import torch
 
     import utils
-    from utils.batch_restore import restore_files
+    from utils.batch_restore import BatchSubmissionError, NothingRestoredError, restore_files
     from utils.guards import OutputError, plan_outputs
     from utils.runtime import tune_malloc
 
@@ -77,17 +77,22 @@ def main(argv=None) -> int:
     # any mode is converted to gray (alpha dropped, PIL luma, 16-bit scaled to 8 bits); an image over
     # utils.guards.MAX_IMAGE_PIXELS is refused from its header: DataError names the file and it is skipped
     sources = [(plan[p].name, lambda p=p: utils.read_image(p, "L", convert=True)) for p in files]
+    zip_error = None
     try:
         report = restore_files(restorer, sources, out_dir=args.output_dir, zip_path=args.zip, masks_dir=args.masks,
                                batch_size=args.batch_size, total=len(files))
-    except utils.SubmissionError as e:
-        print(f"error: zip not written: {e}", file=sys.stderr)
-        return 1
-    if args.zip:
+    except NothingRestoredError as e:       # every input failed: no zip
+        report, zip_error = utils.BatchReport(failed=e.failed), f"{args.zip} not written: no image could be restored"
+    except BatchSubmissionError as e:       # the zip was written but did not validate
+        report, zip_error = e.report, f"{args.zip} is not a valid submission: {e}"
+    if args.zip and zip_error is None:
         print(f"zip: {args.zip} ({len(report.zipped)} PNGs, valid)")
+    elif zip_error is not None:
+        print(f"error: {zip_error}", file=sys.stderr)
     print(f"restored {len(report.written)} of {len(files)} images into {args.output_dir}")
-    if report.failed:
-        print(f"{len(report.failed)} failed:", *report.failed, sep="\n  ", file=sys.stderr)
+    if report.failed or zip_error:
+        if report.failed:
+            print(f"{len(report.failed)} failed:", *report.failed, sep="\n  ", file=sys.stderr)
         return 1
     return 0
 

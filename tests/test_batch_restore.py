@@ -83,3 +83,24 @@ def test_stage_summary_writes_the_metrics_file(tmp_path):
     saved = json.loads((tmp_path / "mask_metrics.json").read_text())
     assert saved == out and saved["val_iou"] == 0.7 and saved["train_seconds"] == 5.0
     assert saved["loss_comparison"] == {"bce": {"val_iou": 0.1}}
+
+
+def test_a_mask_that_cannot_be_written_fails_that_image_by_its_mask_path(restorer, tmp_path):
+    (tmp_path / "masks").mkdir()
+    (tmp_path / "masks" / "a.png").mkdir()          # a folder where the mask file should go: it cannot be written
+    gray = np.random.default_rng(2).integers(0, 256, (512, 512), dtype=np.uint8)
+    report = utils.restore_files(restorer, [("a.png", lambda: gray), ("b.png", lambda: gray)], out_dir=tmp_path / "out",
+                                 masks_dir=tmp_path / "masks", progress=False)
+    assert len(report.failed) == 1 and report.failed[0].startswith(str(tmp_path / "masks" / "a.png"))
+    assert report.written == [tmp_path / "out" / "b.png"]     # a.png is not counted as restored
+
+
+def test_make_submission_names_the_test_input_it_could_not_read(sample_data, restorer, tmp_path):
+    import shutil
+
+    data = tmp_path / "data"
+    shutil.copytree(sample_data, data)
+    (data / "test_input" / "TEST_001.png").write_bytes(b"not a png")
+    with pytest.raises(utils.batch_restore.BatchSubmissionError, match="TEST_001.png") as e:
+        utils.make_submission(restorer, data, tmp_path / "sub.zip", progress=False)
+    assert any("TEST_001.png" in f for f in e.value.report.failed)

@@ -37,3 +37,17 @@ def test_restore_missing_weights_is_a_clear_error(tmp_path):
     proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(tmp_path / "in"), str(tmp_path / "out"),
                            "--weights", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "no complete set" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_restore_with_only_unreadable_inputs_writes_no_zip_and_lists_them(tiny_weights, tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    for name in ("a.png", "b.png"):
+        (inp / name).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    z = tmp_path / "sub.zip"
+    proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(inp), str(tmp_path / "out"), "--weights",
+                           str(tiny_weights), "--device", "cpu", "--zip", str(z)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "restored 0 of 2 images" in proc.stdout
+    assert "2 failed" in proc.stderr and "a.png" in proc.stderr and "b.png" in proc.stderr
+    assert "not written: no image could be restored" in proc.stderr and not z.exists()

@@ -32,7 +32,7 @@ def heldout_photos(corpus: Path) -> list[str]:
 
 
 def validation_only_photos(corpus: Path, val_fraction: float = 0.1, seed: int = 0) -> list[str]:
-    """Train-split photos all of whose crops fell in the notebooks' validation split (`utils.setup`: by crop,
+    """Train-split photos all of whose crops fell in the notebooks' validation split (`utils.prepare_run`: by crop,
     seed 0, 10%): no network trained on them (they were only validated on). A set for choosing settings
     without touching the test photos."""
     import utils

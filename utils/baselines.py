@@ -30,6 +30,9 @@ def telea(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
     return cv2.inpaint(np.ascontiguousarray(image), m, radius, cv2.INPAINT_TELEA)
 
 
+BASELINE_IMPL = "smp"    # stored with its weights and training state: the in-house UNets before it are refused
+
+
 class CompetitionBaseline(nn.Module):
     """The competition's published baseline: two segmentation_models_pytorch UNets (ResNet34 encoders), the first
     restores the gray image (fills the hole), the second colourises it; random init (no hub offline). An
@@ -71,6 +74,9 @@ def train_baseline(model: CompetitionBaseline, train_ds, minutes: float, batch_s
     spent, steps, epoch, last = 0.0, 0, 0, float("nan")
     state = load_train_state(state_path) if state_path else None
     if state is not None:
+        if state.get("impl") != BASELINE_IMPL:
+            raise ValueError(f"{state_path}: the training state of an older baseline implementation (before "
+                             "segmentation_models_pytorch); remove it or use another state path")
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         spent, steps, epoch = float(state["spent_s"]), int(state["steps"]), int(state["epoch"])
@@ -78,8 +84,8 @@ def train_baseline(model: CompetitionBaseline, train_ds, minutes: float, batch_s
 
     def save():
         if state_path:
-            save_train_state(state_path, {"model": model.state_dict(), "optimizer": opt.state_dict(), "spent_s": spent,
-                                          "steps": steps, "epoch": epoch, "final_loss": last})
+            save_train_state(state_path, {"impl": BASELINE_IMPL, "model": model.state_dict(), "optimizer": opt.state_dict(),
+                                          "spent_s": spent, "steps": steps, "epoch": epoch, "final_loss": last})
 
     budget = minutes * 60
     bar = tqdm(desc="baseline", unit="step", initial=steps, disable=not progress)
@@ -127,4 +133,4 @@ def baseline_restore(model: CompetitionBaseline, gray: np.ndarray, size: int = 2
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-__all__ = ["CompetitionBaseline", "baseline_loss", "baseline_restore", "gray_copy", "telea", "train_baseline"]
+__all__ = ["BASELINE_IMPL", "CompetitionBaseline", "baseline_loss", "baseline_restore", "gray_copy", "telea", "train_baseline"]

@@ -9,6 +9,7 @@ validated at the end.
 """
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,16 @@ class NothingRestoredError(SubmissionError):
     def __init__(self, zip_path, failed: list[str]):
         super().__init__(f"{zip_path}: no image could be restored, no zip written: " + "; ".join(failed))
         self.failed = failed
+
+
+class BatchSubmissionError(SubmissionError):
+    """The zip was written but is not a valid submission (e.g. a test input could not be read); `report` says
+    what was restored and what failed."""
+
+    def __init__(self, error: SubmissionError, report: "BatchReport"):
+        extra = f" (not restored: {'; '.join(report.failed)})" if report.failed else ""
+        super().__init__(f"{error}{extra}")
+        self.report = report
 
 
 @dataclass
@@ -54,42 +65,43 @@ def restore_files(restorer: Restorer, sources: Iterable[Source], out_dir=None, z
     bar = tqdm(total=total, desc="restoring", unit="img", disable=not progress)
 
     def save(name: str, r: Restoration) -> None:
-        try:
-            if out_dir is not None:
-                write_png(Path(out_dir) / name, r.restored, compress_level=png_level)
-                report.written.append(Path(out_dir) / name)
-            if masks_dir is not None:
-                write_png(Path(masks_dir) / name, r.mask.astype(np.uint8) * 255, compress_level=png_level)
-        except OSError as e:
-            report.failed.append(f"{Path(out_dir or masks_dir) / name}: cannot write ({e.strerror or e})")
-            tqdm.write(f"not written: {report.failed[-1]}")
-            return
+        for folder, image in ((out_dir, r.restored), (masks_dir, r.mask.astype(np.uint8) * 255)):
+            if folder is None:
+                continue
+            try:
+                write_png(Path(folder) / name, image, compress_level=png_level)
+            except OSError as e:
+                report.failed.append(f"{Path(folder) / name}: cannot write ({e.strerror or e})")
+                tqdm.write(f"not written: {report.failed[-1]}")
+                return
+        if out_dir is not None:
+            report.written.append(Path(out_dir) / name)
         if writer is not None:
             writer.add(name, r.submission_image)
             report.zipped.append(name)
         if keep:
             report.results[name] = r
 
-    def flush(batch):
-        for (name, _), r in zip(batch, restorer.restore_images([im for _, im in batch], batch_size)):
-            save(name, r)
-        bar.update(len(batch))
-        batch.clear()
+    pending: deque[str] = deque()    # the names of the images handed to the restorer, in order
 
-    def run():
-        batch: list[tuple[str, np.ndarray]] = []
+    def images():
+        """Each source decoded when the restorer asks for it: it keeps only the 512x512 gray of each image of
+        a batch, so one full-size image at a time is in memory."""
         for name, load in sources:
             try:
-                batch.append((name, load()))
+                image = load()
             except DataError as e:
                 report.failed.append(str(e))
                 tqdm.write(f"skipped: {e}")
                 bar.update(1)
                 continue
-            if len(batch) >= batch_size:
-                flush(batch)
-        if batch:
-            flush(batch)
+            pending.append(name)
+            yield image
+
+    def run():
+        for r in restorer.restore_images(images(), batch_size):
+            save(pending.popleft(), r)
+            bar.update(1)
 
     try:
         if writer is None:
@@ -99,10 +111,12 @@ def restore_files(restorer: Restorer, sources: Iterable[Source], out_dir=None, z
                 run()
                 if not report.zipped:
                     raise NothingRestoredError(zip_path, report.failed)
+            try:
+                validate_submission(zip_path, expected if expected is not None else report.zipped)
+            except SubmissionError as e:
+                raise BatchSubmissionError(e, report) from e
     finally:
         bar.close()
-    if writer is not None:
-        validate_submission(zip_path, expected if expected is not None else report.zipped)
     return report
 
 
@@ -117,4 +131,4 @@ def make_submission(restorer: Restorer, data_dir, zip_path, png_dir=None, batch_
                          progress=progress, total=len(sources), expected=data_dir / "test.csv")
 
 
-__all__ = ["BatchReport", "NothingRestoredError", "make_submission", "restore_files"]
+__all__ = ["BatchReport", "BatchSubmissionError", "NothingRestoredError", "make_submission", "restore_files"]
