@@ -1,8 +1,12 @@
 """Train one stage from the command line, on one device or several (Hugging Face accelerate).
 
     python tools/train.py --stage mask --data-dir data --ckpt-dir checkpoints --epochs 6            # one device
-    accelerate launch --num_processes 2 tools/train.py --stage mask --data-dir data --ckpt-dir checkpoints
-    accelerate launch --cpu --num_processes 2 tools/train.py --stage color --steps-per-epoch 5      # CPU, gloo
+    accelerate launch --multi_gpu --num_processes 2 tools/train.py --stage mask --data-dir data --ckpt-dir checkpoints
+    accelerate launch --multi_gpu --num_processes 2 tools/train.py --cpu --stage color --steps-per-epoch 5  # CPU, gloo
+
+(`accelerate launch --cpu --num_processes 2` starts ONE process: accelerate runs several CPU processes only
+through mpirun. `--multi_gpu` starts them with torch.distributed.run, and the script's own --cpu keeps them on
+the CPU; `torchrun --nproc_per_node 2 tools/train.py ...` does the same.)
 
 The same stages, data sets, defaults and checkpoints as notebooks 02-04 (utils.distributed.build), written by
 the main process only; an interrupted run resumes from its last epoch (--no-resume starts over). --batch-size is

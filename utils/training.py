@@ -136,6 +136,7 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
                             drop_last=len(train_ds) >= batch_size, generator=g, persistent_workers=False)
         if accelerator is not None:
             loader = accelerator.prepare_data_loader(loader)     # this process's share of the batches
+            loader.set_epoch(epoch)     # else accelerate's loader sets the data set back to epoch 0 when iterated
         n_steps = min(len(loader), steps_per_epoch or len(loader))
         if steps_per_epoch and steps_per_epoch > len(loader) and epoch == start:
             warnings.warn(f"{stage.name}: steps_per_epoch={steps_per_epoch} is more than the {len(loader)} batches of "
