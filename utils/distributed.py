@@ -10,7 +10,9 @@ the same safetensors + JSON + train-state files as the single-process path (so a
     utils.distributed.launch("mask", num_processes=2, data_dir=..., ckpt_dir=..., epochs=6)   # from a notebook
 
 `launch` uses `accelerate.notebook_launcher` (fork): in a notebook, nothing may touch CUDA before it is
-called (build the data sets on the CPU; skip the loss comparisons, which train in the notebook's process).
+called, not even `torch.cuda.is_available()` (which `utils.setup(device="auto")` calls; pass device="cpu"), and
+the loss comparisons, which train in the notebook's process, are skipped. After it returns, this process may use
+the GPU (e.g. `load_trained` into a stage built on it, for the notebooks' later cells).
 With num_processes=1 it trains in the calling process (the notebooks' usual path).
 
 The global batch is `batch_size * num_processes` (batch_size is per process) and `steps_per_epoch` counts one
@@ -180,7 +182,16 @@ def train(stage_name: str, data_dir=None, ckpt_dir=None, epochs: int = 6, steps_
     from .paths import project_dir
     from .training import fit
 
+    import os
+
+    # without cpu=True accelerate treats CPU processes as independent single-process runs (each would train alone
+    # and write the checkpoint): on a machine without CUDA, ask for the CPU (gloo) explicitly
+    cpu = cpu or not torch.cuda.is_available()
     accelerator = Accelerator(cpu=cpu, mixed_precision="no")     # the stage does its own bf16 autocast (`amp`)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if accelerator.num_processes != world:
+        raise RuntimeError(f"{world} processes were launched but accelerate sees {accelerator.num_processes} "
+                           f"({accelerator.distributed_type}); each would train alone and write the checkpoint")
     ckpt_dir = project_dir("checkpoints", ckpt_dir)
     data_dir = project_dir("data", data_dir)
     torch.manual_seed(seed)                  # the same initial weights everywhere (DDP also broadcasts rank 0's)
@@ -222,10 +233,12 @@ def launch(stage_name: str, num_processes: int = 1, port: int | None = None, **o
         raise ValueError(f"num_processes must be >= 1, got {num_processes}")
     if num_processes == 1:
         return train(stage_name, **options)["history"]
-    if torch.cuda.is_available() and torch.cuda.is_initialized():
+    # (torch.cuda.is_available() itself would poison the fork: it initialises the CUDA driver; is_initialized doesn't)
+    if torch.cuda.is_initialized():
         raise RuntimeError("CUDA is already initialised in this process, so forked training processes cannot use it: "
-                           "restart the kernel and keep this process on the CPU until launch() (data sets on "
-                           "device='cpu', compare_losses=False)")
+                           "restart the kernel and keep this process off CUDA until launch() (utils.setup(..., "
+                           "device='cpu'), compare_losses=False; not even torch.cuda.is_available(), unless "
+                           "PYTORCH_NVML_BASED_CUDA_CHECK=1 was set before it)")
     from accelerate import notebook_launcher
 
     notebook_launcher(_train_quiet, args=(stage_name, options), num_processes=num_processes,
