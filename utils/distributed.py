@@ -251,7 +251,8 @@ def launch(stage_name: str, num_processes: int = 1, port: int | None = None, **o
 
 def load_trained(stage, ckpt_dir) -> dict:
     """Load the weights (and optimizer state) that a launched run saved in ckpt_dir into `stage` (built in this
-    process, e.g. on the GPU after `launch` returned); returns the train state."""
+    process, e.g. on the GPU after `launch` returned) and put it in eval mode, as `fit` leaves a stage; returns
+    the train state."""
     from .paths import project_dir
     from .training import load_train_state
 
@@ -260,6 +261,7 @@ def load_trained(stage, ckpt_dir) -> dict:
     if state is None:
         raise FileNotFoundError(f"{ckpt_dir}: no {stage.name}.train_state.pt (has the stage been trained there?)")
     stage.load_state(state, ckpt_dir)
+    stage.eval_mode()           # as fit leaves it (the notebooks' later cells run the nets as they are)
     return state
 
 
