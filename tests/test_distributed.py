@@ -96,10 +96,21 @@ def test_launch_inpaint_and_accelerate_launch_cli(sample_data, tmp_path):
     ckpt = tmp_path / "ckpt"
     opts = dict(data_dir=str(sample_data), ckpt_dir=str(ckpt), epochs=1, steps_per_epoch=1, batch_size=2,
                 num_workers=0, image_size=64, val_count=2, pretrained="none", cpu=True, loss="l1+gan")
+    # then, as the notebooks do after launch(): the trained weights loaded into a stage built in this process
+    build = {k: opts[k] for k in ("image_size", "val_count", "pretrained", "loss")}
     code = ("import json, utils.distributed as d; "
-            f"h = d.launch('inpaint', num_processes=2, **{opts!r}); print('HISTORY', json.dumps(h))")
+            f"h = d.launch('inpaint', num_processes=2, **{opts!r}); "
+            f"stage, _, val = d.build('inpaint', 'cpu', {str(sample_data)!r}, **{build!r}); "
+            f"d.load_trained(stage, {str(ckpt)!r}); "
+            "from safetensors.torch import load_file; import torch; "
+            f"saved = load_file({str(ckpt / 'inpaint.safetensors')!r}); sd = stage.net.state_dict(); "
+            "assert all(torch.equal(saved[k], sd[k]) for k in saved), 'weights not loaded'; "
+            "assert not any(m.training for m, _ in stage.nets.values()), 'left in train mode'; "
+            "print('HISTORY', json.dumps(h)); print('LOADED', json.dumps(val(stage)))")
     proc = run_py(["-c", code])
-    history = json.loads(proc.stdout.split("HISTORY", 1)[1])
+    history = json.loads(proc.stdout.split("HISTORY", 1)[1].split("LOADED")[0])
+    loaded = json.loads(proc.stdout.split("LOADED", 1)[1])
+    assert loaded["val_masked_ssim"] == pytest.approx(history[0]["val_masked_ssim"], abs=1e-4)
     assert len(history) == 1 and history[0]["processes"] == 2 and history[0]["images"] == 4
     assert "train_d_loss" in history[0] and "val_masked_ssim" in history[0]
     for stem in ("inpaint", "inpaint_disc"):
