@@ -23,11 +23,17 @@ class SettingsChangedError(ValueError):
 
 def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers: int = 0,
         steps_per_epoch: int | None = None, resume: bool = True, val_fn=None, seed: int = 0,
-        progress: bool = True) -> list[dict]:
+        progress: bool = True, accelerator=None) -> list[dict]:
     """Train `stage` (see utils.stages) for `epochs`, validating with `val_fn(stage)` after each epoch and
     checkpointing (models + optimizer state) so that an interrupted run resumes from the last epoch.
     Returns the per-epoch history (losses, validation metrics, seconds, and the images trained on and images/s,
-    loading included: what one epoch of a larger data set will cost)."""
+    loading included: what one epoch of a larger data set will cost).
+
+    `accelerator` (an accelerate.Accelerator; see utils.distributed, which also prepares the stage's nets for DDP):
+    each process trains on its share of every epoch's batches (steps_per_epoch counts one process's steps), the
+    ranks are synced after each epoch, and only the main process prints and writes the checkpoints."""
+    main = accelerator is None or accelerator.is_main_process
+    progress = progress and main
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state_path = ckpt_dir / f"{stage.name}.train_state.pt"
@@ -52,6 +58,9 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
         g = torch.Generator().manual_seed(seed * 1000 + epoch)
         loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, num_workers=num_workers,
                             drop_last=len(train_ds) >= batch_size, generator=g, persistent_workers=False)
+        if accelerator is not None:
+            loader = accelerator.prepare_data_loader(loader)     # this process's share of the batches
+            loader.set_epoch(epoch)     # else accelerate's loader sets the data set back to epoch 0 when iterated
         n_steps = min(len(loader), steps_per_epoch or len(loader))
         if steps_per_epoch and steps_per_epoch > len(loader) and epoch == start:
             warnings.warn(f"{stage.name}: steps_per_epoch={steps_per_epoch} is more than the {len(loader)} batches of "
@@ -78,12 +87,18 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
         record = {"epoch": epoch + 1, "train_seconds": round(seconds, 1), "skipped_steps": skipped, "images": images,
                   "images_per_s": round(images / seconds, 3) if seconds > 0 else None}
         record.update({f"train_{k}": v / max(count, 1) for k, v in sums.items()})
+        if accelerator is not None:                 # same buffers and record on every rank; images of all ranks
+            from .distributed import sync_epoch
+            record = sync_epoch(accelerator, stage, record)
         if val_fn is not None:
             stage.eval_mode()
             record.update(val_fn(stage))
         history.append(record)
-        stage.save(ckpt_dir, extra={"epoch": epoch + 1, "history": history})
-        save_train_state(state_path, {**stage.state(), "epoch": epoch, "history": history, "settings": settings})
+        if main:
+            stage.save(ckpt_dir, extra={"epoch": epoch + 1, "history": history})
+            save_train_state(state_path, {**stage.state(), "epoch": epoch, "history": history, "settings": settings})
+        if accelerator is not None:
+            accelerator.wait_for_everyone()         # the checkpoint is written before any rank goes on
         if progress:
             print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()})
     return history

@@ -1,0 +1,87 @@
+"""Train one stage from the command line, on one device or several (Hugging Face accelerate).
+
+    python tools/train.py --stage mask --data-dir data --ckpt-dir checkpoints --epochs 6            # one device
+    accelerate launch --multi_gpu --num_processes 2 tools/train.py --stage mask --data-dir data --ckpt-dir checkpoints
+    accelerate launch --multi_gpu --num_processes 2 tools/train.py --cpu --stage color --steps-per-epoch 5  # CPU, gloo
+
+(`accelerate launch --cpu --num_processes 2` starts ONE process: accelerate runs several CPU processes only
+through mpirun. `--multi_gpu` starts them with torch.distributed.run, and the script's own --cpu keeps them on
+the CPU; `torchrun --nproc_per_node 2 tools/train.py ...` does the same.)
+
+The same stages, data sets, defaults and checkpoints as notebooks 02-04 (utils.distributed.build), written by
+the main process only; an interrupted run resumes from its last epoch (--no-resume starts over). --batch-size is
+per process (the global batch is batch size x processes) and --steps-per-epoch counts one process's steps. The
+notebooks' loss comparisons, chroma-gain and hue calibration are not run here: pass the loss to train with
+(--loss), and run the notebooks' later cells (or notebook 05) on the checkpoints afterwards.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from utils.distributed import STAGES, train
+from utils.losses import MEASURED_DEFAULT
+
+
+def _bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+
+
+def parse(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--stage", choices=STAGES, required=True)
+    ap.add_argument("--data-dir", default=None, help="the competition layout (default: $IMAGE_RESTORE_DATA, else data/)")
+    ap.add_argument("--ckpt-dir", default=None, help="checkpoints (default: $IMAGE_RESTORE_CHECKPOINTS, else checkpoints/)")
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--steps-per-epoch", type=int, default=None, help="per process; default: the whole train split")
+    ap.add_argument("--batch-size", type=int, default=8, help="per process")
+    ap.add_argument("--num-workers", type=int, default=1, help="data-loader workers per process")
+    ap.add_argument("--no-resume", dest="resume", action="store_false", help="train from scratch over ckpt-dir")
+    ap.add_argument("--no-validate", dest="validate", action="store_false", help="skip the per-epoch validation")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--amp", type=_bool, default=None, help="bf16 autocast (default: on CUDA, off on CPU)")
+    ap.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is there")
+    ap.add_argument("--image-size", type=int, default=256)
+    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--train-source", choices=("synthetic", "provided", "both"), default="synthetic")
+    ap.add_argument("--val-count", type=int, default=48)
+    ap.add_argument("--max-train", type=int, default=None, help="use only the first N photos of the train split")
+    ap.add_argument("--loss", default=None, help=f"default: the measured default {MEASURED_DEFAULT}")
+    ap.add_argument("--lr", type=float, default=None, help="default: the stage's (mask 1e-3, color/inpaint 5e-4)")
+    ap.add_argument("--encoder", default=None, help="default: tf_efficientnet_lite0")
+    ap.add_argument("--pretrained", default=None, help="offline | online | auto | none (default: auto)")
+    g = ap.add_argument_group("inpaint only")
+    g.add_argument("--d-lr", type=float, default=None)
+    g.add_argument("--gan-weight", type=float, default=None)
+    g.add_argument("--ssim-weight", type=float, default=None)
+    g.add_argument("--hole-weight", type=float, default=None)
+    g.add_argument("--gray-share", type=float, default=0.1)
+    return ap.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = vars(parse(argv))
+    stage = args.pop("stage")
+    for k in ("d_lr", "gan_weight", "ssim_weight", "hole_weight"):
+        if stage != "inpaint" and args[k] is not None:
+            raise SystemExit(f"--{k.replace('_', '-')} is an inpaint option")
+        if args[k] is None:
+            args.pop(k)
+    for k in ("loss", "lr", "encoder", "pretrained"):
+        if args[k] is None:
+            args.pop(k)
+    result = train(stage, **args)
+    if result["accelerator"].is_main_process:
+        last = result["history"][-1] if result["history"] else {}
+        print(json.dumps({"stage": stage, "epochs": len(result["history"]), "last": last}, default=str))
+    result["accelerator"].end_training()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
