@@ -67,9 +67,13 @@ def upload(page, elem_id: str, path: Path, attempts: int = 3):
     upload event can be lost before Gradio's front end has attached its handler: then try again."""
     shown = f"document.querySelector('#{elem_id}').innerText.includes('{path.name}')"
     for attempt in range(attempts):
-        page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
+        field = page.locator(f"#{elem_id} input[type=file]")
+        if attempt and field.count() == 0:     # the earlier upload went through after all: its name is on its way
+            page.wait_for_function(shown, timeout=60_000)
+            return
+        field.set_input_files(str(path))
         try:
-            page.wait_for_function(shown, timeout=30_000)
+            page.wait_for_function(shown, timeout=45_000)
             return
         except Exception:
             if attempt == attempts - 1:
