@@ -77,7 +77,7 @@ def test_baseline_training_resumes_from_its_state(tmp_path):
     budget = first["minutes"] + 0.05     # the budget counts CPU time: a step of the smp UNets can take a second
     more = train_baseline(CompetitionBaseline(encoder="resnet18"), Tiny(), minutes=budget, batch_size=2,
                           progress=False, state_path=state)
-    assert more["steps"] > first["steps"] and more["minutes"] >= budget
+    assert more["steps"] > first["steps"] and more["minutes"] >= budget - 0.01     # minutes are rounded to 0.01
 
 
 def test_benchmark_trains_then_reloads_the_competition_baseline(sample_data, tiny_weights, tmp_path):

@@ -53,6 +53,18 @@ def test_training_notebooks(nb_env):
     assert not [d for d in ("data", "runs", "checkpoints", "submission") if (ROOT / "notebooks" / d).exists()]
 
 
+def test_mask_notebook_trains_in_two_processes(nb_env, tmp_path):
+    """num_processes=2: notebook 02 trains through accelerate's notebook_launcher (two gloo processes on the CPU),
+    then loads the checkpoint back for its later cells."""
+    run_notebooks(["02"], nb_env["data"], nb_env["out"], tmp_path / "ckpt", "num_processes=2")
+    nb = json.loads((nb_env["out"] / "02_train_mask.ipynb").read_text())
+    assert not [o for c in nb["cells"] for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    cfg = utils.load_model(tmp_path / "ckpt" / "mask")[1]
+    assert cfg["epoch"] == 1 and cfg["history"][-1]["images"] > 0
+    summary = json.loads((tmp_path / "ckpt" / "mask_metrics.json").read_text())
+    assert "loss_comparison" not in summary and summary["loss"] == "bce+dice"     # no comparison in this mode
+
+
 def test_mask_notebook_trains_on_the_provided_pairs(nb_env, tmp_path):
     """train_source='both': notebook 02 trains on synthetic damage and the data set's own train_input pairs."""
     run_notebooks(["02"], nb_env["data"], nb_env["out"], tmp_path / "ckpt", "train_source='both'", "compare_losses=False")

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import functools
 import socket
-from pathlib import Path
 
 import torch
 
