@@ -107,12 +107,14 @@ def hue_target(config: HueConfig, own: np.ndarray) -> np.ndarray:
 
 
 def _remap_angles(rgb: np.ndarray, theta: np.ndarray, radius: np.ndarray, movable: np.ndarray,
-                  target: np.ndarray) -> np.ndarray:
+                  target: np.ndarray, own: np.ndarray | None = None) -> np.ndarray:
     """Monotone remap (around the circle) of the chroma angles of the `movable` pixels so their histogram
-    follows `target` (angle bins over -pi..pi); radius kept, luma kept exactly, other pixels bit-exact."""
+    follows `target` (angle bins over -pi..pi); radius kept, luma kept exactly, other pixels bit-exact.
+    `own`: the movable pixels' normalised histogram in the same bins, when the caller has it already."""
     bins = len(target)
-    own, _ = np.histogram(theta[movable], bins, (-np.pi, np.pi))
-    own = own / own.sum()
+    if own is None:
+        own, _ = np.histogram(theta[movable], bins, (-np.pi, np.pi))
+        own = own / own.sum()
     target = np.asarray(target, np.float64) + 1e-12
     target = target / target.sum()
     # cut the circle where there is least mass on both sides, then match the two CDFs on the line
@@ -144,7 +146,8 @@ def match_hue(rgb: np.ndarray, config: HueConfig, mask: np.ndarray | None = None
         return rgb
     bins = BINS if config.prior is None else len(config.prior)
     own, _ = np.histogram(theta[movable], bins, (-np.pi, np.pi))
-    return _remap_angles(rgb, theta, radius, movable, hue_target(config, own / own.sum()))
+    own = own / own.sum()
+    return _remap_angles(rgb, theta, radius, movable, hue_target(config, own), own)
 
 
 HSV_BINS = 180          # the metric's hue histogram (OpenCV HSV H of uint8 RGB, 0-179)
