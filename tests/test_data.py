@@ -1,5 +1,6 @@
 import shutil
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -174,3 +175,64 @@ def test_stale_sample_dataset_is_rebuilt_or_flagged(tmp_path, capsys):
     # a dataset without manifest (the competition's) is left alone
     (own / "manifest.csv").unlink()
     assert utils.ensure_dataset(own) == own
+
+
+def test_photo_crops_are_drawn_afresh_each_epoch(tmp_path):
+    """train_source='photos': item i of epoch e is a 512 crop of photo i % n at a random position, scale and flip,
+    seeded by (seed, e, i): the same item twice is the same crop, another epoch another crop, and the crop is a
+    window of the photo (no upsampling when its short side is 512)."""
+    rng = np.random.default_rng(0)
+    photo = (rng.random((512, 900, 3)) * 255).astype(np.uint8)
+    Image.fromarray(photo).save(tmp_path / "wide.png")
+    big = cv2.resize(photo, (1800, 1024), interpolation=cv2.INTER_CUBIC)
+    Image.fromarray(big).save(tmp_path / "big.jpg", quality=95)
+    ds = utils.PhotoCropDataset([tmp_path / "wide.png", tmp_path / "big.jpg"], seed=3, scale=(1.0, 3.0), repeats=3)
+    assert len(ds) == 6
+    a, b = ds.sample(0), ds.sample(0)
+    assert np.array_equal(a["rgb"], b["rgb"]) and a["rgb"].shape == (512, 512, 3)
+    assert np.array_equal(a["clean_gray"], utils.gray_of(a["rgb"])) and a["mask"].any()
+    seen = set()
+    for epoch in range(4):
+        ds.set_epoch(epoch)
+        crop = ds.sample(0)["rgb"]          # photo 0 is 512 high: every crop is an exact window (maybe flipped)
+        hits = [x for x in range(900 - 512 + 1) for img in (photo, photo[:, ::-1])
+                if np.array_equal(img[:, x:x + 512], crop)]
+        assert hits, f"epoch {epoch}: the crop is not a window of the photo"
+        seen.add(crop.tobytes())
+    assert len(seen) > 1
+    ds.set_epoch(0)
+    c0 = ds.sample(1)["rgb"]
+    ds.set_epoch(1)
+    assert not np.array_equal(c0, ds.sample(1)["rgb"])
+    assert min(ds.photo(1).shape[:2]) == 1024       # kept at most 512 x scale[1] (here its own 1024)
+    with pytest.raises(ValueError, match="scale"):
+        utils.PhotoCropDataset([tmp_path / "wide.png"], scale=(2.0, 1.0))
+    (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match="broken.jpg"):
+        utils.PhotoCropDataset([tmp_path / "broken.jpg"]).sample(0)
+
+
+def test_train_photo_paths_leave_out_validation_photos(sample_data, tmp_path):
+    """By default the photos are the manifest's sources of the train split, less every photo with a crop in the
+    validation split; a folder of one's own photos is used as it is; problems name the file."""
+    run = utils.prepare_run(sample_data, "cpu")
+    man = pd.read_csv(sample_data / "manifest.csv").set_index("name")["source"]
+    of = lambda paths: {man[p.name] for p in paths}  # noqa: E731
+    photos = utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"])
+    assert photos and {str(p) for p in photos} == of(run["train_paths"]) - of(run["val_paths"])
+    train, val = utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="photos",
+                                          data_dir=sample_data, repeats=2)
+    assert isinstance(train, utils.PhotoCropDataset) and len(train) == 2 * len(photos)
+    assert train[0]["rgb"].shape == (3, 128, 128) and val.fixed
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    shutil.copy(photos[0], folder / "one.png")
+    assert utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], folder) == [folder / "one.png"]
+    with pytest.raises(DataError, match="manifest.csv"):
+        utils.train_photo_paths(tmp_path, run["train_paths"], run["val_paths"])
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(DataError, match="no photos"):
+        utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], empty)
+    with pytest.raises(ValueError, match="photos"):
+        utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="photos")

@@ -179,3 +179,20 @@ def test_untrained_inpainter_starts_at_telea():
     mask[100:200, 100:220] = True
     out = utils.inpaint(utils.InpaintNet().eval(), [img], [mask], size=128)[0]
     assert np.array_equal(out, utils.telea(img, mask))
+
+
+def test_stage_starts_from_trained_weights(sample_data, tiny_weights, tmp_path):
+    """init_from loads a checkpoint's nets (fine-tuning the shipped weights on one's own photos), is part of the
+    settings a resumed run must share, and refuses weights of another head, naming the file."""
+    stage = utils.ColorStage(loss="perceptual+l1", size=128, pretrained="none")
+    stage.init_from(tiny_weights)
+    shipped, _ = utils.load_model(tiny_weights / "color")
+    assert all(torch.equal(a, b) for a, b in zip(stage.net.state_dict().values(), shipped.state_dict().values()))
+    assert stage.settings()["init_weights"] == str(tiny_weights)
+    ds, _ = batch_of(sample_data, size=128)
+    utils.fit(stage, ds, 1, tmp_path, batch_size=2, steps_per_epoch=1, progress=False)
+    with pytest.raises(utils.training.SettingsChangedError, match="init_weights"):
+        utils.fit(utils.ColorStage(loss="perceptual+l1", size=128, pretrained="none"), ds, 2, tmp_path, batch_size=2,
+                  steps_per_epoch=1, progress=False)
+    with pytest.raises(ValueError, match="color.safetensors"):
+        utils.ColorStage(loss="classify", size=128, pretrained="none").init_from(tiny_weights)

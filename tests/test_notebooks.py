@@ -76,6 +76,21 @@ def test_mask_notebook_trains_on_the_provided_pairs(nb_env, tmp_path):
     assert cfg["epoch"] == 1 and cfg["history"][-1]["images"] > 0
 
 
+def test_colour_notebook_fine_tunes_on_fresh_photo_crops(nb_env, tmp_path):
+    """train_source='photos' with init_weights: notebook 03 starts from given weights and trains on crops drawn
+    afresh from the full-resolution photos that the data dir's manifest names (no validation photo among them)."""
+    weights = make_tiny_weights(tmp_path / "w")
+    run_notebooks(["03"], nb_env["data"], nb_env["out"], tmp_path / "ckpt", "train_source='photos'",
+                  f"init_weights='{weights}'", "compare_losses=False", "loss='perceptual+l1'")
+    run = utils.prepare_run(nb_env["data"], "cpu")
+    n_photos = len(utils.train_photo_paths(nb_env["data"], run["train_paths"], run["val_paths"]))
+    nb = json.loads((nb_env["out"] / "03_train_colorization.ipynb").read_text())
+    printed = "".join(t for c in nb["cells"] for o in c.get("outputs", []) for t in o.get("text", []))
+    assert f"train items (photos): {n_photos}" in printed
+    state = utils.checkpoints.load_train_state(tmp_path / "ckpt" / "color.train_state.pt")
+    assert state["settings"]["init_weights"] == str(weights) and state["history"][-1]["images"] > 0
+
+
 def test_inference_notebook(nb_env, tmp_path):
     weights = make_tiny_weights(tmp_path / "w")
     sub = tmp_path / "sub" / "submission.zip"

@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from .baselines import telea
 from .damage import DamageConfig, apply_damage, sample_damage
-from .images import IMAGE_SIZE, DataError, gray_of, read_image
+from .images import IMAGE_EXTENSIONS, IMAGE_SIZE, DataError, gray_of, read_image
 from .paths import project_dir
 from .runtime import pick_device
 
@@ -174,7 +174,7 @@ class SyntheticDamageDataset(Dataset):
     def _rng(self, idx: int) -> np.random.Generator:
         return np.random.default_rng([self.seed, 0 if self.fixed else self.epoch, idx])
 
-    def _read_gt(self, idx: int) -> np.ndarray:
+    def _read_gt(self, idx: int, rng: np.random.Generator) -> np.ndarray:
         return read_image(self.paths[idx], "RGB", self.damage.image_size)
 
     def sample(self, idx: int) -> dict:
@@ -184,7 +184,7 @@ class SyntheticDamageDataset(Dataset):
         for attempt in range(len(self.paths)):
             j = (idx + attempt) % len(self.paths)
             try:
-                rgb = self._read_gt(j)
+                rgb = self._read_gt(j, rng)
                 break
             except DataError as e:
                 if self.on_error == "raise":
@@ -204,6 +204,53 @@ class SyntheticDamageDataset(Dataset):
     def __getitem__(self, idx: int) -> dict:
         s = self.sample(idx)
         return to_tensor_sample(s["gray"], s["mask"], s["rgb"], self.size)
+
+
+class PhotoCropDataset(SyntheticDamageDataset):
+    """Full-resolution colour photos -> a crop drawn afresh every epoch, damaged on the fly.
+
+    Item i of epoch e takes photo i % n (each photo `repeats` times an epoch) and, seeded by (seed, e, i), resizes
+    it so that its short side is 512*s (s uniform in `scale`, capped at the photo's own resolution so that crops
+    are never upsampled beyond it), takes a 512x512 square at a random position and flips it left-right with
+    probability 1/2; then polygon damage as in SyntheticDamageDataset. A photo is decoded once per process and kept,
+    downscaled to the largest size a crop can use (short side 512*scale[1])."""
+
+    def __init__(self, photo_paths, damage: DamageConfig | None = None, size: int = IMAGE_SIZE, seed: int = 0,
+                 scale=(1.0, 3.0), repeats: int = 1, on_error: str = "raise"):
+        super().__init__(photo_paths, damage, size, augment=False, seed=seed, on_error=on_error, repeats=repeats)
+        lo, hi = float(scale[0]), float(scale[1])
+        if not 0 < lo <= hi:
+            raise ValueError(f"scale must be (low, high) with 0 < low <= high, got {scale}")
+        self.scale = (lo, hi)
+        self._photos: dict[int, np.ndarray] = {}
+
+    def photo(self, idx: int) -> np.ndarray:
+        """Photo idx as RGB uint8, short side at most 512*scale[1] (decoded once per process)."""
+        if idx not in self._photos:
+            path, limit = self.paths[idx], self.damage.image_size * self.scale[1]
+            try:
+                from PIL import Image
+
+                with Image.open(path) as im:
+                    if im.format == "JPEG":         # decode at a reduced scale where the crop cannot use more
+                        im.draft("RGB", (round(im.width * limit / min(im.size)), round(im.height * limit / min(im.size))))
+                    rgb = np.asarray(im.convert("RGB"))
+            except (OSError, ValueError, SyntaxError) as e:
+                raise DataError(f"{path}: not a readable image ({e})") from e
+            short = min(rgb.shape[:2])
+            if short > limit:
+                f = limit / short
+                rgb = cv2.resize(rgb, (round(rgb.shape[1] * f), round(rgb.shape[0] * f)), interpolation=cv2.INTER_AREA)
+            self._photos[idx] = rgb
+        return self._photos[idx]
+
+    def _read_gt(self, idx: int, rng: np.random.Generator) -> np.ndarray:
+        from .sample_data import random_crop
+
+        rgb = self.photo(idx)
+        size = self.damage.image_size
+        native = max(self.scale[0], min(rgb.shape[:2]) / size)
+        return random_crop(rgb, rng, size, (self.scale[0], min(self.scale[1], native)))[0]
 
 
 class ProvidedPairsDataset(Dataset):
@@ -321,23 +368,64 @@ def prepare_run(data_dir=None, device: str = "auto", seed: int = 0, val_fraction
             "train_table": train_table}
 
 
-TRAIN_SOURCES = ("synthetic", "provided", "both")
+TRAIN_SOURCES = ("synthetic", "provided", "both", "photos")
+
+
+def train_photo_paths(data_dir, train_paths, val_paths, photos=None) -> list[Path]:
+    """The full-resolution colour photos that train_source='photos' crops afresh every epoch.
+
+    photos: a folder (or a list) of your own colour photos, used as they are; None: the source photos that
+    data_dir/manifest.csv names for the train split's crops (tools/build_corpus.py and the sample dataset write
+    it), less every photo that has a crop in the validation split, so that no validation crop is trained on."""
+    if photos is not None:
+        from .sample_data import folder_photo_paths
+
+        paths = folder_photo_paths(photos) if isinstance(photos, (str, Path)) else [Path(p) for p in photos]
+        if not paths:
+            raise DataError(f"{photos}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found")
+        return paths
+    manifest = Path(data_dir) / "manifest.csv"
+    if not manifest.is_file():
+        raise DataError(f"{manifest}: not found; train_source='photos' needs the full-resolution photos: pass photos= "
+                        "(a folder of colour photos), or build the data with tools/build_corpus.py")
+    man = read_csv_table(manifest)
+    if not {"name", "source"} <= set(man.columns):
+        raise DataError(f"{manifest}: needs the columns name and source (found {list(man.columns)})")
+    source = dict(zip(man["name"], man["source"]))
+    def of(paths):
+        return {source[Path(p).name] for p in paths if Path(p).name in source}
+    chosen = sorted(of(train_paths) - of(val_paths))
+    missing = [s for s in chosen if not Path(s).is_file()]
+    if missing:
+        raise DataError(f"{missing[0]}: source photo named in {manifest} not found"
+                        + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
+    if not chosen:
+        raise DataError(f"{manifest}: no source photo of the train split is free of validation crops")
+    return [Path(s) for s in chosen]
 
 
 def train_val_datasets(train_paths, val_paths, size: int, seed: int = 0, damage: DamageConfig | None = None,
              train_style_share: float = 0.1, repeats: int = 1, train_source: str = "synthetic",
-             train_table: pd.DataFrame | None = None):
+             train_table: pd.DataFrame | None = None, photos=None, data_dir=None, crop_scale=(1.0, 3.0)):
     """The training set and a fixed validation set with test-style polygon damage only.
 
     train_source: 'synthetic' (on-the-fly polygon damage, plus a share of train-style holes, drawn on the
     ground truths `train_paths`, each `repeats` times an epoch), 'provided' (the data set's own
     train_input/train_gt pairs, the rows of `train_table`; mask target = the pixels where the input differs
-    from the ground truth's gray), or 'both' (the two one after the other)."""
+    from the ground truth's gray), 'both' (the two one after the other), or 'photos' (PhotoCropDataset: a fresh
+    crop of each full-resolution photo every epoch, short side 512 x `crop_scale`, with synthetic damage; the
+    photos are `train_photo_paths(data_dir, train_paths, val_paths, photos)`: your folder of photos, or by
+    default the sources that data_dir's manifest names)."""
     if train_source not in TRAIN_SOURCES:
         raise ValueError(f"train_source must be one of {TRAIN_SOURCES}, got {train_source!r}")
     parts = []
+    train_damage = damage or DamageConfig(train_style_share=train_style_share)
+    if train_source == "photos":
+        if photos is None and data_dir is None:
+            raise ValueError("train_source='photos' needs photos (a folder of colour photos) or data_dir (its manifest)")
+        train_photos = train_photo_paths(data_dir, train_paths, val_paths, photos)
+        parts.append(PhotoCropDataset(train_photos, train_damage, size=size, seed=seed, scale=crop_scale, repeats=repeats))
     if train_source in ("synthetic", "both"):
-        train_damage = damage or DamageConfig(train_style_share=train_style_share)
         parts.append(SyntheticDamageDataset(train_paths, train_damage, size=size, seed=seed, repeats=repeats))
     if train_source in ("provided", "both"):
         if train_table is None:

@@ -28,11 +28,11 @@ import torch
 STAGES = ("mask", "color", "inpaint")
 # per-stage options that `build` passes to the stage (the notebooks' parameters of the same names)
 STAGE_OPTIONS = {
-    "mask": ("loss", "lr", "encoder", "pretrained"),
-    "color": ("loss", "lr", "encoder", "pretrained"),
-    "inpaint": ("loss", "lr", "d_lr", "gan_weight", "ssim_weight", "hole_weight", "encoder", "pretrained"),
+    "mask": ("loss", "lr", "encoder", "pretrained", "init_weights"),
+    "color": ("loss", "lr", "encoder", "pretrained", "init_weights"),
+    "inpaint": ("loss", "lr", "d_lr", "gan_weight", "ssim_weight", "hole_weight", "encoder", "pretrained", "init_weights"),
 }
-DATA_OPTIONS = ("image_size", "repeats", "train_source", "val_count", "max_train", "gray_share")
+DATA_OPTIONS = ("image_size", "repeats", "train_source", "photos", "crop_scale", "val_count", "max_train", "gray_share")
 
 
 # ---------------------------------------------------------------- rank plumbing
@@ -130,7 +130,7 @@ def sync_epoch(accelerator, stage, record: dict) -> dict:
 # ---------------------------------------------------------------- stages and data, as notebooks 02-04 build them
 def build(stage_name: str, device="cpu", data_dir=None, seed: int = 0, image_size: int = 256, repeats: int = 1,
           train_source: str = "synthetic", val_count: int | None = 48, max_train: int | None = None,
-          gray_share: float = 0.1, **stage_options):
+          gray_share: float = 0.1, photos=None, crop_scale=(1.0, 3.0), **stage_options):
     """(stage, train_ds, val_fn) for one of 'mask', 'color', 'inpaint', with the notebooks' defaults: the same
     data split (`utils.prepare_run`), data sets (`utils.train_val_datasets`) and stage options (loss, lr, encoder,
     pretrained; for inpaint also d_lr, gan_weight, ssim_weight, hole_weight and gray_share). `loss` is one of the
@@ -149,12 +149,14 @@ def build(stage_name: str, device="cpu", data_dir=None, seed: int = 0, image_siz
     run = datasets.prepare_run(data_dir, "cpu", seed, max_train=max_train, max_val=val_count)
     train_ds, val_ds = datasets.train_val_datasets(run["train_paths"], run["val_paths"], image_size, seed,
                                                    repeats=repeats, train_source=train_source,
-                                                   train_table=run["train_table"])
+                                                   train_table=run["train_table"], photos=photos,
+                                                   data_dir=run["data_dir"], crop_scale=crop_scale)
     common = {"device": device, "size": image_size, "pretrained": "auto"}     # the notebooks' default
     for k in ("encoder", "pretrained"):
         if k in opts:
             common[k] = opts.pop(k)
     loss = choose_loss(stage_name, opts.pop("loss", "auto"))
+    init_weights = opts.pop("init_weights", None)
     if stage_name == "mask":
         stage = stages.MaskStage(loss=loss, **opts, **common)
         val_fn = functools.partial(evaluation.validate_mask, val_ds=val_ds)
@@ -165,6 +167,8 @@ def build(stage_name: str, device="cpu", data_dir=None, seed: int = 0, image_siz
         stage = stages.InpaintStage(loss=loss, **opts, **common)
         train_ds = datasets.InpaintDataset(train_ds, image_size, gray_share)
         val_fn = functools.partial(evaluation.validate_inpaint, val_ds=val_ds)
+    if init_weights:
+        stage.init_from(init_weights)
     return stage, train_ds, val_fn
 
 

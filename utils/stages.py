@@ -24,6 +24,25 @@ class Stage:
         self.amp = default_amp(self.device) if amp is None else amp
         self.nets: dict = {}
         self.opts: dict = {}
+        self.init_weights: str | None = None
+
+    def init_from(self, weights_dir) -> None:
+        """Start from trained weights instead of ImageNet: each of this stage's nets loads `<stem>.safetensors` of
+        weights_dir (e.g. the shipped weights/, to fine-tune them on your photos). The nets' configs must match
+        (same architecture, encoder and head); a mismatch or a missing file is an error naming the file."""
+        weights_dir = Path(weights_dir)
+        for stem, (m, cfg) in self.nets.items():
+            if not (weights_dir / f"{stem}.json").is_file() and stem.endswith("_disc"):
+                continue                # a discriminator that was not exported starts afresh
+            loaded, loaded_cfg = load_model(weights_dir / stem, "cpu")
+            theirs = {k: tuple(v.shape) for k, v in loaded.state_dict().items()}
+            ours = {k: tuple(v.shape) for k, v in m.state_dict().items()}
+            if type(loaded) is not type(m) or theirs != ours:
+                raise ValueError(f"{weights_dir / stem}.safetensors: its net ({loaded_cfg.get('arch')} "
+                                 f"{loaded_cfg.get('kwargs')}) is not this stage's ({cfg.get('arch')} {cfg.get('kwargs')}); "
+                                 "choose the loss (head) and encoder the weights were trained with")
+            m.load_state_dict(loaded.state_dict())
+        self.init_weights = str(weights_dir)
 
     @property
     def net(self):
@@ -70,7 +89,7 @@ class Stage:
         return {"loss": loss_desc,
                 "lr": {k: [g.get("initial_lr", g["lr"]) for g in o.param_groups] for k, o in self.opts.items()},
                 "nets": {stem: {k: v for k, v in cfg.items() if k != "inference"} for stem, (_, cfg) in self.nets.items()},
-                "size": self.size}
+                "size": self.size, **({"init_weights": self.init_weights} if self.init_weights else {})}
 
     def load_state(self, state: dict, ckpt_dir):
         for stem, (m, _) in self.nets.items():

@@ -41,8 +41,9 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
     settings = {**stage.settings(), "batch_size": batch_size, "seed": seed}
     settings = json.loads(json.dumps(settings, default=str))     # as it is stored
     if resume and (st := load_train_state(state_path)) is not None:
-        changed = {k: (st["settings"].get(k), v) for k, v in settings.items()
-                   if "settings" in st and st["settings"].get(k) != v}
+        old = st.get("settings")
+        changed = {} if old is None else {k: (old.get(k), settings.get(k)) for k in {**old, **settings}
+                                          if old.get(k) != settings.get(k)}
         if changed:
             lines = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in changed.items())
             raise SettingsChangedError(
