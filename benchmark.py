@@ -38,6 +38,8 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-encoder", default="resnet34", help="timm encoder of the baseline's two UNets (the competition used resnet34)")
     ap.add_argument("--colour", action="store_true", help="also the colour benchmark (utils.color_eval): gray copy, "
                     "blind guess, colour stage alone, pipeline, oracle, with the hole-colour figure")
+    ap.add_argument("--hole-figure", default=None, help="with --colour: where the hole-colour figure goes (default: "
+                    "beside --json as <stem>_hole_colour.png, else runs/hole_colour.png)")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -112,9 +114,11 @@ def main(argv=None) -> int:
         label = "UNet-ResNet34 x2" if enc == "resnet34" else f"UNet-{enc} x2"
         methods[f"competition baseline ({label})"] = lambda i: baseline_restore(baseline, grays[i])
 
-    rows, mask_iou = [], None
+    rows, mask_iou, outputs = [], None, {}
     for name, fn in methods.items():
         preds = [fn(i) for i in tqdm(range(len(names)), desc=name, leave=False)]
+        if name.startswith("ours, order") or name.startswith("pipeline"):
+            outputs[name] = preds
         table = utils.score_arrays(gts, preds, masks, names)
         ms = utils.median_ms(lambda: fn(0), repeats=args.repeats, warmup=1)
         rows.append({"method": name, **utils.summarize(table), "ms_per_image": ms})
@@ -126,6 +130,11 @@ def main(argv=None) -> int:
     if args.colour:
         from utils.color_eval import colour_benchmark
         colour, _, _ = colour_benchmark(restorer, grays, gts, masks, names)
+        figure = Path(args.hole_figure) if args.hole_figure else (
+            Path(args.json).with_name(Path(args.json).stem + "_hole_colour.png") if args.json
+            else utils.project_dir("runs") / "hole_colour.png")
+        first = {k: v for k, v in outputs.items() if k.startswith("ours, order") or k == next(iter(outputs))}
+        utils.plot_hole_colour(first, gts, masks, figure)
 
     bs = max(1, min(args.batch_size, len(names)))
     speed = pd.DataFrame([{"backend": b,
@@ -144,6 +153,7 @@ def main(argv=None) -> int:
     if colour is not None:
         print("colour benchmark (hole_ring: mean chroma distance between the hole and a 16 px ring around it):")
         print(colour.round(4).to_string())
+        print(f"hole-colour figure (ring vs hole chroma, ours against the truth): {figure}")
     if base_info:
         print(f"competition baseline training: {base_info}")
     if args.json:

@@ -3,6 +3,7 @@ chroma continues its ring, and a restorer with all of them loads from a checkpoi
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import utils
 from utils.chroma import (ChromaConfig, apply_chroma, continue_ring_chroma, guided_filter, hole_ring_distance,
@@ -175,3 +176,24 @@ def test_colour_benchmark_rows(sample_data, tiny_weights, tmp_path):
     for name, p in preds.items():    # every row keeps the input's luma outside the (predicted) hole
         if name != "colour stage alone (true luminance)":
             assert all(np.array_equal(utils.gray_of(x)[~m], g[~m]) for x, g, m in zip(p, grays, pred_masks))
+
+
+def test_hole_colour_figure_draws_ring_and_hole_chroma(tmp_path):
+    """The hole-colour figure: ring and hole mean chroma for the truth and ours, and the per-image distances; a hole
+    painted a colour its ring lacks is far from the diagonal; the PNG is written."""
+    from utils.chroma import hole_ring_chroma
+
+    rgb = np.full((96, 96, 3), (90, 120, 200), np.uint8)          # a blue sky
+    mask = np.zeros((96, 96), bool)
+    mask[30:60, 30:60] = True
+    blob = rgb.copy()
+    blob[mask] = (230, 120, 30)                                     # an orange blob in it
+    hole, ring = hole_ring_chroma(blob, mask)
+    assert hole[0] < 0 < ring[0] and hole[1] > 0 > ring[1]          # orange: Cb-, Cr+; blue: Cb+, Cr-
+    assert utils.chroma.hole_ring_distance(rgb, mask) < 1e-2 < 50 < utils.chroma.hole_ring_distance(blob, mask)
+    out = tmp_path / "hole.png"
+    fig = utils.plot_hole_colour({"ours": [blob, rgb]}, [rgb, rgb], [mask, mask], out)
+    right = fig.axes[1]
+    xy = right.collections[0].get_offsets()
+    assert np.allclose(xy[:, 0], 0, atol=1e-2) and xy[0, 1] > 50 and abs(xy[1, 1]) < 1e-2
+    assert Image.open(out).size[0] > 500

@@ -156,11 +156,19 @@ def continue_ring_chroma(rgb: np.ndarray, mask: np.ndarray, radius: int = 5, wor
 def hole_ring_distance(rgb: np.ndarray, mask: np.ndarray, width: int = 16) -> float:
     """Distance between the mean chroma of the hole and of a ring around it, in 0-255 Cb/Cr units: how much
     the hole's colour stands out from its surroundings (nan when the hole or ring is empty)."""
+    hole, ring = hole_ring_chroma(rgb, mask, width)
+    return float(np.linalg.norm(hole - ring))
+
+
+def hole_ring_chroma(rgb: np.ndarray, mask: np.ndarray, width: int = 16) -> tuple[np.ndarray, np.ndarray]:
+    """(mean Cb/Cr of the hole, mean Cb/Cr of a `width` px ring around it), each (Cb, Cr) in 0-255 units centred
+    on gray (0, 0); nan where the hole or ring is empty. What `hole_ring_distance` measures, and the hole-colour
+    figure (`utils.plots.plot_hole_colour`) draws."""
     ring = ring_of(mask, width)
     if not mask.any() or not ring.any():
-        return float("nan")
+        return np.full(2, np.nan), np.full(2, np.nan)
     c = rgb_to_cbcr_np(rgb) * 255.0
-    return float(np.linalg.norm(c[mask].mean(0) - c[ring].mean(0)))
+    return c[mask].mean(0), c[ring].mean(0)
 
 
 def apply_chroma(rgb: np.ndarray, mask: np.ndarray, config: ChromaConfig, entropy: np.ndarray | None = None,

@@ -49,3 +49,44 @@ def plot_history(history: list[dict], keys, title: str = ""):
     ax.grid(alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+def plot_hole_colour(preds: dict, truths, masks, path=None, width: int = 16):
+    """The hole-colour figure: for each image, the mean chroma (Cb, Cr) of a `width` px ring around the hole (dot)
+    and of the hole itself (cross, joined to its ring), for the truth and for each method in `preds`
+    ({name: list of RGB images}); right, the hole-to-ring distance per image of each method against the truth's
+    (on the diagonal: a hole that stands out exactly as much as the true one does). Saved to `path` if given."""
+    from .chroma import hole_ring_chroma
+
+    sets = {"truth": list(truths), **{k: list(v) for k, v in preds.items()}}
+    colours = dict(zip(sets, ["black", "tab:red", "tab:blue", "tab:green", "tab:purple", "tab:orange"]))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11, 5))
+    dist = {}
+    for name, images in sets.items():
+        pairs = [hole_ring_chroma(im, m, width) for im, m in zip(images, masks)]
+        hole, ring = np.array([h for h, _ in pairs]), np.array([r for _, r in pairs])
+        dist[name] = np.linalg.norm(hole - ring, axis=1)
+        for (hx, hy), (rx, ry) in zip(hole, ring):
+            ax.plot([rx, hx], [ry, hy], color=colours[name], lw=0.7, alpha=0.6)
+        ax.scatter(ring[:, 0], ring[:, 1], s=12, color=colours[name], marker="o", alpha=0.7)
+        ax.scatter(hole[:, 0], hole[:, 1], s=28, color=colours[name], marker="x",
+                   label=f"{name} (hole-ring {np.nanmean(dist[name]):.2f})")
+    ax.axhline(0, color="0.8", lw=0.5)
+    ax.axvline(0, color="0.8", lw=0.5)
+    ax.set(xlabel="Cb (blue +)", ylabel="Cr (red +)", title="mean chroma: ring (dot) -> hole (cross)")
+    ax.legend(fontsize=8)
+    top = max(float(np.nanmax(d)) for d in dist.values()) * 1.05 + 1e-6
+    for name, d in dist.items():
+        if name != "truth":
+            bx.scatter(dist["truth"], d, s=14, color=colours[name], label=name)
+    bx.plot([0, top], [0, top], color="0.5", lw=0.8, ls="--")
+    bx.set(xlim=(0, top), ylim=(0, top), xlabel="truth: hole-ring chroma distance",
+           ylabel="ours: hole-ring chroma distance", title="how much the hole's colour stands out, per image")
+    bx.legend(fontsize=8)
+    fig.tight_layout()
+    if path is not None:
+        from .files import atomic_path
+
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    return fig
