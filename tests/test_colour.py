@@ -197,3 +197,32 @@ def test_hole_colour_figure_draws_ring_and_hole_chroma(tmp_path):
     xy = right.collections[0].get_offsets()
     assert np.allclose(xy[:, 0], 0, atol=1e-2) and xy[0, 1] > 50 and abs(xy[1, 1]) < 1e-2
     assert Image.open(out).size[0] > 500
+
+
+def test_hue_histogram_loss_is_the_metric_term_and_falls_on_a_fixed_batch(sample_data):
+    """classify+hist: the truth's histogram is the angle histogram of its visible-chroma pixels taken to OpenCV hue
+    bins; the loss is 1 - Pearson correlation with the net's soft histogram, and a few steps lower it."""
+    import torch
+    from torch.utils.data import default_collate
+
+    from utils.color import rgb_to_cbcr
+    from utils.hue import angle_histogram
+    from utils.hue_head import angle_to_hsv_hue
+    from utils.losses import HueHistogramLoss
+
+    table = utils.load_train_table(sample_data)
+    ds = utils.SyntheticDamageDataset(table["gt_image_path"][:2], size=128, augment=False)
+    batch = default_collate([ds[i] for i in range(2)])
+    stage = utils.ColorStage(loss="classify+hist", size=128, lr=2e-3, pretrained="none")
+    hist = stage.loss.hist
+    rgb = (batch["rgb"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    want = angle_histogram(rgb) @ angle_to_hsv_hue()
+    got = hist.true_histogram(rgb_to_cbcr(torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255))[0].numpy()
+    assert np.corrcoef(want, got)[0, 1] > 0.999
+    logits = torch.randn(2, 169, 8, 8)
+    t = hist.true_histogram(rgb_to_cbcr(batch["rgb"]))
+    p = torch.softmax(logits, 1).mean((2, 3)) @ hist.bin_to_hue
+    r = [np.corrcoef(p[i].numpy(), t[i].numpy())[0, 1] for i in range(2)]
+    assert abs(float(hist(logits, rgb_to_cbcr(batch["rgb"]))) - (1 - np.mean(r))) < 1e-4
+    first = [stage.train_step(batch)["hist"] for _ in range(8)]
+    assert first[-1] < first[0]

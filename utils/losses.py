@@ -1,6 +1,8 @@
 """Losses of the three stages, selected by name (configured, not hard-coded)."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -117,7 +119,8 @@ def hue_loss(pred_cbcr: torch.Tensor, true_cbcr: torch.Tensor, eps: float = 1e-3
     return (tn * (1 - cos)).mean() / (tn.mean() + eps)
 
 
-COLOR_LOSSES = ("perceptual", "perceptual+l1", "l1", "perceptual+l1+hue", "classify", "classify+perceptual")
+COLOR_LOSSES = ("perceptual", "perceptual+l1", "l1", "perceptual+l1+hue", "classify", "classify+perceptual",
+                "classify+hist")
 L1_CHROMA_SCALE = 10.0   # chroma L1 (errors of 0.01-0.05 in 0-1 units) brought to the perceptual term's scale
 
 
@@ -147,20 +150,58 @@ class RebalancedBinLoss(nn.Module):
         return (ce * pix_w).mean()
 
 
+class HueHistogramLoss(nn.Module):
+    """The score's hue term as a loss (it is differentiable): 1 - Pearson correlation, per image, between the net's
+    soft hue histogram and the true image's hue histogram, both in OpenCV's 180 hue bins. The soft histogram is the
+    per-pixel bin probabilities (softmax at temperature 1, as the hue head reads them) averaged over the image,
+    spread onto the chroma-angle circle (`utils.hue_head.bins_to_angles`) and taken to hue bins
+    (`angle_to_hsv_hue`); the truth's counts its pixels with visible chroma. It trains the net's global colour
+    distribution per photo, which the per-pixel classification loss only reaches through each pixel."""
+
+    def __init__(self, bin_centers: torch.Tensor):
+        super().__init__()
+        from .hue import BINS, MIN_CHROMA
+        from .hue_head import angle_to_hsv_hue, bins_to_angles
+
+        a2h = angle_to_hsv_hue(BINS)
+        self.bins, self.min_chroma = BINS, MIN_CHROMA
+        self.register_buffer("bin_to_hue", torch.tensor(bins_to_angles(bin_centers.cpu().numpy(), BINS) @ a2h,
+                                                        dtype=torch.float32))
+        self.register_buffer("angle_to_hue", torch.tensor(a2h, dtype=torch.float32))
+
+    def true_histogram(self, true_cbcr: torch.Tensor) -> torch.Tensor:
+        """[B,2,H,W] chroma in 0-1 -> [B,180] hue-bin counts of the pixels with visible chroma."""
+        t = true_cbcr.float() - 0.5
+        theta, radius = torch.atan2(t[:, 1], t[:, 0]), torch.hypot(t[:, 0], t[:, 1])
+        idx = ((theta + math.pi) / (2 * math.pi) * self.bins).long().clamp(0, self.bins - 1).flatten(1)
+        counts = torch.zeros(t.shape[0], self.bins, device=t.device)
+        counts.scatter_add_(1, idx, (radius > self.min_chroma).float().flatten(1))
+        return counts @ self.angle_to_hue
+
+    def forward(self, logits: torch.Tensor, true_cbcr: torch.Tensor) -> torch.Tensor:
+        from .hue_head import pearson_loss
+
+        mass = torch.softmax(logits.float(), 1).mean((2, 3))                     # [B,K]
+        return pearson_loss(mass @ self.bin_to_hue, self.true_histogram(true_cbcr))
+
+
 class ColorLoss(nn.Module):
     """Stage 2 loss by name over predicted chroma; the perceptual term compares RGB images built from
     the true luminance and the predicted vs true chroma."""
 
     def __init__(self, kind: str = "perceptual+l1", l1_weight: float = 1.0, hue_weight: float = 0.5,
-                 perceptual_net: str = "efficientnet_lite0", bin_centers: torch.Tensor | None = None):
+                 perceptual_net: str = "efficientnet_lite0", bin_centers: torch.Tensor | None = None,
+                 hist_weight: float = 1.0):
         super().__init__()
         if kind not in COLOR_LOSSES:
             raise ValueError(f"colour loss {kind!r} not in {COLOR_LOSSES}")
         self.kind, self.l1_w, self.hue_w = kind, l1_weight, hue_weight
+        self.hist_w = hist_weight if "hist" in kind else 0.0
         self.perceptual = PerceptualLoss(perceptual_net) if "perceptual" in kind else None
         if kind.startswith("classify") and bin_centers is None:
             raise ValueError("the 'classify' losses need the network's bin centres (a head='classes' ColorizationNet)")
         self.bins = RebalancedBinLoss(bin_centers) if kind.startswith("classify") else None
+        self.hist = HueHistogramLoss(bin_centers) if "hist" in kind else None
 
     def forward(self, pred_cbcr, rgb, luma, logits=None) -> dict:
         from .color import ycbcr_to_rgb
@@ -176,6 +217,8 @@ class ColorLoss(nn.Module):
             parts["hue"] = self.hue_w * hue_loss(pred_cbcr, true_cbcr)
         if self.bins is not None:
             parts["bins"] = self.bins(logits, true_cbcr)
+        if self.hist is not None:
+            parts["hist"] = self.hist_w * self.hist(logits, true_cbcr)
         parts["loss"] = sum(parts.values())
         return parts
 
