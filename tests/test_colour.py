@@ -226,3 +226,32 @@ def test_hue_histogram_loss_is_the_metric_term_and_falls_on_a_fixed_batch(sample
     assert abs(float(hist(logits, rgb_to_cbcr(batch["rgb"]))) - (1 - np.mean(r))) < 1e-4
     first = [stage.train_step(batch)["hist"] for _ in range(8)]
     assert first[-1] < first[0]
+
+
+def test_paired_difference_of_two_variant_runs_is_per_photo(tmp_path):
+    """tools/colour_paired.py: B - A is averaged per photo first (crops of one photo are not independent), its
+    standard error is over photos; runs on other images are refused."""
+    import importlib.util
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("colour_paired", root / "tools" / "colour_paired.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    a = np.zeros((4, 4))
+    b = np.array([[0.1] * 4, [0.3] * 4, [0.0] * 4, [0.0] * 4])      # photo p: +0.2 on average, photo q: 0
+    d = mod.paired(a, b, ["p", "p", "q", "q"])
+    assert abs(d["score"][0] - 0.1) < 1e-9 and abs(d["score"][1] - np.std([0.2, 0.0], ddof=1) / np.sqrt(2)) < 1e-9
+    run = {"names": ["a", "b", "c", "d"], "image_photos": ["p", "p", "q", "q"]}
+    (tmp_path / "a.json").write_text(json.dumps({**run, "per_image": {"v": a.tolist()}}))
+    (tmp_path / "b.json").write_text(json.dumps({**run, "per_image": {"v": b.tolist()}}))
+    out = subprocess.run([sys.executable, str(root / "tools" / "colour_paired.py"), str(tmp_path / "a.json"),
+                          str(tmp_path / "b.json")], capture_output=True, text=True, check=True).stdout
+    assert "2 photos" in out and "score +0.1000" in out
+    (tmp_path / "c.json").write_text(json.dumps({**run, "names": ["x"] * 4, "per_image": {"v": b.tolist()}}))
+    bad = subprocess.run([sys.executable, str(root / "tools" / "colour_paired.py"), str(tmp_path / "a.json"),
+                          str(tmp_path / "c.json")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "other images" in bad.stderr

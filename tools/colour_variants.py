@@ -140,9 +140,9 @@ def main(argv=None) -> int:
         rows.append({"variant": v.replace("|", "/"), **score_variant(C, restorer, head, v, prior, per_image)})
         print(rows[-1], flush=True)
     man = pd.read_csv(args.data_dir / "manifest.csv")
+    names = sorted(p.name for p in (args.data_dir / "test_gt").glob("*.png"))
+    photos = man.set_index("name").loc[names, "source"].to_numpy()
     if args.paired:
-        names = sorted(p.name for p in (args.data_dir / "test_gt").glob("*.png"))
-        photos = man.set_index("name").loc[names, "source"].to_numpy()
         for j, ref in enumerate(args.paired):
             sfx = f"_{j}" if j else ""
             for r, d in zip(rows, paired(per_image, photos, args.variants.index(ref))):
@@ -152,7 +152,11 @@ def main(argv=None) -> int:
     if args.json:
         utils.save_json(args.json, {"data": str(args.data_dir), "images": len(C["gts"]), "photos": int(man.source.nunique()),
                                     "order": args.order, "rows": [{k: (round(v, 4) if isinstance(v, float) else v)
-                                                                   for k, v in r.items()} for r in rows]})
+                                                                   for k, v in r.items()} for r in rows],
+                                    # per image (names, photos in that order): score, ssim, masked_ssim, hue, so that
+                                    # runs of other weights on the same set can be compared pairwise
+                                    "names": names, "image_photos": list(photos),
+                                    "per_image": {r["variant"]: np.round(v, 5).tolist() for r, v in zip(rows, per_image)}})
     return 0
 
 

@@ -196,7 +196,8 @@ class ColorLoss(nn.Module):
         if kind not in COLOR_LOSSES:
             raise ValueError(f"colour loss {kind!r} not in {COLOR_LOSSES}")
         self.kind, self.l1_w, self.hue_w = kind, l1_weight, hue_weight
-        self.hist_w = hist_weight if "hist" in kind else 0.0
+        if "hist" in kind:          # set only when used: the settings a resumed run must match stay as they were
+            self.hist_w = hist_weight
         self.perceptual = PerceptualLoss(perceptual_net) if "perceptual" in kind else None
         if kind.startswith("classify") and bin_centers is None:
             raise ValueError("the 'classify' losses need the network's bin centres (a head='classes' ColorizationNet)")
