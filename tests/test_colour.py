@@ -255,3 +255,27 @@ def test_paired_difference_of_two_variant_runs_is_per_photo(tmp_path):
     bad = subprocess.run([sys.executable, str(root / "tools" / "colour_paired.py"), str(tmp_path / "a.json"),
                           str(tmp_path / "c.json")], capture_output=True, text=True)
     assert bad.returncode == 2 and "other images" in bad.stderr
+
+
+def test_rebalance_lambda_one_is_plain_cross_entropy():
+    """rebalance_lambda (Zhang et al.'s lambda) 1.0 weighs every pixel the same; 0.5 (theirs) up-weights rare bins.
+    Only a non-default value enters the settings a resumed run must share."""
+    import torch
+
+    from utils.losses import ColorLoss, RebalancedBinLoss
+    from utils.models import chroma_bins
+
+    centers = chroma_bins(13, 0.3)
+    torch.manual_seed(0)
+    logits, cbcr = torch.randn(2, 169, 16, 16), 0.5 + 0.1 * torch.rand(2, 2, 16, 16)
+    flat, zhang = RebalancedBinLoss(centers, mix=1.0), RebalancedBinLoss(centers, mix=0.5)
+    zhang.prior.copy_(torch.softmax(torch.randn(169) * 3, 0))          # a skewed running prior
+    lo = torch.nn.functional.avg_pool2d(logits, 4)
+    t = torch.nn.functional.avg_pool2d(cbcr, 4) - 0.5
+    target = torch.softmax(-((t.unsqueeze(1) - centers.view(1, -1, 2, 1, 1)) ** 2).sum(2) / (2 * 0.04 ** 2), 1)
+    plain = (-(target * torch.log_softmax(lo, 1)).sum(1)).mean()
+    assert torch.allclose(flat(logits, cbcr), plain, atol=1e-5)
+    assert not torch.allclose(zhang(logits, cbcr), plain, atol=1e-3)
+    assert "rebalance_lambda" not in vars(ColorLoss("classify", bin_centers=centers))
+    assert vars(ColorLoss("classify", bin_centers=centers, rebalance_lambda=1.0))["rebalance_lambda"] == 1.0
+    assert utils.ColorStage(loss="classify", size=64, pretrained="none", rebalance_lambda=1.0).loss.bins.mix == 1.0

@@ -29,7 +29,7 @@ STAGES = ("mask", "color", "inpaint")
 # per-stage options that `build` passes to the stage (the notebooks' parameters of the same names)
 STAGE_OPTIONS = {
     "mask": ("loss", "lr", "encoder", "pretrained", "init_weights"),
-    "color": ("loss", "lr", "encoder", "pretrained", "init_weights"),
+    "color": ("loss", "lr", "encoder", "pretrained", "init_weights", "rebalance_lambda"),
     "inpaint": ("loss", "lr", "d_lr", "gan_weight", "ssim_weight", "hole_weight", "encoder", "pretrained", "init_weights"),
 }
 DATA_OPTIONS = ("image_size", "repeats", "train_source", "photos", "crop_scale", "val_count", "max_train", "gray_share")

@@ -126,8 +126,9 @@ L1_CHROMA_SCALE = 10.0   # chroma L1 (errors of 0.01-0.05 in 0-1 units) brought 
 
 class RebalancedBinLoss(nn.Module):
     """Cross-entropy against soft-encoded chroma bins (Gaussian over bin centres) at 1/4 resolution,
-    re-weighted by the inverse of a running estimate of the bin prior mixed with uniform (lambda=0.5),
-    as in Zhang et al. 2016, so that rare saturated colours are not drowned by desaturated ones."""
+    re-weighted by the inverse of a running estimate of the bin prior mixed with uniform (`mix`, Zhang et al.'s
+    lambda: 0.5 as in their paper, so that rare saturated colours are not drowned by desaturated ones; 1.0: every
+    pixel weighs the same, plain cross-entropy)."""
 
     def __init__(self, bin_centers: torch.Tensor, sigma: float = 0.04, mix: float = 0.5, momentum: float = 0.99,
                  pool: int = 4):
@@ -191,7 +192,7 @@ class ColorLoss(nn.Module):
 
     def __init__(self, kind: str = "perceptual+l1", l1_weight: float = 1.0, hue_weight: float = 0.5,
                  perceptual_net: str = "efficientnet_lite0", bin_centers: torch.Tensor | None = None,
-                 hist_weight: float = 1.0):
+                 hist_weight: float = 1.0, rebalance_lambda: float = 0.5):
         super().__init__()
         if kind not in COLOR_LOSSES:
             raise ValueError(f"colour loss {kind!r} not in {COLOR_LOSSES}")
@@ -201,7 +202,9 @@ class ColorLoss(nn.Module):
         self.perceptual = PerceptualLoss(perceptual_net) if "perceptual" in kind else None
         if kind.startswith("classify") and bin_centers is None:
             raise ValueError("the 'classify' losses need the network's bin centres (a head='classes' ColorizationNet)")
-        self.bins = RebalancedBinLoss(bin_centers) if kind.startswith("classify") else None
+        self.bins = RebalancedBinLoss(bin_centers, mix=rebalance_lambda) if kind.startswith("classify") else None
+        if self.bins is not None and rebalance_lambda != 0.5:   # (default: not in the resume settings, as before)
+            self.rebalance_lambda = rebalance_lambda
         self.hist = HueHistogramLoss(bin_centers) if "hist" in kind else None
 
     def forward(self, pred_cbcr, rgb, luma, logits=None) -> dict:

@@ -139,14 +139,15 @@ class ColorStage(Stage):
     name = "color"
 
     def __init__(self, loss: str = "classify", lr: float = 5e-4, device="cpu", amp: bool | None = None,
-                 size: int = 256, **model_kwargs):
+                 size: int = 256, rebalance_lambda: float = 0.5, **model_kwargs):
         super().__init__(device, amp, size)
         if loss.startswith("classify"):
             model_kwargs.setdefault("head", "classes")
         net = _prepare(ColorizationNet(**model_kwargs), self.device)
         self.nets = {"color": (net, model_config("ColorizationNet", **model_kwargs))}
         self.chroma_gain = 1.0
-        self.loss = ColorLoss(loss, bin_centers=net.bin_centers if net.head == "classes" else None).to(self.device)
+        self.loss = ColorLoss(loss, bin_centers=net.bin_centers if net.head == "classes" else None,
+                              rebalance_lambda=rebalance_lambda).to(self.device)
         self.opts = {"opt": torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)}
 
     def inference_config(self):
