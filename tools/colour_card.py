@@ -138,13 +138,25 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", type=Path, default=Path("heldout"))
     ap.add_argument("--weights", type=Path, default=ROOT / "weights")
     ap.add_argument("--before-weights", type=Path, required=True)
-    ap.add_argument("--before", type=Path, required=True)
-    ap.add_argument("--after", type=Path, required=True)
+    ap.add_argument("--before", type=Path, default=None, help="benchmark JSON of the weights before (needed unless --grid-only)")
+    ap.add_argument("--after", type=Path, default=None, help="benchmark JSON of the weights after (needed unless --grid-only)")
     ap.add_argument("--validation", type=Path, default=None)
     ap.add_argument("--grid-images", type=int, default=8)
+    ap.add_argument("--grid-only", type=Path, default=None, metavar="NAME",
+                    help="only write the before/after grid, as NAME in --weights (no card text, no benchmark JSON needed)")
     args = ap.parse_args(argv)
     import utils
 
+    if args.grid_only:
+        man = pd.read_csv(args.data_dir / "manifest.csv")
+        names = list(man.groupby("source").name.first().sort_values())[: args.grid_images]
+        grid(args.data_dir, names, utils.Restorer.from_dir(args.before_weights), utils.Restorer.from_dir(args.weights),
+             args.weights / args.grid_only)
+        print(f"wrote {args.weights / args.grid_only}")
+        return 0
+
+    if args.before is None or args.after is None:
+        ap.error("--before and --after are needed (or --grid-only)")
     before, after = (json.loads(p.read_text()) for p in (args.before, args.after))
     validation = json.loads(args.validation.read_text()) if args.validation else None
     man = pd.read_csv(args.data_dir / "manifest.csv")

@@ -48,13 +48,20 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is there")
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=1)
-    ap.add_argument("--train-source", choices=("synthetic", "provided", "both"), default="synthetic")
+    ap.add_argument("--train-source", choices=("synthetic", "provided", "both", "photos"), default="synthetic")
+    ap.add_argument("--photos", default=None, help="--train-source photos: a folder of colour photos (default: the "
+                    "photos the data dir's manifest.csv names, less those with validation crops)")
+    ap.add_argument("--crop-scale", type=float, nargs=2, default=(1.0, 3.0), help="--train-source photos: crop short "
+                    "side is 512 x s, s drawn in this range")
+    ap.add_argument("--init-weights", default=None, help="start from these weights (a folder, e.g. weights) instead of ImageNet")
     ap.add_argument("--val-count", type=int, default=48)
     ap.add_argument("--max-train", type=int, default=None, help="use only the first N photos of the train split")
     ap.add_argument("--loss", default=None, help=f"default: the measured default {MEASURED_DEFAULT}")
     ap.add_argument("--lr", type=float, default=None, help="default: the stage's (mask 1e-3, color/inpaint 5e-4)")
     ap.add_argument("--encoder", default=None, help="default: tf_efficientnet_lite0")
     ap.add_argument("--pretrained", default=None, help="offline | online | auto | none (default: auto)")
+    ap.add_argument("--rebalance-lambda", type=float, default=None, help="color, classify losses: class rebalancing "
+                    "(Zhang et al.'s lambda; default 0.5, 1.0 off)")
     g = ap.add_argument_group("inpaint only")
     g.add_argument("--d-lr", type=float, default=None)
     g.add_argument("--gan-weight", type=float, default=None)
@@ -72,7 +79,9 @@ def main(argv=None) -> int:
             raise SystemExit(f"--{k.replace('_', '-')} is an inpaint option")
         if args[k] is None:
             args.pop(k)
-    for k in ("loss", "lr", "encoder", "pretrained"):
+    if stage != "color" and args["rebalance_lambda"] is not None:
+        raise SystemExit("--rebalance-lambda is a color option")
+    for k in ("loss", "lr", "encoder", "pretrained", "init_weights", "rebalance_lambda"):
         if args[k] is None:
             args.pop(k)
     result = train(stage, **args)

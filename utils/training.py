@@ -2,6 +2,7 @@
 Checkpoints live in utils.checkpoints, devices and autocast in utils.runtime."""
 from __future__ import annotations
 
+import gc
 import json
 import math
 import time
@@ -85,6 +86,12 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
             count += 1
             bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "g_loss", "d_loss")})
         seconds = time.time() - t0
+        bar.close()
+        # the epoch's loader iterator and its worker go now, before the next epoch forks a new worker: left to the
+        # cyclic garbage collector, old iterators were copied into later workers ("can only test a child process")
+        # and idle workers of finished epochs piled up in a Jupyter kernel (each holding the data set's memory)
+        del bar, loader
+        gc.collect()
         record = {"epoch": epoch + 1, "train_seconds": round(seconds, 1), "skipped_steps": skipped, "images": images,
                   "images_per_s": round(images / seconds, 3) if seconds > 0 else None}
         record.update({f"train_{k}": v / max(count, 1) for k, v in sums.items()})
