@@ -86,6 +86,9 @@ def main(argv=None) -> int:
     ap.add_argument("--exclude-validation-only", action="store_true", help="leave out the train photos that no "
                     "network trained on (tools/build_heldout.py --validation-only builds the set that chooses "
                     "the post-processing from them)")
+    ap.add_argument("--unseen-only", action="store_true", help="fit only on the train photos with a crop in the "
+                    "notebooks' validation split, less the validation-only ones: the photos that a colour net trained "
+                    "with train_source='photos' never saw, so its features there look like those of new photos")
     ap.add_argument("--save", action="store_true", help="write the head into <weights>/color.json")
     args = ap.parse_args(argv)
     import torch
@@ -117,6 +120,19 @@ def main(argv=None) -> int:
         feats = {k: (v[keep] if k != "bin_centers" else v) for k, v in feats.items()}
         soft, own, true = soft[keep], own[keep], true[keep]
         print(f"left out {len(skip)} validation-only photos ({int((~keep).sum())} crops)")
+    if args.unseen_only:
+        sys.path.insert(0, str(ROOT / "tools"))
+        from build_heldout import validation_only_photos
+
+        man = pd.read_csv(args.corpus / "manifest.csv")
+        names = sorted(set(man[man.split == "train"].source) - set(man[man.split == "test"].source))
+        run = utils.prepare_run(args.corpus, "cpu")
+        trained = {str(p) for p in utils.train_photo_paths(args.corpus, run["train_paths"], run["val_paths"])}
+        skip = set(validation_only_photos(args.corpus))
+        keep = np.array([names[p] not in trained and names[p] not in skip for p in feats["photo"]])
+        feats = {k: (v[keep] if k != "bin_centers" else v) for k, v in feats.items()}
+        soft, own, true = soft[keep], own[keep], true[keep]
+        print(f"fitting on {len(set(feats['photo']))} photos unseen by a photo-crop colour net ({int(keep.sum())} crops)")
     fit = dict(steps=args.steps, lr=args.lr, bias_l2=args.bias_l2, seed=args.seed)
     space = None if args.angle_space else angle_to_hsv_hue()
 
@@ -143,6 +159,7 @@ def main(argv=None) -> int:
     record = {**head.to_record(args.own_smooth), "training": {"crops": int(len(true)), "photos": int(len(photos)), "scale": list(args.scale),
                                "seed": args.seed, **fit, "space": "angle" if args.angle_space else "opencv-hue",
                                "excluded_validation_only": args.exclude_validation_only,
+                               "unseen_only": args.unseen_only,
                                "fold_correlation": table[["head", "prior"]].mean().round(4).to_dict(),
                                "command": "python tools/fit_hue_head.py " + " ".join(argv or sys.argv[1:])}}
     utils.save_json(args.out / "head.json", record)
