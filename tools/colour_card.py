@@ -30,7 +30,8 @@ def md_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def grid(data_dir: Path, names, before, after, out: Path, thumb: int = 192) -> None:
+def grid(data_dir: Path, names, before, after, out: Path, thumb: int = 192,
+         titles=("damaged input", "before (shipped)", "after (issue 12)", "truth")) -> None:
     """Rows: damaged input, before, after, truth, for the same held-out photos."""
     import cv2
 
@@ -44,7 +45,7 @@ def grid(data_dir: Path, names, before, after, out: Path, thumb: int = 192) -> N
         rows.append(np.concatenate([cv2.resize(c, (thumb, thumb), interpolation=cv2.INTER_AREA) for c in cells], 1))
     img = np.concatenate(rows, 0)
     head = np.full((28, img.shape[1], 3), 255, np.uint8)
-    for i, t in enumerate(("damaged input", "before (shipped)", "after (issue 12)", "truth")):
+    for i, t in enumerate(titles):
         cv2.putText(head, t, (i * thumb + 6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(np.concatenate([head, img], 0), cv2.COLOR_RGB2BGR),
                            [cv2.IMWRITE_JPEG_QUALITY, 90])
@@ -144,6 +145,8 @@ def main(argv=None) -> int:
     ap.add_argument("--grid-images", type=int, default=8)
     ap.add_argument("--grid-only", type=Path, default=None, metavar="NAME",
                     help="only write the before/after grid, as NAME in --weights (no card text, no benchmark JSON needed)")
+    ap.add_argument("--grid-titles", nargs=2, default=("before (shipped)", "after (issue 12)"), metavar=("BEFORE", "AFTER"),
+                    help="the grid's column titles of the two weights")
     args = ap.parse_args(argv)
     import utils
 
@@ -151,7 +154,7 @@ def main(argv=None) -> int:
         man = pd.read_csv(args.data_dir / "manifest.csv")
         names = list(man.groupby("source").name.first().sort_values())[: args.grid_images]
         grid(args.data_dir, names, utils.Restorer.from_dir(args.before_weights), utils.Restorer.from_dir(args.weights),
-             args.weights / args.grid_only)
+             args.weights / args.grid_only, titles=("damaged input", *args.grid_titles, "truth"))
         print(f"wrote {args.weights / args.grid_only}")
         return 0
 
