@@ -279,3 +279,37 @@ def test_rebalance_lambda_one_is_plain_cross_entropy():
     assert "rebalance_lambda" not in vars(ColorLoss("classify", bin_centers=centers))
     assert vars(ColorLoss("classify", bin_centers=centers, rebalance_lambda=1.0))["rebalance_lambda"] == 1.0
     assert utils.ColorStage(loss="classify", size=64, pretrained="none", rebalance_lambda=1.0).loss.bins.mix == 1.0
+
+
+def test_candidate_weights_take_the_new_colour_net_and_the_old_post_processing(tiny_weights, tmp_path):
+    """tools/candidate_weights.py: the base's weights with the checkpoint's colour net, the base's hue and chroma
+    settings and no hue head (it belongs to the old net); checksums verify; the base is never overwritten."""
+    import importlib.util
+    import json
+    import shutil
+    from pathlib import Path
+
+    import torch
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location("candidate_weights", root / "tools" / "candidate_weights.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    base = tmp_path / "base"
+    shutil.copytree(tiny_weights, base, ignore=shutil.ignore_patterns("onnx"))
+    utils.update_inference_config(base / "color", chroma={"smooth_radius": 8}, hue_head={"weights": [1, 0, 0]})
+    ck = tmp_path / "ck"
+    torch.manual_seed(5)
+    utils.save_model(utils.ColorizationNet(), {**utils.models.model_config("ColorizationNet"), "stage": "color",
+                                               "inference": {"size": 96, "chroma_gain": 1.5}}, ck / "color")
+    inf = mod.assemble(ck, tmp_path / "cand", base)
+    assert inf["size"] == 96 and inf["chroma_gain"] == 1.5 and inf["chroma"] == {"smooth_radius": 8}
+    cfg = json.loads((tmp_path / "cand" / "color.json").read_text())
+    assert "hue_head" not in cfg["inference"]
+    utils.checkpoints.verify_checksums(tmp_path / "cand")
+    new, _ = utils.load_model(tmp_path / "cand" / "color")
+    ref, _ = utils.load_model(ck / "color")
+    assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), ref.state_dict().values()))
+    assert (tmp_path / "cand" / "mask.safetensors").read_bytes() == (base / "mask.safetensors").read_bytes()
+    with pytest.raises(ValueError, match="overwrite"):
+        mod.assemble(ck, base, base)
