@@ -196,3 +196,16 @@ def test_stage_starts_from_trained_weights(sample_data, tiny_weights, tmp_path):
                   steps_per_epoch=1, progress=False)
     with pytest.raises(ValueError, match="color.safetensors"):
         utils.ColorStage(loss="classify", size=128, pretrained="none").init_from(tiny_weights)
+
+
+def test_no_loader_worker_outlives_its_epoch(sample_data, tmp_path):
+    """With num_workers=1, each epoch's DataLoader worker is gone by the time the epoch is validated (before, it
+    lived on until garbage collection, and in a Jupyter kernel the idle workers of finished epochs piled up, each
+    holding a copy of the data set)."""
+    import multiprocessing
+
+    ds, _ = batch_of(sample_data, size=128)
+    alive = []
+    utils.fit(utils.MaskStage(size=128), ds, 3, tmp_path, batch_size=2, num_workers=1, steps_per_epoch=2,
+              progress=False, val_fn=lambda s: alive.append(len(multiprocessing.active_children())) or {})
+    assert alive == [0, 0, 0]
