@@ -62,18 +62,18 @@ def browser():
         b.close()
 
 
-def upload(page, elem_id: str, path: Path, attempts: int = 3):
-    """Upload through the file input and wait until the component shows the file's name. Under load an
-    upload event can be lost before Gradio's front end has attached its handler: then try again."""
-    shown = f"document.querySelector('#{elem_id}').innerText.includes('{path.name}')"
+def open_with_uploads(page, url: str, uploads, attempts: int = 3):
+    """Open the app and upload each (elem_id, path), waiting until the component shows the file's name. Under load
+    an upload can be lost (before Gradio's front end has attached its handler, or half-way, with the file field
+    gone and no name shown): then load the page afresh and upload everything again."""
     for attempt in range(attempts):
-        field = page.locator(f"#{elem_id} input[type=file]")
-        if attempt and field.count() == 0:     # the earlier upload went through after all: its name is on its way
-            page.wait_for_function(shown, timeout=60_000)
-            return
-        field.set_input_files(str(path))
+        page.goto(url)
+        page.wait_for_selector("#restore-btn", timeout=60_000)
         try:
-            page.wait_for_function(shown, timeout=45_000)
+            for elem_id, path in uploads:
+                page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
+                page.wait_for_function(f"document.querySelector('#{elem_id}').innerText.includes('{path.name}')",
+                                       timeout=45_000)
             return
         except Exception:
             if attempt == attempts - 1:
@@ -82,14 +82,11 @@ def upload(page, elem_id: str, path: Path, attempts: int = 3):
 
 def test_upload_restore_and_see_result(app_url, browser, sample_data, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    page.goto(app_url)
-    page.wait_for_selector("#restore-btn", timeout=60_000)
     src = tmp_path / "TEST_000.png"
     src.write_bytes((sample_data / "test_input" / "TEST_000.png").read_bytes())
     gt = tmp_path / "gt.png"
     gt.write_bytes((sample_data / "test_gt" / "TEST_000.png").read_bytes())
-    upload(page, "input-file", src)
-    upload(page, "gt-file", gt)
+    open_with_uploads(page, app_url, [("input-file", src), ("gt-file", gt)])
     t = time.time()
     page.click("#restore-btn")
     page.wait_for_selector("#restored-out img", timeout=120_000)
@@ -107,11 +104,9 @@ def test_upload_restore_and_see_result(app_url, browser, sample_data, tmp_path):
 
 def test_bad_upload_shows_message_and_app_keeps_running(app_url, browser, tmp_path):
     page = browser.new_page()
-    page.goto(app_url)
-    page.wait_for_selector("#restore-btn", timeout=60_000)
     bad = tmp_path / "broken.png"
     bad.write_bytes(b"this is not an image")
-    upload(page, "input-file", bad)
+    open_with_uploads(page, app_url, [("input-file", bad)])
     page.click("#restore-btn")
     page.wait_for_function("document.querySelector('#status').innerText.includes('not a readable image')", timeout=60_000)
     assert "broken.png" in page.inner_text("#status")
