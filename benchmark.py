@@ -117,7 +117,7 @@ def main(argv=None) -> int:
     rows, mask_iou, outputs = [], None, {}
     for name, fn in methods.items():
         preds = [fn(i) for i in tqdm(range(len(names)), desc=name, leave=False)]
-        if name.startswith("ours, order") or name.startswith("pipeline"):
+        if name in (next(iter(methods)), "ours, order mask-inpaint-colorize"):    # for the hole-colour figure
             outputs[name] = preds
         table = utils.score_arrays(gts, preds, masks, names)
         ms = utils.median_ms(lambda: fn(0), repeats=args.repeats, warmup=1)
@@ -133,8 +133,7 @@ def main(argv=None) -> int:
         figure = Path(args.hole_figure) if args.hole_figure else (
             Path(args.json).with_name(Path(args.json).stem + "_hole_colour.png") if args.json
             else utils.project_dir("runs") / "hole_colour.png")
-        first = {k: v for k, v in outputs.items() if k.startswith("ours, order") or k == next(iter(outputs))}
-        utils.plot_hole_colour(first, gts, masks, figure)
+        utils.plot_hole_colour(outputs, gts, masks, figure)
 
     bs = max(1, min(args.batch_size, len(names)))
     speed = pd.DataFrame([{"backend": b,

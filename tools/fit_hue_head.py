@@ -109,30 +109,25 @@ def main(argv=None) -> int:
     soft = soft_angle_histogram(feats["mass"], b2a)
     own = own_feature(feats["own"], args.own_smooth)
     true = feats["true"]
-    if args.exclude_validation_only:
+    if args.exclude_validation_only or args.unseen_only:
         sys.path.insert(0, str(ROOT / "tools"))
         from build_heldout import validation_only_photos
 
         man = pd.read_csv(args.corpus / "manifest.csv")
-        names = sorted(set(man[man.split == "train"].source) - set(man[man.split == "test"].source))
+        names = np.array(sorted(set(man[man.split == "train"].source) - set(man[man.split == "test"].source)))
+        source = names[feats["photo"]]
         skip = set(validation_only_photos(args.corpus))
-        keep = np.array([names[p] not in skip for p in feats["photo"]])
+        keep = ~np.isin(source, list(skip))
+        if args.exclude_validation_only:
+            print(f"left out {len(skip)} validation-only photos ({int((~keep).sum())} crops)")
+        if args.unseen_only:
+            run = utils.prepare_run(args.corpus, "cpu")
+            trained = [str(p) for p in utils.train_photo_paths(args.corpus, run["train_paths"], run["val_paths"])]
+            keep &= ~np.isin(source, trained)
         feats = {k: (v[keep] if k != "bin_centers" else v) for k, v in feats.items()}
         soft, own, true = soft[keep], own[keep], true[keep]
-        print(f"left out {len(skip)} validation-only photos ({int((~keep).sum())} crops)")
-    if args.unseen_only:
-        sys.path.insert(0, str(ROOT / "tools"))
-        from build_heldout import validation_only_photos
-
-        man = pd.read_csv(args.corpus / "manifest.csv")
-        names = sorted(set(man[man.split == "train"].source) - set(man[man.split == "test"].source))
-        run = utils.prepare_run(args.corpus, "cpu")
-        trained = {str(p) for p in utils.train_photo_paths(args.corpus, run["train_paths"], run["val_paths"])}
-        skip = set(validation_only_photos(args.corpus))
-        keep = np.array([names[p] not in trained and names[p] not in skip for p in feats["photo"]])
-        feats = {k: (v[keep] if k != "bin_centers" else v) for k, v in feats.items()}
-        soft, own, true = soft[keep], own[keep], true[keep]
-        print(f"fitting on {len(set(feats['photo']))} photos unseen by a photo-crop colour net ({int(keep.sum())} crops)")
+        if args.unseen_only:
+            print(f"fitting on {len(set(feats['photo']))} photos unseen by a photo-crop colour net ({int(keep.sum())} crops)")
     fit = dict(steps=args.steps, lr=args.lr, bias_l2=args.bias_l2, seed=args.seed)
     space = None if args.angle_space else angle_to_hsv_hue()
 
