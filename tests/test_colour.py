@@ -313,3 +313,88 @@ def test_candidate_weights_take_the_new_colour_net_and_the_old_post_processing(t
     assert (tmp_path / "cand" / "mask.safetensors").read_bytes() == (base / "mask.safetensors").read_bytes()
     with pytest.raises(ValueError, match="overwrite"):
         mod.assemble(ck, base, base)
+
+
+def _tool(name):
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    spec = importlib.util.spec_from_file_location(name, root / "tools" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_cross_fit_folds_deal_every_photo_once_and_every_source_to_every_fold():
+    mod = _tool("cross_fit_colour")
+    photos = [f"/p/{pkg}_{i}.jpg" for pkg in "abc" for i in range(6)]
+    package_of = {p: p.split("/")[-1][0] for p in photos}
+    folds = mod.deal_folds(photos, package_of, 3, seed=12)
+    assert sorted(x for f in folds for x in f) == sorted(photos)
+    assert all(len(f) == 6 and {package_of[x] for x in f} == set("abc") for f in folds)
+    assert folds == mod.deal_folds(photos, package_of, 3, seed=12) != mod.deal_folds(photos, package_of, 3, seed=13)
+
+
+def test_head_features_of_each_photo_come_from_its_own_fold_net(sample_data, tiny_weights, tmp_path):
+    """fit_hue_head's cross-fitting: a photo's features come from the net its fold names, the others' do not change."""
+    import shutil
+
+    import pandas as pd
+    import torch
+
+    fit = _tool("fit_hue_head")
+    nets = []
+    for seed in (8, 9):
+        w = tmp_path / f"w{seed}"
+        shutil.copytree(tiny_weights, w, ignore=shutil.ignore_patterns("onnx"))
+        torch.manual_seed(seed)
+        utils.save_model(utils.ColorizationNet(head="classes"), {**utils.models.model_config("ColorizationNet", head="classes"),
+                         "stage": "color", "inference": {"size": 96}}, w / "color")
+        nets.append(w)
+    photos = sorted(pd.read_csv(sample_data / "manifest.csv").source.unique())[:2]
+    a = fit.build_features(photos, nets, [0, 0], 4, (1.0, 1.2), 3, tmp_path / "a")
+    b = fit.build_features(photos, nets, [0, 1], 4, (1.0, 1.2), 3, tmp_path / "b")
+    first, second = a["photo"] == 0, a["photo"] == 1
+    assert first.any() and second.any() and (a["photo"] == b["photo"]).all()
+    np.testing.assert_array_equal(a["mass"][first], b["mass"][first])
+    np.testing.assert_array_equal(a["true"], b["true"])
+    assert not np.allclose(a["mass"][second], b["mass"][second])
+
+
+def test_cross_fit_trains_a_net_per_fold_and_validates_each_fold_on_the_net_that_never_saw_it(sample_data, tiny_weights,
+                                                                                               tmp_path):
+    """tools/cross_fit_colour.py end to end, tiny: 2 folds + the final net (1 step each), the head fitted on
+    out-of-fold features and saved into the final weights, the pooled validation of both folds' crops."""
+    import json
+
+    import shutil
+
+    from utils.hue import HueConfig, hue_prior
+
+    mod = _tool("cross_fit_colour")
+    base = tmp_path / "base"           # the tiny weights with a hue prior, as notebook 03 writes it
+    shutil.copytree(tiny_weights, base, ignore=shutil.ignore_patterns("onnx"))
+    prior = hue_prior(sorted((sample_data / "train_gt").glob("*.png")), progress=False)
+    utils.update_inference_config(base / "color", hue=HueConfig(prior=prior.tolist()).to_dict())
+    out = tmp_path / "xfit"
+    rc = mod.main(["--corpus", str(sample_data), "--out", str(out), "--base", str(base), "--folds", "2",
+                   "--epochs", "1", "--train-arg=--steps-per-epoch=1", "--train-arg=--batch-size=2",
+                   "--train-arg=--image-size=64", "--train-arg=--pretrained=none", "--per-photo", "1", "--crops", "6",
+                   "--variants", "hue=none", "hue=head"])
+    assert rc == 0
+    plan = json.loads((out / "plan.json").read_text())
+    folds = [f["photos"] for f in plan["folds"]]
+    assert not set(folds[0]) & set(folds[1]) and not set(plan["validation_only"]) & set(folds[0] + folds[1])
+    for k, photos in enumerate(folds):     # no fold's net trained on its own photos
+        assert not set(photos) & set((out / f"fold{k}_train.txt").read_text().split())
+    cfg = json.loads((out / "weights_all" / "color.json").read_text())
+    assert cfg["inference"]["hue_head"]["training"]["cross_fit"] == str(out / "plan.json")
+    assert all((out / "head" / f"head_fold{k}.json").is_file() for k in range(2))
+    val = json.loads((out / "crossfit_validation.json").read_text())
+    assert val["photos"] == len(folds[0]) + len(folds[1]) and val["images"] == len(val["names"])
+    assert {n.split("/")[0] for n in val["names"]} == {"val_fold0", "val_fold1"}
+    assert [r["variant"] for r in val["rows"]] == ["hue=none", "hue=head"]
+    before = (out / "ck_all" / "color.safetensors").stat().st_mtime_ns
+    assert mod.main(["--corpus", str(sample_data), "--out", str(out), "--epochs", "1", "--steps", "train"]) == 0
+    assert (out / "ck_all" / "color.safetensors").stat().st_mtime_ns == before      # trained already: skipped

@@ -236,3 +236,11 @@ def test_train_photo_paths_leave_out_validation_photos(sample_data, tmp_path):
         utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], empty)
     with pytest.raises(ValueError, match="photos"):
         utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="photos")
+    listed = tmp_path / "list.txt"          # a list file: one path per line, in its order; '#' lines skipped
+    listed.write_text(f"# two photos\n{photos[1]}\n\n{folder / 'one.png'}\n")
+    assert utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], listed) == [photos[1], folder / "one.png"]
+    listed.write_text(f"{photos[1]}\n{tmp_path / 'gone.jpg'}\n")
+    with pytest.raises(DataError, match=r"list.txt, line 2: .*gone.jpg: photo not found"):
+        utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], listed)
+    with pytest.raises(DataError, match="photo list not found"):
+        utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], tmp_path / "nothing.txt")

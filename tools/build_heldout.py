@@ -7,6 +7,9 @@ scales (short side resized to 512 x s, s drawn from --scale), with the competiti
 competition layout: test_input/, test_gt/, test_mask/, test.csv and a manifest.csv (source, crop, damage).
 
     python tools/build_heldout.py corpus heldout --per-photo 5
+
+--validation-only takes the train photos that no network trained on instead; --photos-from LIST.txt takes the
+photos a list names (one path per line: e.g. a fold of tools/cross_fit_colour.py).
 """
 from __future__ import annotations
 
@@ -53,13 +56,18 @@ def main(argv=None) -> int:
     ap.add_argument("--seed", type=int, default=12)
     ap.add_argument("--validation-only", action="store_true", help="crops of the train photos that no network "
                     "trained on (validation-only, see validation_only_photos) instead of the test photos")
+    ap.add_argument("--photos-from", type=Path, default=None, metavar="LIST", help="the photos this text file lists "
+                    "(one path per line) instead of the test photos")
     args = ap.parse_args(argv)
     import utils
     from utils.sample_data import _load_rgb, random_crop
 
-    photos = validation_only_photos(args.corpus) if args.validation_only else heldout_photos(args.corpus)
+    if args.photos_from:
+        photos = [str(p) for p in utils.photo_list(args.photos_from)]
+    else:
+        photos = validation_only_photos(args.corpus) if args.validation_only else heldout_photos(args.corpus)
     if not photos:
-        print(f"error: {args.corpus}/manifest.csv has no test photos", file=sys.stderr)
+        print(f"error: {args.photos_from or f'{args.corpus}/manifest.csv'} has no photos to crop", file=sys.stderr)
         return 2
     rng = np.random.default_rng(args.seed)
     rows, manifest = [], []

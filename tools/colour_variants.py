@@ -4,6 +4,10 @@ the colour net's bin mass and entropy are computed once per order and cached in 
 
     python tools/colour_variants.py --data-dir valset --head runs/hue_head/head.json --json runs/colour/validation.json
 
+Several --data-dir (each with its own --weights and --head, or one of each for all) are scored as one pooled set:
+the cross-fitted validation of tools/cross_fit_colour.py, where each fold's photos are restored by the colour net
+that did not train on them.
+
 A variant is `key=value` pairs joined by ';': hue=none|own<s>|prior|head|oracle|pown<a> (own<s>: the image's own histogram smoothed
 by s degrees; pown<a>: prior x own^a),
 kh=1|0 (keep the hole out of the remap), chroma=radius/eps/0/net|ring (guided-filter smoothing, hole chroma),
@@ -58,7 +62,8 @@ def cache(data_dir: Path, weights: Path, order: str, path: Path) -> dict:
     return out
 
 
-def score_variant(C: dict, restorer, head, spec: str, prior: list, per_image: list | None = None) -> dict:
+def score_variant(C: dict, restorer, head, spec: str, prior: list, per_image: list | None = None,
+                  hole_rings: list | None = None) -> dict:
     import utils
     from utils.chroma import ChromaConfig, desaturate_unsure, hole_ring_distance, rgb_to_cbcr_np
     from utils.color import compose_rgb, pil_luma
@@ -92,7 +97,10 @@ def score_variant(C: dict, restorer, head, spec: str, prior: list, per_image: li
         preds.append(x)
     table = utils.score_arrays(list(C["gts"]), preds, list(C["tmasks"]))
     s = utils.summarize(table)
-    s["hole_ring"] = float(np.nanmean([hole_ring_distance(x, m) for x, m in zip(preds, C["tmasks"])]))
+    rings = [hole_ring_distance(x, m) for x, m in zip(preds, C["tmasks"])]
+    s["hole_ring"] = float(np.nanmean(rings))
+    if hole_rings is not None:
+        hole_rings.append(rings)
     if per_image is not None:
         per_image.append(table[["score", "ssim", "masked_ssim", "hue"]].to_numpy())
     return s
@@ -113,9 +121,11 @@ def paired(per_image: list, photos: np.ndarray, ref: int) -> list[dict]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", type=Path, default=Path("valset"))
-    ap.add_argument("--weights", type=Path, default=ROOT / "weights")
-    ap.add_argument("--head", type=Path, required=True, help="a head record (tools/fit_hue_head.py writes head.json)")
+    ap.add_argument("--data-dir", type=Path, nargs="+", default=[Path("valset")],
+                    help="sets with truth (test_input/, test_gt/, test_mask/, manifest.csv); several are pooled")
+    ap.add_argument("--weights", type=Path, nargs="+", default=[ROOT / "weights"], help="one, or one per --data-dir")
+    ap.add_argument("--head", type=Path, nargs="+", required=True, help="a head record (tools/fit_hue_head.py writes "
+                    "head.json); one, or one per --data-dir")
     ap.add_argument("--order", default="mask-colorize-inpaint")
     ap.add_argument("--variants", nargs="*", default=DEFAULT)
     ap.add_argument("--cache", type=Path, default=Path("runs/colour"))
@@ -130,18 +140,37 @@ def main(argv=None) -> int:
     import utils
     from utils.hue_head import HueHead
 
+    n = len(args.data_dir)
+    for name in ("weights", "head"):
+        if len(getattr(args, name)) not in (1, n):
+            ap.error(f"--{name}: give one, or one per --data-dir ({n})")
+    weights = args.weights * n if len(args.weights) == 1 else args.weights
+    heads = args.head * n if len(args.head) == 1 else args.head
     torch.set_num_threads(1)
-    C = cache(args.data_dir, args.weights, args.order, args.cache / f"cache_{args.data_dir.name}_{args.order}.npz")
-    restorer = utils.Restorer.from_dir(args.weights, order=args.order)
-    prior = list(restorer.hue.prior)
-    head = HueHead.from_record(restorer.hue.prior, json.loads(args.head.read_text()), restorer.color_net.bin_centers.numpy())
+    sets = []
+    for d, w, h in zip(args.data_dir, weights, heads):
+        C = cache(d, w, args.order, args.cache / f"cache_{d.name}_{args.order}.npz")
+        restorer = utils.Restorer.from_dir(w, order=args.order)
+        head = HueHead.from_record(restorer.hue.prior, json.loads(h.read_text()), restorer.color_net.bin_centers.numpy())
+        sets.append((C, restorer, head, list(restorer.hue.prior)))
     rows, per_image = [], []
     for v in args.variants:
-        rows.append({"variant": v.replace("|", "/"), **score_variant(C, restorer, head, v, prior, per_image)})
+        parts, rings = [], []
+        for C, restorer, head, prior in sets:
+            score_variant(C, restorer, head, v, prior, parts, rings)
+        terms = np.concatenate(parts)
+        row = dict(zip(("score", "ssim", "masked_ssim", "hue"), terms.mean(0).tolist()))
+        row["hole_ring"] = float(np.nanmean(np.concatenate(rings)))
+        per_image.append(terms)
+        rows.append({"variant": v.replace("|", "/"), **row})
         print(rows[-1], flush=True)
-    man = pd.read_csv(args.data_dir / "manifest.csv")
-    names = sorted(p.name for p in (args.data_dir / "test_gt").glob("*.png"))
-    photos = man.set_index("name").loc[names, "source"].to_numpy()
+    names, photos = [], []
+    for d in args.data_dir:
+        man = pd.read_csv(d / "manifest.csv")
+        own = sorted(p.name for p in (d / "test_gt").glob("*.png"))
+        names += own if n == 1 else [f"{d.name}/{x}" for x in own]
+        photos += list(man.set_index("name").loc[own, "source"])
+    photos = np.asarray(photos)
     if args.paired:
         for j, ref in enumerate(args.paired):
             sfx = f"_{j}" if j else ""
@@ -150,7 +179,8 @@ def main(argv=None) -> int:
         with pd.option_context("display.width", 250):
             print(pd.DataFrame(rows).round(4).to_string(index=False))
     if args.json:
-        utils.save_json(args.json, {"data": str(args.data_dir), "images": len(C["gts"]), "photos": int(man.source.nunique()),
+        utils.save_json(args.json, {"data": [str(d) for d in args.data_dir] if n > 1 else str(args.data_dir[0]),
+                                    "images": len(names), "photos": int(len(set(photos))),
                                     "order": args.order, "rows": [{k: (round(v, 4) if isinstance(v, float) else v)
                                                                    for k, v in r.items()} for r in rows],
                                     # per image (names, photos in that order): score, ssim, masked_ssim, hue, so that

@@ -9,10 +9,16 @@
 3. --save: the head goes into the colour checkpoint's inference config (`hue_head`), with the training record.
 
     python tools/fit_hue_head.py --corpus corpus --weights weights --out runs/hue_head --crops 480 --save
+
+--cross-fit PLAN.json (tools/cross_fit_colour.py writes it): the features of each photo come from the colour net of
+the fold that did NOT train on it, so the head learns how far to trust a net on photos it never saw (a head fitted
+on the net's own training photos learns to trust it too much). The validation folds are the plan's folds, and
+--out gets head_fold<k>.json, the head fitted without fold k, for the cross-fitted validation of the pipeline.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from pathlib import Path
@@ -23,7 +29,16 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def build_features(corpus: Path, weights: Path, n_crops: int, scale, seed: int, out: Path) -> dict:
+def train_photos(corpus: Path) -> list[str]:
+    """The corpus's train-split source photos (never a test photo), sorted: what the features' photo ids index."""
+    man = pd.read_csv(corpus / "manifest.csv")
+    return sorted(set(man[man.split == "train"].source) - set(man[man.split == "test"].source))
+
+
+def build_features(photos: list[str], weights: list[Path], net_of: list[int], n_crops: int, scale, seed: int,
+                   out: Path) -> dict:
+    """Features of `n_crops` random crops spread over `photos`; photo i's crops go through colour net
+    weights[net_of[i]]."""
     import torch
     from tqdm.auto import tqdm
 
@@ -32,10 +47,7 @@ def build_features(corpus: Path, weights: Path, n_crops: int, scale, seed: int, 
     from utils.hue import angle_histogram, hsv_hue_histogram
     from utils.sample_data import _load_rgb, random_crop
 
-    man = pd.read_csv(corpus / "manifest.csv")
-    photos = sorted(set(man[man.split == "train"].source) - set(man[man.split == "test"].source))
-    net, cfg = utils.load_model(weights / "color", "cpu")
-    size = cfg.get("inference", {}).get("size", 256)
+    nets = [utils.load_model(w / "color", "cpu") for w in weights]
     rng = np.random.default_rng(seed)
     plan = [photos[i % len(photos)] for i in rng.permutation(n_crops) % len(photos)]
     rows = {"photo": [], "mass": [], "own": [], "true": [], "true_hsv": []}
@@ -46,6 +58,8 @@ def build_features(corpus: Path, weights: Path, n_crops: int, scale, seed: int, 
         crop, _ = random_crop(cache, rng, scale=tuple(scale))
         dmg = utils.sample_damage(rng, utils.DamageConfig())
         gray = utils.apply_damage(utils.gray_of(crop), dmg)
+        net, cfg = nets[net_of[photos.index(src)]]
+        size = cfg.get("inference", {}).get("size", 256)
         with torch.inference_mode():
             mass, _ = net_bin_probabilities(net, [gray], [dmg.mask], size)
             colored = utils.colorize(net, [gray], [dmg.mask], size)[0]
@@ -56,7 +70,7 @@ def build_features(corpus: Path, weights: Path, n_crops: int, scale, seed: int, 
         h = hsv_hue_histogram(crop)
         rows["true_hsv"].append(h / h.sum())
     feats = {k: np.asarray(v) for k, v in rows.items()}
-    feats["bin_centers"] = net.bin_centers.cpu().numpy()
+    feats["bin_centers"] = nets[0][0].bin_centers.cpu().numpy()
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "features.npz", **feats)
     return feats
@@ -89,8 +103,13 @@ def main(argv=None) -> int:
     ap.add_argument("--unseen-only", action="store_true", help="fit only on the train photos with a crop in the "
                     "notebooks' validation split, less the validation-only ones: the photos that a colour net trained "
                     "with train_source='photos' never saw, so its features there look like those of new photos")
+    ap.add_argument("--cross-fit", type=Path, default=None, metavar="PLAN", help="a cross-fitting plan (JSON: "
+                    "folds, each with the weights of a colour net and the photos it did not train on): each photo's "
+                    "features from its fold's net; --weights is the net the head is for (trained on all the photos)")
     ap.add_argument("--save", action="store_true", help="write the head into <weights>/color.json")
     args = ap.parse_args(argv)
+    if args.cross_fit and (args.exclude_validation_only or args.unseen_only):
+        ap.error("--cross-fit: the plan names the photos; --exclude-validation-only and --unseen-only do not apply")
     import torch
 
     import utils
@@ -100,8 +119,16 @@ def main(argv=None) -> int:
     torch.manual_seed(args.seed)
     path = args.out / "features.npz"
     t0 = time.time()
-    feats = dict(np.load(path)) if path.is_file() else build_features(args.corpus, args.weights, args.crops,
-                                                                      args.scale, args.seed, args.out)
+    if args.cross_fit:
+        xplan = json.loads(args.cross_fit.read_text())
+        photos_all = sorted(p for f in xplan["folds"] for p in f["photos"])
+        fold_weights = [Path(f["weights"]) for f in xplan["folds"]]
+        fold_of_photo = [next(k for k, f in enumerate(xplan["folds"]) if p in f["photos"]) for p in photos_all]
+    else:
+        photos_all, fold_weights = train_photos(args.corpus), [args.weights]
+        fold_of_photo = [0] * len(photos_all)
+    feats = dict(np.load(path)) if path.is_file() else build_features(photos_all, fold_weights, fold_of_photo,
+                                                                      args.crops, args.scale, args.seed, args.out)
     print(f"features: {len(feats['true'])} crops of {len(set(feats['photo']))} train photos ({time.time() - t0:.0f} s)")
     _, cfg = utils.load_model(args.weights / "color", "cpu")
     prior = np.asarray(HueConfig.from_dict(cfg["inference"]["hue"]).prior)
@@ -113,9 +140,7 @@ def main(argv=None) -> int:
         sys.path.insert(0, str(ROOT / "tools"))
         from build_heldout import validation_only_photos
 
-        man = pd.read_csv(args.corpus / "manifest.csv")
-        names = np.array(sorted(set(man[man.split == "train"].source) - set(man[man.split == "test"].source)))
-        source = names[feats["photo"]]
+        source = np.array(photos_all)[feats["photo"]]
         skip = set(validation_only_photos(args.corpus))
         keep = ~np.isin(source, list(skip))
         if args.exclude_validation_only:
@@ -133,10 +158,13 @@ def main(argv=None) -> int:
 
     # photo-grouped folds: validation crops come from photos the fold's head never saw
     photos = np.unique(feats["photo"])
-    fold_of = {p: i % args.folds for i, p in enumerate(np.random.default_rng(args.seed).permutation(photos))}
-    folds = np.array([fold_of[p] for p in feats["photo"]])
+    if args.cross_fit:      # the nets' folds: a fold's head is validated on photos neither it nor their net saw
+        folds = np.array([fold_of_photo[p] for p in feats["photo"]])
+    else:
+        fold_of = {p: i % args.folds for i, p in enumerate(np.random.default_rng(args.seed).permutation(photos))}
+        folds = np.array([fold_of[p] for p in feats["photo"]])
     rows = []
-    for f in range(args.folds):
+    for f in range(int(folds.max()) + 1):
         tr, va = folds != f, folds == f
         head = HueHead(prior)
         fit_hue_head(head, soft[tr], own[tr], true[tr], space=space, **fit)
@@ -144,6 +172,9 @@ def main(argv=None) -> int:
         rows.append({"fold": f, "crops": int(va.sum()), "head": corr(pred, true[va]).mean(),
                      "prior": corr(prior[None], true[va]).mean(), "soft": corr(soft[va], true[va]).mean(),
                      "own": corr(own[va], true[va]).mean(), "weights": head.weights.detach().numpy().round(3).tolist()})
+        if args.cross_fit:
+            utils.save_json(args.out / f"head_fold{f}.json", {**head.to_record(args.own_smooth),
+                                                               "training": {"without_fold": f, **fit}})
     table = pd.DataFrame(rows)
     print("histogram correlation on held-out folds of train photos:")
     print(table.round(4).to_string(index=False))
@@ -155,6 +186,7 @@ def main(argv=None) -> int:
                                "seed": args.seed, **fit, "space": "angle" if args.angle_space else "opencv-hue",
                                "excluded_validation_only": args.exclude_validation_only,
                                "unseen_only": args.unseen_only,
+                               "cross_fit": str(args.cross_fit) if args.cross_fit else None,
                                "fold_correlation": table[["head", "prior"]].mean().round(4).to_dict(),
                                "command": "python tools/fit_hue_head.py " + " ".join(argv or sys.argv[1:])}}
     utils.save_json(args.out / "head.json", record)

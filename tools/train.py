@@ -49,8 +49,9 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=1)
     ap.add_argument("--train-source", choices=("synthetic", "provided", "both", "photos"), default="synthetic")
-    ap.add_argument("--photos", default=None, help="--train-source photos: a folder of colour photos (default: the "
-                    "photos the data dir's manifest.csv names, less those with validation crops)")
+    ap.add_argument("--photos", default=None, help="--train-source photos: a folder of colour photos, or a .txt file listing "
+                    "them one per line (default: the photos the data dir's manifest.csv names, less those with "
+                    "validation crops)")
     ap.add_argument("--crop-scale", type=float, nargs=2, default=(1.0, 3.0), help="--train-source photos: crop short "
                     "side is 512 x s, s drawn in this range")
     ap.add_argument("--init-weights", default=None, help="start from these weights (a folder, e.g. weights) instead of ImageNet")

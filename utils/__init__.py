@@ -13,8 +13,8 @@ from .paths import project_dir, project_path, project_root, smoke_default
 from .runtime import autocast, default_amp, pick_device
 from .damage import Damage, DamageConfig, apply_damage, sample_damage
 from .datasets import (InpaintDataset, JoinedDataset, PhotoCropDataset, ProvidedPairsDataset, SyntheticDamageDataset,
-                       check_images, load_test_table, load_train_table, prepare_run, resolve_data_dir, split_indices,
-                       train_photo_paths, train_val_datasets)
+                       check_images, load_test_table, load_train_table, photo_list, prepare_run, resolve_data_dir,
+                       split_indices, train_photo_paths, train_val_datasets)
 from .metric import score_arrays, score_folder, score_image, summarize
 from .sample_data import build_sample_dataset, builtin_photo_paths, ensure_dataset
 from .submission import SubmissionError, validate_submission, write_submission_zip, zip_folder

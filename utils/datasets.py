@@ -371,16 +371,40 @@ def prepare_run(data_dir=None, device: str = "auto", seed: int = 0, val_fraction
 TRAIN_SOURCES = ("synthetic", "provided", "both", "photos")
 
 
+def photo_list(path) -> list[Path]:
+    """The photos a .txt file lists, one path per line (blank lines and lines starting with # skipped); a path
+    that is not a file is an error naming the list and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: photo list not found")
+    out = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        p = Path(line)
+        if not p.is_file():
+            raise DataError(f"{path}, line {n}: {p}: photo not found")
+        out.append(p)
+    return out
+
+
 def train_photo_paths(data_dir, train_paths, val_paths, photos=None) -> list[Path]:
     """The full-resolution colour photos that train_source='photos' crops afresh every epoch.
 
-    photos: a folder (or a list) of your own colour photos, used as they are; None: the source photos that
-    data_dir/manifest.csv names for the train split's crops (tools/build_corpus.py and the sample dataset write
-    it), less every photo that has a crop in the validation split, so that no validation crop is trained on."""
+    photos: a folder (or a list, or a .txt file listing one path per line) of your own colour photos, used as
+    they are; None: the source photos that data_dir/manifest.csv names for the train split's crops
+    (tools/build_corpus.py and the sample dataset write it), less every photo that has a crop in the validation
+    split, so that no validation crop is trained on."""
     if photos is not None:
         from .sample_data import folder_photo_paths
 
-        paths = folder_photo_paths(photos) if isinstance(photos, (str, Path)) else [Path(p) for p in photos]
+        if isinstance(photos, (str, Path)) and Path(photos).suffix.lower() == ".txt":
+            paths = photo_list(photos)
+        elif isinstance(photos, (str, Path)):
+            paths = folder_photo_paths(photos)
+        else:
+            paths = [Path(p) for p in photos]
         if not paths:
             raise DataError(f"{photos}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found")
         return paths
