@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import default_collate
 
 import utils
-from utils.models import PretrainedWeightsError, create_encoder, offline_lite0_state_dict
+from utils.models import PretrainedWeightsError, create_encoder, offline_lite_state_dict
 
 
 def batch_of(sample_data, n=2, size=128, seed=0):
@@ -48,7 +48,7 @@ def test_discriminator_shape():
 
 
 def test_offline_weights_load_into_encoder():
-    sd = offline_lite0_state_dict("tf_efficientnet_lite0")
+    sd = offline_lite_state_dict("tf_efficientnet_lite0")
     enc = create_encoder("tf_efficientnet_lite0", in_chans=1, pretrained="offline")
     # a block deep in the network holds the packaged ImageNet weights, the gray stem their channel sum
     key = "blocks.3.0.conv_pw.weight"
@@ -58,9 +58,25 @@ def test_offline_weights_load_into_encoder():
         create_encoder("resnet18", in_chans=1, pretrained="offline")
 
 
+@pytest.mark.parametrize("n,size", [(0, 224), (1, 240), (2, 260)])
+def test_offline_lite_weights_are_imagenet_weights(n, size):
+    """The packaged Lite0/1/2 weights, loaded offline into timm's model, classify scikit-image's cat as a cat
+    (ImageNet classes 281-285), so the keys were mapped onto the right layers."""
+    import cv2
+    import skimage.data
+
+    from utils.models import load_pretrained_backbone
+
+    net = load_pretrained_backbone(f"tf_efficientnet_lite{n}", "offline").eval()
+    x = cv2.resize(skimage.data.chelsea(), (size, size), interpolation=cv2.INTER_AREA).astype("float32") / 255
+    with torch.no_grad():
+        p = net(torch.from_numpy((x - 0.5) / 0.5).permute(2, 0, 1)[None]).softmax(-1)[0]
+    assert 281 <= int(p.argmax()) <= 285 and float(p[281:286].sum()) > 0.8
+
+
 def test_perceptual_features_are_pretrained_not_random():
     loss = utils.PerceptualLoss("efficientnet_lite0")
-    sd = offline_lite0_state_dict("tf_efficientnet_lite0")
+    sd = offline_lite_state_dict("tf_efficientnet_lite0")
     assert torch.equal(loss.features.state_dict()["blocks.1.0.conv_pw.weight"], sd["blocks.1.0.conv_pw.weight"])
     x = torch.rand(1, 3, 64, 64)
     assert float(loss(x, x)) == 0.0 and float(loss(x, torch.rand(1, 3, 64, 64))) > 0

