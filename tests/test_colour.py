@@ -356,7 +356,7 @@ def test_head_features_of_each_photo_come_from_its_own_fold_net(sample_data, tin
     a = fit.build_features(photos, nets, [0, 0], 4, (1.0, 1.2), 3, tmp_path / "a")
     b = fit.build_features(photos, nets, [0, 1], 4, (1.0, 1.2), 3, tmp_path / "b")
     first, second = a["photo"] == 0, a["photo"] == 1
-    assert first.any() and second.any() and (a["photo"] == b["photo"]).all()
+    assert first.any() and second.any() and (a["photo"] == b["photo"]).all() and list(a["sources"]) == photos
     np.testing.assert_array_equal(a["mass"][first], b["mass"][first])
     np.testing.assert_array_equal(a["true"], b["true"])
     assert not np.allclose(a["mass"][second], b["mass"][second])

@@ -71,6 +71,7 @@ def build_features(photos: list[str], weights: list[Path], net_of: list[int], n_
         rows["true_hsv"].append(h / h.sum())
     feats = {k: np.asarray(v) for k, v in rows.items()}
     feats["bin_centers"] = nets[0][0].bin_centers.cpu().numpy()
+    feats["sources"] = np.asarray(photos)        # what the photo ids index
     out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(out / "features.npz", **feats)
     return feats
@@ -129,6 +130,10 @@ def main(argv=None) -> int:
         fold_of_photo = [0] * len(photos_all)
     feats = dict(np.load(path)) if path.is_file() else build_features(photos_all, fold_weights, fold_of_photo,
                                                                       args.crops, args.scale, args.seed, args.out)
+    if "sources" in feats and list(feats.pop("sources")) != photos_all:
+        print(f"error: {path} was built for other photos (another corpus or plan): remove it or use another --out",
+              file=sys.stderr)
+        return 2
     print(f"features: {len(feats['true'])} crops of {len(set(feats['photo']))} train photos ({time.time() - t0:.0f} s)")
     _, cfg = utils.load_model(args.weights / "color", "cpu")
     prior = np.asarray(HueConfig.from_dict(cfg["inference"]["hue"]).prior)
