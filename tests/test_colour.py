@@ -378,11 +378,10 @@ def test_cross_fit_trains_a_net_per_fold_and_validates_each_fold_on_the_net_that
     prior = hue_prior(sorted((sample_data / "train_gt").glob("*.png")), progress=False)
     utils.update_inference_config(base / "color", hue=HueConfig(prior=prior.tolist()).to_dict())
     out = tmp_path / "xfit"
-    rc = mod.main(["--corpus", str(sample_data), "--out", str(out), "--base", str(base), "--folds", "2",
-                   "--epochs", "1", "--train-arg=--steps-per-epoch=1", "--train-arg=--batch-size=2",
-                   "--train-arg=--image-size=64", "--train-arg=--pretrained=none", "--per-photo", "1", "--crops", "6",
-                   "--variants", "hue=none", "hue=head"])
-    assert rc == 0
+    args = ["--corpus", str(sample_data), "--out", str(out), "--base", str(base), "--folds", "2",
+            "--epochs", "1", "--train-arg=--steps-per-epoch=1", "--train-arg=--batch-size=2",
+            "--train-arg=--image-size=64", "--train-arg=--pretrained=none", "--per-photo", "1", "--crops", "6"]
+    assert mod.main(args + ["--variants", "hue=none", "hue=head"]) == 0
     plan = json.loads((out / "plan.json").read_text())
     folds = [f["photos"] for f in plan["folds"]]
     assert not set(folds[0]) & set(folds[1]) and not set(plan["validation_only"]) & set(folds[0] + folds[1])
@@ -396,8 +395,9 @@ def test_cross_fit_trains_a_net_per_fold_and_validates_each_fold_on_the_net_that
     assert {n.split("/")[0] for n in val["names"]} == {"val_fold0", "val_fold1"}
     assert [r["variant"] for r in val["rows"]] == ["hue=none", "hue=head"]
     before = (out / "ck_all" / "color.safetensors").stat().st_mtime_ns
-    assert mod.main(["--corpus", str(sample_data), "--out", str(out), "--epochs", "1", "--steps", "train"]) == 0
+    assert mod.main(args + ["--steps", "train"]) == 0
     assert (out / "ck_all" / "color.safetensors").stat().st_mtime_ns == before      # trained already: skipped
+    assert mod.main(args + ["--loss", "classify", "--steps", "train"]) == 2         # other settings: refused
 
 
 def test_scene_overlap_finds_the_training_photo_of_a_mirrored_copy_and_splits_scores(sample_data, tmp_path):

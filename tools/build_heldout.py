@@ -59,6 +59,8 @@ def main(argv=None) -> int:
     ap.add_argument("--photos-from", type=Path, default=None, metavar="LIST", help="the photos this text file lists "
                     "(one path per line) instead of the test photos")
     args = ap.parse_args(argv)
+    if args.photos_from and args.validation_only:
+        ap.error("--photos-from and --validation-only choose the photos each: give one")
     import utils
     from utils.sample_data import _load_rgb, random_crop
 

@@ -144,6 +144,8 @@ def main(argv=None) -> int:
     for name in ("weights", "head"):
         if len(getattr(args, name)) not in (1, n):
             ap.error(f"--{name}: give one, or one per --data-dir ({n})")
+    if len({d.name for d in args.data_dir}) < n:
+        ap.error("--data-dir: the sets need different folder names (their caches are named after them)")
     weights = args.weights * n if len(args.weights) == 1 else args.weights
     heads = args.head * n if len(args.head) == 1 else args.head
     torch.set_num_threads(1)

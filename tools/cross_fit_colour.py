@@ -106,12 +106,26 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", nargs="*", default=VARIANTS)
     ap.add_argument("--steps", nargs="*", default=["plan", "train", "weights", "valsets", "head", "validate"])
     args = ap.parse_args(argv)
-    out = args.out
+    # absolute: tools/train.py resolves relative paths against the repository, this script against the working dir
+    out, args.corpus = args.out.resolve(), args.corpus.resolve()
     plan_path = out / "plan.json"
+    recipe = {"corpus": str(args.corpus), "folds": args.folds, "seed": args.seed, "per_photo": args.per_photo,
+              "train": {"epochs": args.epochs, "repeats": args.repeats, "loss": args.loss,
+                        "rebalance_lambda": args.rebalance_lambda, "lr": args.lr, "seed": args.train_seed,
+                        "train_args": args.train_arg}}
     if plan_path.is_file():
         plan = json.loads(plan_path.read_text())
+        before = plan.get("recipe", {})
+        changed = {k: (before.get(k), v) for k, v in recipe.items() if k != "train" and before.get(k) != v}
+        changed.update({f"train.{k}": (before.get("train", {}).get(k), v) for k, v in recipe["train"].items()
+                        if k != "epochs" and before.get("train", {}).get(k) != v})
+        if changed:
+            print(f"error: {plan_path} was made with other settings ({changed}; before -> now): use another --out, "
+                  "or the same settings (only --epochs may grow: training resumes)", file=sys.stderr)
+            return 2
     elif "plan" in args.steps:
         plan = make_plan(args.corpus, out, args.folds, args.seed)
+        plan["recipe"] = recipe
         plan_path.write_text(json.dumps(plan, indent=1))
         print(f"{plan_path}: {sum(len(f['photos']) for f in plan['folds'])} photos in {args.folds} folds "
               f"({[len(f['photos']) for f in plan['folds']]}), {len(plan['validation_only'])} validation-only left out")
@@ -136,31 +150,38 @@ def main(argv=None) -> int:
     if "weights" in args.steps:
         from candidate_weights import assemble
 
-        for name in names:
+        for k, name in enumerate(names):
             w = out / f"weights_{name}"
             if not (w / "color.json").is_file() or trained_epochs(w) != trained_epochs(out / f"ck_{name}"):
                 assemble(out / f"ck_{name}", w, args.base)
                 print(f"{w}: colour net of ck_{name}")
+                # what the old net computed is stale now: the head's features, the fold's cached restorations
+                for stale in [out / "head" / "features.npz", *(out / "cache").glob(f"cache_val_{name}_*.npz")]:
+                    stale.unlink(missing_ok=True)
     vals = [out / f"val_{f['name']}" for f in plan["folds"]]
     if "valsets" in args.steps:
         from build_heldout import main as build_heldout
 
         for k, v in enumerate(vals):
             if not (v / "manifest.csv").is_file():
-                build_heldout([str(args.corpus), str(v), "--photos-from", str(out / f"fold{k}_photos.txt"),
-                               "--per-photo", str(args.per_photo), "--seed", str(100 + k)])
+                rc = build_heldout([str(args.corpus), str(v), "--photos-from", str(out / f"fold{k}_photos.txt"),
+                                    "--per-photo", str(args.per_photo), "--seed", str(100 + k)])
+                if rc:
+                    return rc
     if "head" in args.steps:
         from fit_hue_head import main as fit_hue_head
 
-        fit_hue_head(["--corpus", str(args.corpus), "--weights", plan["final"]["weights"], "--out", str(out / "head"),
-                      "--crops", str(args.crops), "--cross-fit", str(plan_path), "--save"])
+        rc = fit_hue_head(["--corpus", str(args.corpus), "--weights", plan["final"]["weights"], "--out", str(out / "head"),
+                           "--crops", str(args.crops), "--cross-fit", str(plan_path), "--save"])
+        if rc:
+            return rc
     if "validate" in args.steps:
         from colour_variants import main as colour_variants
 
-        colour_variants(["--data-dir", *map(str, vals), "--weights", *(f["weights"] for f in plan["folds"]),
-                         "--head", *(str(out / "head" / f"head_fold{k}.json") for k in range(len(vals))),
-                         "--cache", str(out / "cache"), "--json", str(out / "crossfit_validation.json"),
-                         "--variants", *args.variants, "--paired", args.variants[0]])
+        return colour_variants(["--data-dir", *map(str, vals), "--weights", *(f["weights"] for f in plan["folds"]),
+                                "--head", *(str(out / "head" / f"head_fold{k}.json") for k in range(len(vals))),
+                                "--cache", str(out / "cache"), "--json", str(out / "crossfit_validation.json"),
+                                "--variants", *args.variants, "--paired", args.variants[0]])
     return 0
 
 

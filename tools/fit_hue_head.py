@@ -130,7 +130,8 @@ def main(argv=None) -> int:
         fold_of_photo = [0] * len(photos_all)
     feats = dict(np.load(path)) if path.is_file() else build_features(photos_all, fold_weights, fold_of_photo,
                                                                       args.crops, args.scale, args.seed, args.out)
-    if "sources" in feats and list(feats.pop("sources")) != photos_all:
+    sources = list(feats.pop("sources")) if "sources" in feats else None
+    if (sources is not None and sources != photos_all) or (args.cross_fit and sources is None):
         print(f"error: {path} was built for other photos (another corpus or plan): remove it or use another --out",
               file=sys.stderr)
         return 2
@@ -169,7 +170,12 @@ def main(argv=None) -> int:
         fold_of = {p: i % args.folds for i, p in enumerate(np.random.default_rng(args.seed).permutation(photos))}
         folds = np.array([fold_of[p] for p in feats["photo"]])
     rows = []
-    for f in range(int(folds.max()) + 1):
+    n_folds = len(xplan["folds"]) if args.cross_fit else args.folds
+    empty = [f for f in range(n_folds) if not (folds == f).any()]
+    if empty:
+        print(f"error: no crops of fold(s) {empty}: raise --crops (now {args.crops})", file=sys.stderr)
+        return 2
+    for f in range(n_folds):
         tr, va = folds != f, folds == f
         head = HueHead(prior)
         fit_hue_head(head, soft[tr], own[tr], true[tr], space=space, **fit)

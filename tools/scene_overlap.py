@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tools"))
 
 
 def embed(paths, size: int = 224) -> np.ndarray:
@@ -47,8 +48,10 @@ def embed(paths, size: int = 224) -> np.ndarray:
 
 def nearest_train(corpus: Path, set_photos: list[str]) -> pd.DataFrame:
     """For each photo: its nearest training photo of the corpus and their cosine similarity."""
-    man = pd.read_csv(corpus / "manifest.csv")
-    train = sorted(set(man[man.split == "train"].source) - set(set_photos))
+    from build_heldout import validation_only_photos
+
+    man = pd.read_csv(corpus / "manifest.csv")     # the photos some net trained on (not the validation-only ones)
+    train = sorted(set(man[man.split == "train"].source) - set(set_photos) - set(validation_only_photos(corpus)))
     sim = embed(set_photos) @ embed(train).T
     best = sim.argmax(1)
     return pd.DataFrame({"photo": set_photos, "nearest_train": [train[i] for i in best],
