@@ -115,10 +115,11 @@ def main(argv=None) -> int:
                         "train_args": args.train_arg}}
     if plan_path.is_file():
         plan = json.loads(plan_path.read_text())
-        before = plan.get("recipe", {})
-        changed = {k: (before.get(k), v) for k, v in recipe.items() if k != "train" and before.get(k) != v}
-        changed.update({f"train.{k}": (before.get("train", {}).get(k), v) for k, v in recipe["train"].items()
-                        if k != "epochs" and before.get("train", {}).get(k) != v})
+        def flat(r: dict) -> dict:    # every setting but the epochs (more epochs resume the same training)
+            return {**{k: v for k, v in r.items() if k != "train"},
+                    **{f"train.{k}": v for k, v in r.get("train", {}).items() if k != "epochs"}}
+        before, now = flat(plan.get("recipe", {})), flat(recipe)
+        changed = {k: (before.get(k), v) for k, v in now.items() if before.get(k) != v}
         if changed:
             print(f"error: {plan_path} was made with other settings ({changed}; before -> now): use another --out, "
                   "or the same settings (only --epochs may grow: training resumes)", file=sys.stderr)
@@ -150,14 +151,14 @@ def main(argv=None) -> int:
     if "weights" in args.steps:
         from candidate_weights import assemble
 
-        for k, name in enumerate(names):
+        for name in names:
             w = out / f"weights_{name}"
             if not (w / "color.json").is_file() or trained_epochs(w) != trained_epochs(out / f"ck_{name}"):
                 assemble(out / f"ck_{name}", w, args.base)
                 print(f"{w}: colour net of ck_{name}")
-                # what the old net computed is stale now: the head's features, the fold's cached restorations
-                for stale in [out / "head" / "features.npz", *(out / "cache").glob(f"cache_val_{name}_*.npz")]:
-                    stale.unlink(missing_ok=True)
+                if name != plan["final"]["name"]:   # what the old fold net computed is stale: features, restorations
+                    for stale in [out / "head" / "features.npz", *(out / "cache").glob(f"cache_val_{name}_*.npz")]:
+                        stale.unlink(missing_ok=True)
     vals = [out / f"val_{f['name']}" for f in plan["folds"]]
     if "valsets" in args.steps:
         from build_heldout import main as build_heldout

@@ -58,12 +58,13 @@ def build_features(photos: list[str], weights: list[Path], net_of: list[int], n_
         crop, _ = random_crop(cache, rng, scale=tuple(scale))
         dmg = utils.sample_damage(rng, utils.DamageConfig())
         gray = utils.apply_damage(utils.gray_of(crop), dmg)
-        net, cfg = nets[net_of[photos.index(src)]]
+        photo = photos.index(src)
+        net, cfg = nets[net_of[photo]]
         size = cfg.get("inference", {}).get("size", 256)
         with torch.inference_mode():
             mass, _ = net_bin_probabilities(net, [gray], [dmg.mask], size)
             colored = utils.colorize(net, [gray], [dmg.mask], size)[0]
-        rows["photo"].append(photos.index(src))
+        rows["photo"].append(photo)
         rows["mass"].append(mass[0])
         rows["own"].append(angle_histogram(colored))
         rows["true"].append(angle_histogram(crop))
