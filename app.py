@@ -1,8 +1,11 @@
 """The restoration app (Gradio), over the same pipeline as restore.py and notebook 05.
 
     python app.py [--weights DIR] [--host 127.0.0.1] [--port 7860] [--device auto|cpu|cuda] [--backend torch|onnx]
+                  [--colour score|natural]
 
 --backend (default: $IMAGE_RESTORE_BACKEND, else torch): onnx runs the networks in onnxruntime on the CPU.
+--colour: the Colours choice the page starts with (score: the post-processing chosen for the competition's score,
+which can paint hues a person would not; natural: the colour net's own hues). Batch zips always use score.
 
 Runs on localhost, offline. Tabs: restore a damaged grayscale image (upload or a sample, optional ground
 truth for the score); damage a colour photo on the spot with the competition's polygon generator and
@@ -91,11 +94,12 @@ def score_text(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> str:
             f"hue {r['hue']:.4f}")
 
 
-def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, true_mask=None):
+def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, true_mask=None, colour: str = "score"):
     """-> (mask overlay, colorized, restored, result PNG path, markdown)."""
     gray = utils.gray_of(image) if image.ndim == 3 else image
     r = next(restorer.restore_images([gray]))
-    md = f"Restored a {gray.shape[1]}x{gray.shape[0]} image; detected hole: {int(r.mask.sum())} px."
+    md = (f"Restored a {gray.shape[1]}x{gray.shape[0]} image ({colour} colours); detected hole: "
+          f"{int(r.mask.sum())} px.")
     if gt is not None:
         if gt.ndim == 2:
             gt = np.repeat(gt[..., None], 3, -1)
@@ -184,8 +188,14 @@ def sample_examples(folder: Path, n: int = 3) -> list[list[str]]:
     return rows
 
 
-def build_app(restorer, examples_dir: Path | None = None):
+COLOUR_INFO = ("score: the colour post-processing chosen for the competition's score (it can paint hues a person "
+               "would not, e.g. a red band in a blue sky); natural: the colour net's own hues (weights/README.md)")
+
+
+def build_app(restorer, examples_dir: Path | None = None, colour: str = "score"):
     import gradio as gr
+
+    restorers = {"score": restorer, "natural": restorer.natural_colour()}
 
     def guarded(fn, n_out):
         def wrapper(*args, **kwargs):
@@ -195,14 +205,15 @@ def build_app(restorer, examples_dir: Path | None = None):
                 return (*([None] * (n_out - 1)), f"⚠️ {e}")
         return wrapper
 
-    def on_restore(path, gt_path):
+    def on_restore(path, gt_path, colours="score"):
         image = load_upload(path, "image")
         gt = load_upload(gt_path, "ground truth") if gt_path else None
-        return restore_array(restorer, image, gt)
+        return restore_array(restorers[colours], image, gt, colour=colours)
 
-    def on_damage(path, seed):
+    def on_damage(path, seed, colours="score"):
         gray, gt, mask = damage_photo(path, seed)
-        overlay, colorized, restored, out, md = restore_array(restorer, gray, gt, true_mask=mask)
+        overlay, colorized, restored, out, md = restore_array(restorers[colours], gray, gt, true_mask=mask,
+                                                              colour=colours)
         return gray, overlay, colorized, restored, out, md
 
     def on_batch(zip_path, progress=gr.Progress()):
@@ -212,6 +223,7 @@ def build_app(restorer, examples_dir: Path | None = None):
     with gr.Blocks(title="Image-Restore", delete_cache=(300, 600)) as demo:
         gr.Markdown("# Image-Restore\nDamaged grayscale photo in, restored colour photo out: "
                     "the detected hole, the colorized image and the final restoration.")
+        colours = gr.Radio(list(restorers), value=colour, label="Colours", info=COLOUR_INFO, elem_id="colours")
         with gr.Tabs():
             with gr.Tab("Restore"):
                 with gr.Row():
@@ -226,7 +238,7 @@ def build_app(restorer, examples_dir: Path | None = None):
                 download = gr.File(label="Download the restored PNG", interactive=False, elem_id="download")
                 if examples_dir is not None:
                     gr.Examples(sample_examples(examples_dir), inputs=[in_file, gt_file], label="Samples (with ground truth)")
-                go.click(guarded(on_restore, 5), [in_file, gt_file], [mask_img, col_img, res_img, download, status])
+                go.click(guarded(on_restore, 5), [in_file, gt_file, colours], [mask_img, col_img, res_img, download, status])
             with gr.Tab("Damage a colour photo"):
                 with gr.Row():
                     photo = gr.File(label="Colour photo", file_types=["image"], type="filepath", elem_id="photo-file")
@@ -239,7 +251,7 @@ def build_app(restorer, examples_dir: Path | None = None):
                     col2 = gr.Image(label="Colorized", format="png", interactive=False)
                     res2 = gr.Image(label="Restored", format="png", interactive=False, elem_id="restored-damage")
                 download2 = gr.File(label="Download the restored PNG", interactive=False)
-                go2.click(guarded(on_damage, 6), [photo, seed], [dmg_img, mask2, col2, res2, download2, status2])
+                go2.click(guarded(on_damage, 6), [photo, seed, colours], [dmg_img, mask2, col2, res2, download2, status2])
             with gr.Tab("Batch"):
                 zip_in = gr.File(label="Zip of damaged grayscale PNGs", file_types=[".zip"], type="filepath", elem_id="zip-file")
                 go3 = gr.Button("Restore all", variant="primary", elem_id="batch-btn")
@@ -257,6 +269,9 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--backend", default=os.environ.get("IMAGE_RESTORE_BACKEND", "torch"), choices=["torch", "onnx"],
                     help="torch (CPU or CUDA) or onnx (onnxruntime, CPU); default $IMAGE_RESTORE_BACKEND, else torch")
+    ap.add_argument("--colour", default="score", choices=list(utils.pipeline.COLOURS),
+                    help="the page's starting Colours choice (score: for the competition's score; natural: the colour "
+                         "net's own hues); batch zips always use score")
     args = ap.parse_args(argv)
     from utils.runtime import tune_malloc
 
@@ -273,7 +288,7 @@ def main(argv=None) -> int:
         return 2
     samples = Path(tempfile.mkdtemp(prefix="image-restore-samples-"))
     atexit.register(shutil.rmtree, samples, True)
-    demo = build_app(restorer, samples)
+    demo = build_app(restorer, samples, args.colour)
     print(f"Image-Restore app on http://{args.host}:{args.port} (weights: {weights}, backend: {args.backend})", flush=True)
     demo.queue().launch(server_name=args.host, server_port=args.port, share=False, show_error=True,
                         max_file_size="50mb", ssr_mode=False)

@@ -127,3 +127,67 @@ def test_training_checkpoints_carry_checksums(tiny_weights, tmp_path):
     utils.verify_checksums(ck, stems=("color",))
     utils.update_inference_config(ck / "color", chroma_gain=1.3)
     utils.verify_checksums(ck, stems=("color",))
+
+
+def test_restore_takes_any_uint8_image_and_refuses_other_types_clearly(tiny_weights, tmp_path, monkeypatch):
+    restorer = utils.Restorer.from_dir(tiny_weights, device="cpu")
+    rng = np.random.default_rng(0)
+    rgb = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
+    out = restorer.restore(rgb)                       # an RGB photo of its own size, as restore_images takes it
+    assert out.shape == (300, 200, 3) and out.dtype == np.uint8
+    gray = rng.integers(0, 256, (512, 512), dtype=np.uint8)
+    np.testing.assert_array_equal(restorer.restore(gray), restorer.restore_batch([gray])[0].restored)
+    with pytest.raises(ValueError, match="uint8.*float32"):
+        restorer.restore(rgb.astype(np.float32) / 255)
+    with pytest.raises(ValueError, match="uint8.*uint16"):
+        restorer.restore(gray.astype(np.uint16) * 256)
+    with pytest.raises(ValueError, match=r"shape \(4, 4, 2\)"):
+        restorer.restore(np.zeros((4, 4, 2), np.uint8))
+    with pytest.raises(ValueError, match="restore_batch takes uint8 gray"):
+        restorer.restore_batch([rgb])
+    monkeypatch.chdir(tmp_path)                      # the README's snippet run outside the repository
+    with pytest.raises(FileNotFoundError, match=r"weights: weights folder not found .*working directory"):
+        utils.Restorer.from_dir("weights")
+
+
+def test_natural_colour_keeps_the_nets_own_hues(sample_data, tiny_weights, tmp_path):
+    """colour='natural' turns the hue remap and the hue head off and keeps the chroma post-processing; luma exact."""
+    import shutil
+
+    from utils.chroma import ChromaConfig
+    from utils.hue import BINS
+    from utils.models import model_config
+
+    shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
+    cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color", "inference": {"size": 128}}
+    utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
+    rng = np.random.default_rng(1)
+    prior = rng.random(BINS) + 0.1
+    utils.update_inference_config(tmp_path / "color", hue={"strength": 1.0, "smooth": 0.0, "keep_hole": True,
+                                                           "prior": (prior / prior.sum()).tolist(), "hsv_pass": 3.0},
+                                  hue_head={"weights": [1.0, 0.5, 0.25], "bias": [0.0] * BINS, "own_smooth": 8.0},
+                                  chroma=ChromaConfig(4, 1e-3, 0.5, "ring").to_dict())
+    score = utils.Restorer.from_dir(tmp_path, device="cpu")
+    natural = utils.Restorer.from_dir(tmp_path, device="cpu", colour="natural")
+    assert score.hue_head is not None and natural.hue_head is None and natural.hue.is_identity
+    assert natural.chroma == score.chroma
+    import cv2
+    from skimage import data
+
+    from utils.hue import angle_histogram
+
+    rgb = cv2.resize(data.astronaut(), (512, 512), interpolation=cv2.INTER_AREA)   # a colourful restoration
+    mask = np.zeros((512, 512), bool)
+    mask[200:260, 300:380] = True
+    mass = np.full(len(natural.color_net.bin_centers), 1.0 / len(natural.color_net.bin_centers))
+    a, b = score.finish(rgb, mask, mass), natural.finish(rgb, mask, mass)
+    only_chroma = utils.Restorer(natural.mask_net, natural.color_net, natural.inpaint_net, chroma=natural.chroma)
+    np.testing.assert_array_equal(b, only_chroma.finish(rgb, mask, mass))      # no remap, the same chroma steps
+
+    def corr(x, y):
+        return np.corrcoef(angle_histogram(x), angle_histogram(y))[0, 1]
+
+    assert corr(b, rgb) > 0.9 > corr(a, rgb)          # natural keeps the hues, the score's remap moves them
+    assert np.array_equal(utils.gray_of(b)[~mask], utils.gray_of(rgb)[~mask])   # luma kept exactly
+    with pytest.raises(ValueError, match="colour must be one of"):
+        utils.Restorer.from_dir(tmp_path, device="cpu", colour="vivid")

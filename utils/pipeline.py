@@ -10,6 +10,7 @@ Telea pre-fill inside the hole only.
 """
 from __future__ import annotations
 
+import copy
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from .mask_refine import RefineConfig, refine_mask
 from .runtime import autocast, default_amp, pick_device
 
 ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
+COLOURS = ("score", "natural")     # the colour post-processing: the weights' (for the score) or the net's own hues
 BACKENDS = ("torch", "onnx")
 _POOL: ThreadPoolExecutor | None = None
 
@@ -158,12 +160,22 @@ class Restorer:
 
     @classmethod
     def from_dir(cls, weights_dir, device: str = "auto", verify: bool = True, backend: str = "torch",
-                 **kwargs) -> "Restorer":
+                 colour: str = "score", **kwargs) -> "Restorer":
         """backend 'torch' (CPU or CUDA) or 'onnx' (onnxruntime on the CPU; the ONNX files are exported
-        on first use into <weights_dir>/onnx/ and verified at every load, see utils.onnx_backend)."""
+        on first use into <weights_dir>/onnx/ and verified at every load, see utils.onnx_backend).
+        colour 'score' (default): the colour post-processing the weights carry, chosen for the competition's score
+        (the hue remap towards the per-photo hue histogram; it can paint hues a person would not, e.g. a red band in
+        a blue sky); 'natural': the colour net's own hues, with the same chroma smoothing, paler-where-unsure and
+        hole fill (lower score, weights/README.md)."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if colour not in COLOURS:
+            raise ValueError(f"colour must be one of {COLOURS}, got {colour!r}")
         weights_dir = Path(weights_dir)
+        if not weights_dir.is_dir():
+            raise FileNotFoundError(f"{weights_dir}: weights folder not found (a relative path is taken from the "
+                                    f"working directory, {Path.cwd()}; the shipped weights are in "
+                                    f"{Path(__file__).resolve().parent.parent / 'weights'})")
         if verify:      # the weights and configs against checksums.json (a missing listing is an error too)
             verify_checksums(weights_dir)
         if backend == "onnx":
@@ -197,11 +209,24 @@ class Restorer:
         kwargs.setdefault("hue_head", head)
         kwargs.setdefault("chroma", ChromaConfig.from_dict(color_inf.get("chroma")))
         kwargs.setdefault("chroma_gain", float(color_inf.get("chroma_gain", 1.0)))
-        return cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
+        restorer = cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
+        return restorer.natural_colour() if colour == "natural" else restorer
+
+    def natural_colour(self) -> "Restorer":
+        """A restorer on the same networks with the colour net's own hues: no hue remap and no hue head; the chroma
+        smoothing, paler-where-unsure and the hole fill stay (`from_dir(..., colour='natural')`)."""
+        out = copy.copy(self)
+        out.hue, out.hue_head = HueConfig(), None
+        return out
 
     def restore_batch(self, grays, masks=None) -> list[Restoration]:
-        """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks` skips stage 1."""
+        """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks` skips stage 1.
+        Other images (RGB, other sizes): `restore` or `restore_images`."""
         grays = [np.ascontiguousarray(g) for g in grays]
+        for i, g in enumerate(grays):
+            if g.dtype != np.uint8 or g.ndim != 2:
+                raise ValueError(f"image {i}: restore_batch takes uint8 gray HxW arrays, got {g.dtype} {g.shape}; "
+                                 "Restorer.restore / restore_images take RGB, RGBA or gray uint8 of any size")
         if masks is None:
             masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
         need_bins = self.hue_head is not None or bool(self.chroma.unsure_desat)
@@ -250,15 +275,16 @@ class Restorer:
             out = match_hsv_hue(out, target, self.hue.hsv_pass)
         return out
 
-    def restore(self, gray: np.ndarray) -> np.ndarray:
-        """One damaged gray image -> the restored RGB image."""
-        return self.restore_batch([gray])[0].restored
+    def restore(self, image: np.ndarray) -> np.ndarray:
+        """One damaged image (uint8 gray, RGB or RGBA, any size; the competition's is 512x512 gray) -> the restored
+        RGB image (uint8 HxWx3, the input's size)."""
+        return next(self.restore_images([image], batch_size=1)).restored
 
     def restore_images(self, images: Iterable[np.ndarray], batch_size: int = 4) -> Iterator[Restoration]:
-        """Images of any size or mode (uint8 L, RGB or RGBA) -> their restorations at their own size, in order,
-        `batch_size` at a time (the networks batched, the per-image work in threads). Each is converted to the
-        competition's gray and 512x512 first; `Restoration.competition` keeps the 512x512 result (what a
-        submission holds)."""
+        """Images of any size or mode (uint8 L, RGB or RGBA) -> their `Restoration`s (`.restored`: the RGB image at
+        the input's own size; `.mask`: the predicted hole), in order, `batch_size` at a time (the networks batched,
+        the per-image work in threads). Each is converted to the competition's gray and 512x512 first;
+        `Restoration.competition` keeps the 512x512 result (what a submission holds)."""
         batch: list[tuple[np.ndarray, tuple]] = []
 
         def flush():
@@ -276,6 +302,14 @@ class Restorer:
 
 def to_competition_gray(image: np.ndarray) -> np.ndarray:
     """Any uint8 image -> 512x512 gray (PIL luma; area or cubic resize)."""
+    image = np.asarray(image)
+    if image.dtype != np.uint8:
+        raise ValueError(f"images must be uint8 (0-255), got {image.dtype}; e.g. (x * 255).round().astype(np.uint8) "
+                         "for floats in [0, 1], (x >> 8).astype(np.uint8) for 16-bit")
+    if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))) or min(image.shape[:2]) < 1:
+        raise ValueError(f"images must be HxW gray, HxWx3 RGB or HxWx4 RGBA, got shape {image.shape}")
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[..., 0]
     if image.ndim == 3:
         image = gray_of(image[..., :3])
     h, w = image.shape
