@@ -3,7 +3,7 @@ SHELL := /bin/bash
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-DATA ?= data
+DATA ?=
 # glibc malloc tuning doubles CPU training speed (must be set before Python starts)
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
 
@@ -19,8 +19,9 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 venv: $(BIN)/.installed
 
 # The main job: build the sample data if none is there, run notebooks 01-05, validate the zip, print the score.
+# DATA unset: $IMAGE_RESTORE_DATA, else data/ (sample data built there); DATA=dir must hold a dataset.
 run: venv
-	$(BIN)/python tools/run_notebooks.py --data-dir $(DATA) $(RUN_ARGS)
+	$(BIN)/python tools/run_notebooks.py $(if $(DATA),--data-dir $(DATA)) $(RUN_ARGS)
 
 # Debian's Chromium for the app's browser test (Playwright drives it; no browser download)
 browser:

@@ -1,6 +1,7 @@
 """Every notebook executes top to bottom in smoke mode, through the same runner as the main command, its kernel
 started in notebooks/ as Jupyter starts it (paths resolve from the repository, not the working directory)."""
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,13 +14,17 @@ from conftest import make_tiny_weights
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_notebooks(only, data, out, ckpt, *params):
+def run_notebooks(only, data, out, ckpt, *params, cwd=ROOT, env=None, rc=0):
+    """tools/run_notebooks.py --smoke; out/ckpt None: not passed (the environment decides)."""
     cmd = [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--smoke", "--data-dir", str(data),
-           "--out", str(out), "--ckpt-dir", str(ckpt), "--only", *only]
+           *(["--out", str(out)] if out is not None else []), *(["--ckpt-dir", str(ckpt)] if ckpt is not None else []),
+           "--only", *only]
     for p in params:
         cmd += ["-p", p]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_RESTORE_")}
+    full_env.update(env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=cwd, env=full_env)
+    assert proc.returncode == rc, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
 
 
@@ -29,8 +34,36 @@ def nb_env(sample_data, tmp_path_factory):
     return {"data": sample_data, "out": base / "runs", "ckpt": base / "ckpt"}
 
 
+@pytest.mark.parametrize("only, params, message, listed", [
+    (["9"], [], "--only 9: no such notebook (one of 01, 02, 03, 04, 05)", None),
+    (["01", "7"], [], "--only 7: no such notebook", None),
+    (["01"], ["max_filez=3"], "-p max_filez: not a parameter of 01_eda (did you mean max_files?", "n_damage_samples"),
+    (["02", "03"], ["rebalance_lambda=0.3", "epoch=2"], "-p epoch: not a parameter of 02_train_mask, 03_train_colorization",
+     "steps_per_epoch"),
+    (["01"], ["max_files"], "argument -p/--param: expected key=value, got 'max_files'", None),
+    (["01"], ["=3"], "argument -p/--param: expected key=value, got '=3'", None),
+], ids=["only-9", "only-7", "undeclared", "undeclared-by-all", "no-equals", "no-key"])
+def test_runner_rejects_bad_arguments_before_any_work(tmp_path, only, params, message, listed):
+    """An unknown notebook number or a parameter that no chosen notebook declares is an error (exit 2) naming it,
+    before the data is looked at or built (the data dir here is not even there)."""
+    proc = run_notebooks(only, tmp_path / "no_data", tmp_path / "runs", tmp_path / "ckpt", *params, rc=2)
+    assert message in proc.stderr, proc.stderr
+    assert listed is None or listed in proc.stderr                       # lists the declared parameters
+    assert not (tmp_path / "runs").exists() and "building" not in proc.stdout
+
+
+def test_runner_rejects_a_data_dir_without_a_dataset(tmp_path):
+    proc = run_notebooks(["01"], tmp_path / "typo", tmp_path / "runs", None, rc=2)
+    assert f"{tmp_path / 'typo'}: folder not found" in proc.stderr, proc.stderr
+    assert not (tmp_path / "typo").exists()
+
+
 def test_eda_notebook(nb_env):
-    run_notebooks(["01"], nb_env["data"], nb_env["out"], nb_env["ckpt"])
+    """Run from another folder with relative paths (taken from the working directory, made absolute for the
+    notebook, whose kernel starts in notebooks/); with no --out, $IMAGE_RESTORE_RUNS says where the outputs go."""
+    cwd = nb_env["out"].parent
+    run_notebooks(["01"], os.path.relpath(nb_env["data"], cwd), None, None, cwd=cwd,
+                  env={"IMAGE_RESTORE_RUNS": str(nb_env["out"])})
     floors = json.loads((nb_env["out"] / "floors.json").read_text())
     assert set(floors) == {"gray copy", "Telea, known mask"}
     assert floors["Telea, known mask"]["masked_ssim"] > floors["gray copy"]["masked_ssim"]
@@ -39,7 +72,9 @@ def test_eda_notebook(nb_env):
 
 
 def test_training_notebooks(nb_env):
-    run_notebooks(["02", "03", "04"], nb_env["data"], nb_env["out"], nb_env["ckpt"])
+    # no --ckpt-dir: $IMAGE_RESTORE_CHECKPOINTS says where the checkpoints go
+    run_notebooks(["02", "03", "04"], nb_env["data"], nb_env["out"], None,
+                  env={"IMAGE_RESTORE_CHECKPOINTS": str(nb_env["ckpt"])})
     for stage in ("mask", "color", "inpaint", "inpaint_disc"):
         net, cfg = utils.load_model(nb_env["ckpt"] / stage)
         assert cfg["epoch"] == 1

@@ -106,7 +106,7 @@ def main(argv=None) -> int:
     ap.add_argument("--variants", nargs="*", default=VARIANTS)
     ap.add_argument("--steps", nargs="*", default=["plan", "train", "weights", "valsets", "head", "validate"])
     args = ap.parse_args(argv)
-    # absolute: tools/train.py resolves relative paths against the repository, this script against the working dir
+    # absolute paths in the plan and for the tools it calls (a relative path is taken from the working directory)
     out, args.corpus = args.out.resolve(), args.corpus.resolve()
     plan_path = out / "plan.json"
     recipe = {"corpus": str(args.corpus), "folds": args.folds, "seed": args.seed, "per_photo": args.per_photo,

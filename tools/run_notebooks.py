@@ -4,20 +4,28 @@
     python tools/run_notebooks.py --smoke --only 02    # one notebook in smoke mode
     python tools/run_notebooks.py -p epochs=3 -p lr=0.0005 --only 03
 
-Parameters given with -p go to every notebook that declares them (papermill warns about the others).
+Parameters given with -p go to every chosen notebook that declares them; a name that none of them declares is an
+error that lists theirs. Paths typed here (--data-dir, --out, --ckpt-dir, and the -p parameters photos,
+init_weights, weights, submission_zip, png_dir) are taken from the working directory and handed to the notebooks
+as absolute paths. A --data-dir (or $IMAGE_RESTORE_DATA) must hold a dataset (train.csv, test.csv, ...): only the
+default data/ of the repository gets the sample dataset built when it holds none.
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import difflib
 import json
-import os
 import sys
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ["01_eda", "02_train_mask", "03_train_colorization", "04_train_inpaint", "05_inference_submission"]
+# the notebooks' folder parameters, set from this script's options (so that they are checked and made absolute)
+RUNNER_PARAMS = {"data_dir": "--data-dir", "ckpt_dir": "--ckpt-dir", "out_dir": "--out"}
+# -p parameters that are paths: a relative one is taken from the working directory, like the options above
+PATH_PARAMS = ("photos", "init_weights", "weights", "submission_zip", "png_dir")
 
 # The main job on the sample data: short training runs that show each stage learning; notebook 05 uses the
 # shipped weights in weights/ when present (trained on the larger offline corpus, see weights/README.md).
@@ -35,6 +43,14 @@ def parse_value(text: str):
         return text
 
 
+def key_value(text: str) -> tuple[str, object]:
+    """-p key=value: (key, the value as a Python literal, else the text)."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip().isidentifier():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    return key.strip(), parse_value(value)
+
+
 def declared_parameters(nb_path: Path) -> set[str]:
     nb = json.loads(nb_path.read_text())
     for cell in nb["cells"]:
@@ -47,39 +63,66 @@ def declared_parameters(nb_path: Path) -> set[str]:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default=None, help="data dir (default: $IMAGE_RESTORE_DATA or data/)")
-    ap.add_argument("--out", default="runs", help="where executed notebooks go (default: runs/)")
-    ap.add_argument("--ckpt-dir", default="checkpoints")
+    ap.add_argument("--data-dir", default=None, help="a folder holding a dataset (default: $IMAGE_RESTORE_DATA, else "
+                    "data/ in the repository, where the sample dataset is built if none is there)")
+    ap.add_argument("--out", default=None, help="where executed notebooks and the notebooks' numbers go "
+                    "(default: $IMAGE_RESTORE_RUNS, else runs/)")
+    ap.add_argument("--ckpt-dir", default=None, help="checkpoints of notebooks 02-04 (default: "
+                    "$IMAGE_RESTORE_CHECKPOINTS, else checkpoints/)")
     ap.add_argument("--only", nargs="*", help="notebook number prefixes to run, e.g. 01 05")
     ap.add_argument("--smoke", action="store_true", help="tiny runs (tests); also on when $IMAGE_RESTORE_SMOKE=1")
     ap.add_argument("--full", action="store_true", help="the notebooks' own full-mode defaults, no sample-data shortening")
-    ap.add_argument("-p", "--param", action="append", default=[], help="key=value passed to the notebooks")
+    ap.add_argument("-p", "--param", action="append", default=[], type=key_value, metavar="KEY=VALUE",
+                    help="a parameter of the notebooks (a Python literal, else text); an error when no chosen "
+                         "notebook declares it")
     args = ap.parse_args(argv)
+
+    # the arguments are checked before any work (no data is built for a run that cannot start)
+    for o in args.only or []:
+        if not any(n.startswith(o) for n in NOTEBOOKS):
+            ap.error(f"--only {o}: no such notebook (one of {', '.join(n[:2] for n in NOTEBOOKS)})")
+    names = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
+    declared = {n: declared_parameters(ROOT / "notebooks" / f"{n}.ipynb") for n in names
+                if (ROOT / "notebooks" / f"{n}.ipynb").exists()}
+    extra = dict(args.param)
+    for key in extra:
+        if key in RUNNER_PARAMS:
+            ap.error(f"-p {key}: use {RUNNER_PARAMS[key]} (its path is checked and handed to every notebook)")
+        if not any(key in d for d in declared.values()):
+            known = sorted(set().union(*declared.values()) - set(RUNNER_PARAMS))
+            close = difflib.get_close_matches(key, known, n=1)
+            ap.error(f"-p {key}: not a parameter of {', '.join(declared) or 'the chosen notebooks'}"
+                     + (f" (did you mean {close[0]}?)" if close else "")
+                     + f"; {'its' if len(declared) == 1 else 'their'} parameters: {', '.join(known)}")
+    for key in PATH_PARAMS:
+        if isinstance(extra.get(key), str) and extra[key] != "auto":     # weights='auto': the notebook's choice
+            extra[key] = str(Path(extra[key]).expanduser().resolve())
 
     import papermill as pm
 
     import utils
+    from utils.paths import cli_path
 
     args.smoke = args.smoke or utils.smoke_default()
-    data_dir = utils.resolve_data_dir(args.data_dir)
-    utils.ensure_dataset(data_dir, **({"n_train": 12, "n_test": 4} if args.smoke else {}))  # (re)builds sample data
-    out = Path(args.out).resolve()
+    data_dir = utils.resolve_data_dir(args.data_dir)            # a relative --data-dir: from the working directory
+    try:
+        utils.ensure_dataset(data_dir, **({"n_train": 12, "n_test": 4} if args.smoke else {}))  # (re)builds sample data
+    except utils.DataError as e:
+        ap.error(str(e))
+    out = cli_path(args.out) if args.out else utils.project_dir("runs")
+    ckpt = cli_path(args.ckpt_dir) if args.ckpt_dir else utils.project_dir("checkpoints")
     out.mkdir(parents=True, exist_ok=True)
-    ckpt = Path(args.ckpt_dir).resolve()
-    extra = {k: parse_value(v) for k, v in (p.split("=", 1) for p in args.param)}
-    names = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
     t_all = time.time()
     for name in names:
         nb = ROOT / "notebooks" / f"{name}.ipynb"
-        if not nb.exists():
+        if name not in declared:
             print(f"skip {name}: not there yet")
             continue
-        declared = declared_parameters(nb)
         params = {"data_dir": str(data_dir), "ckpt_dir": str(ckpt), "smoke": args.smoke, "out_dir": str(out)}
         if not args.smoke and not args.full:
             params.update(SAMPLE_PARAMS.get(name, {}))
         params.update(extra)
-        params = {k: v for k, v in params.items() if k in declared}
+        params = {k: v for k, v in params.items() if k in declared[name]}
         t = time.time()
         print(f"== {name} {params}", flush=True)
         # the kernel starts in notebooks/, as under Jupyter Lab, VS Code or Colab (paths resolve from the repository)
@@ -97,5 +140,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    os.chdir(ROOT)
     sys.exit(main())

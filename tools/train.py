@@ -13,6 +13,10 @@ the main process only; an interrupted run resumes from its last epoch (--no-resu
 per process (the global batch is batch size x processes) and --steps-per-epoch counts one process's steps. The
 notebooks' loss comparisons, chroma-gain and hue calibration are not run here: pass the loss to train with
 (--loss), and run the notebooks' later cells (or notebook 05) on the checkpoints afterwards.
+
+Paths (--data-dir, --ckpt-dir, --photos, --init-weights) are taken from the working directory. A --data-dir (or
+$IMAGE_RESTORE_DATA) must hold a dataset: only the default data/ of the repository gets the sample dataset built
+when it holds none.
 """
 from __future__ import annotations
 
@@ -21,7 +25,10 @@ import json
 import sys
 
 from utils.distributed import STAGES, train
+from utils.images import DataError
 from utils.losses import MEASURED_DEFAULT
+from utils.paths import cli_path, project_dir
+from utils.sample_data import check_data_dir
 
 
 def _bool(s: str) -> bool:
@@ -35,7 +42,8 @@ def _bool(s: str) -> bool:
 def parse(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--stage", choices=STAGES, required=True)
-    ap.add_argument("--data-dir", default=None, help="the competition layout (default: $IMAGE_RESTORE_DATA, else data/)")
+    ap.add_argument("--data-dir", default=None, help="a folder in the competition layout (default: $IMAGE_RESTORE_DATA, "
+                    "else data/ in the repository, where the sample dataset is built if none is there)")
     ap.add_argument("--ckpt-dir", default=None, help="checkpoints (default: $IMAGE_RESTORE_CHECKPOINTS, else checkpoints/)")
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--steps-per-epoch", type=int, default=None, help="per process; default: the whole train split")
@@ -69,7 +77,17 @@ def parse(argv=None) -> argparse.Namespace:
     g.add_argument("--ssim-weight", type=float, default=None)
     g.add_argument("--hole-weight", type=float, default=None)
     g.add_argument("--gray-share", type=float, default=0.1)
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    # paths typed here are taken from the working directory (utils.distributed.train takes a relative one from the
+    # repository root, as the notebooks do): hand it absolute ones
+    for k in ("data_dir", "ckpt_dir", "photos", "init_weights"):
+        if getattr(args, k) is not None:
+            setattr(args, k, str(cli_path(getattr(args, k))))
+    try:        # a data dir without a dataset stops here, before any process trains (only data/ gets sample data)
+        check_data_dir(args.data_dir or project_dir("data"))
+    except DataError as e:
+        ap.error(str(e))
+    return args
 
 
 def main(argv=None) -> int:

@@ -350,7 +350,8 @@ class InpaintDataset(Dataset):
 
 def prepare_run(data_dir=None, device: str = "auto", seed: int = 0, val_fraction: float = 0.1, max_train: int | None = None,
           max_val: int | None = None) -> dict:
-    """Resolve the data dir (building the sample dataset if none is there), pick the device, split the
+    """Resolve the data dir (`resolve_data_dir`; the sample dataset is built when the default data/ holds none,
+    `ensure_dataset`; any other folder without a dataset is a DataError), pick the device, split the
     ground-truth photos into train and validation. Returns a dict of what the notebook needs (`train_table`:
     the train split's rows of train.csv, for training on the provided pairs)."""
     from .sample_data import ensure_dataset

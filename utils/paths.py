@@ -11,6 +11,10 @@ Environment variables override each folder (e.g. on Kaggle, where the data is mo
     IMAGE_RESTORE_RUNS         numbers the notebooks save (default: <root>/runs)
     IMAGE_RESTORE_SUBMISSION   the submission zip and PNGs (default: <root>/submission)
     IMAGE_RESTORE_SMOKE        1/true/yes/on: the notebooks' smoke mode (tiny runs), read by `smoke_default()`
+
+Command-line tools (tools/*.py, benchmark.py) are the exception: a path typed on their command line is taken
+from the working directory, as with any command (`cli_path`), and handed on (e.g. to a notebook) as an absolute
+path.
 """
 from __future__ import annotations
 
@@ -53,6 +57,12 @@ def project_dir(name: str, path=None) -> Path:
     return project_root() / name
 
 
+def cli_path(path) -> Path:
+    """A path typed on a command line as an absolute path: `~` expanded, a relative path taken from the working
+    directory (not from the repository root, as `project_path` does)."""
+    return Path(path).expanduser().resolve()
+
+
 def smoke_default() -> bool:
     """The notebooks' default `smoke` switch: True when $IMAGE_RESTORE_SMOKE is 1/true/yes/on, so a person in
     Jupyter can flip it without editing code (`IMAGE_RESTORE_SMOKE=1 make lab`); papermill's `-p smoke ...`
@@ -65,4 +75,4 @@ def smoke_default() -> bool:
     raise ValueError(f"{SMOKE_ENV}={os.environ[SMOKE_ENV]!r}: expected 1/true/yes/on or 0/false/no/off")
 
 
-__all__ = ["project_root", "project_path", "project_dir", "smoke_default"]
+__all__ = ["project_root", "project_path", "project_dir", "cli_path", "smoke_default"]

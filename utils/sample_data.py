@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 
 from .damage import DamageConfig, apply_damage, sample_damage
 from .images import IMAGE_EXTENSIONS, IMAGE_SIZE, DataError, gray_of, write_png
+from .paths import project_root
 
 # Real photographs only (no renders, microscopy or space images); the stereo pair stays together.
 BUILTIN_PHOTOS = {
@@ -193,8 +194,33 @@ def _built_from_bundled_photos(data_dir) -> bool:
     return bool(sources) and all(s in bundled or Path(s).name in names for s in sources)
 
 
+def is_default_data_dir(data_dir) -> bool:
+    """Whether data_dir is the repository's own data/ (<root>/data, what a data dir left unset means): the one
+    folder where `ensure_dataset` builds the sample dataset when none is there."""
+    return Path(data_dir).expanduser().resolve() == (project_root() / "data").resolve()
+
+
+def check_data_dir(data_dir) -> Path:
+    """data_dir when `ensure_dataset` can use it: it holds a dataset (train.csv), or it is the default data folder
+    (the sample dataset is built there). Else a DataError naming the folder and what is missing: a folder someone
+    named is never replaced by sample data behind their back (a typo would quietly run on it)."""
+    data_dir = Path(data_dir)
+    if (data_dir / "train.csv").is_file() or is_default_data_dir(data_dir):
+        return data_dir
+    layout = "train.csv, test.csv, train_input/, train_gt/, test_input/"
+    hint = (f"the sample dataset is built only in the default {project_root() / 'data'} (when no data dir is given); "
+            f"for one here: utils.build_sample_dataset({str(data_dir)!r})")
+    if not data_dir.exists():
+        raise DataError(f"{data_dir}: folder not found (expected a dataset: {layout}; {hint})")
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: not a folder (expected a dataset folder with {layout})")
+    raise DataError(f"{data_dir}: no dataset there (no train.csv; expected {layout}; {hint})")
+
+
 def ensure_dataset(data_dir, **kwargs) -> Path:
-    """Build the sample dataset in data_dir unless a dataset (train.csv) is already there.
+    """Build the sample dataset in data_dir unless a dataset (train.csv) is already there, when data_dir is the
+    default data folder (<root>/data, `is_default_data_dir`); any other folder without a dataset is a DataError
+    naming it (`check_data_dir`).
 
     A dataset that an older builder wrote (its manifest's `builder_version` below BUILDER_VERSION) is rebuilt
     when it holds only the bundled photos; one built from other photos raises a DataError that says how to
@@ -202,6 +228,7 @@ def ensure_dataset(data_dir, **kwargs) -> Path:
     own) is used as it is."""
     data_dir = Path(data_dir)
     if not (data_dir / "train.csv").exists():
+        check_data_dir(data_dir)
         print(f"no dataset in {data_dir}: building the sample dataset from the bundled photos")
         return build_sample_dataset(data_dir, **kwargs)
     version = builder_version(data_dir)
