@@ -18,9 +18,34 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
+
+def int_at_least(low: int):
+    """An argparse type: an integer of `low` or more (argparse names the option in its error, exit code 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer of {low} or more, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer of {low} or more, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+def minutes(text: str) -> float:
+    """An argparse type: a finite number of minutes, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of minutes, 0 or more, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number of minutes, 0 or more, got {text}")
+    return value
 
 
 def main(argv=None) -> int:
@@ -28,12 +53,13 @@ def main(argv=None) -> int:
     ap.add_argument("--data-dir", default=None, help="dataset with test_gt/ and test_mask/ (default: $IMAGE_RESTORE_DATA or data/)")
     ap.add_argument("--weights", default=None, help="pipeline checkpoints (default: weights/, else checkpoints/)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    ap.add_argument("--limit", type=int, default=None, help="score only the first N test images")
-    ap.add_argument("--repeats", type=int, default=5)
-    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
+    ap.add_argument("--limit", type=int_at_least(1), default=None, help="score only the first N test images (1 or more)")
+    ap.add_argument("--repeats", type=int_at_least(1), default=5, help="timed calls per median (1 or more)")
+    ap.add_argument("--threads", type=int_at_least(1), default=None,
+                    help="torch CPU threads, 1 or more (default: torch's own)")
     ap.add_argument("--backends", default="torch,onnx", help="pipeline backends to score and time (comma-separated)")
-    ap.add_argument("--batch-size", type=int, default=4, help="batch of the batched per-image timing")
-    ap.add_argument("--baseline-minutes", type=float, default=0.0, help="train the competition baseline this long (0: skip unless --baseline-dir has it)")
+    ap.add_argument("--batch-size", type=int_at_least(1), default=4, help="batch of the batched per-image timing (1 or more)")
+    ap.add_argument("--baseline-minutes", type=minutes, default=0.0, help="train the competition baseline this long (0: skip unless --baseline-dir has it)")
     ap.add_argument("--baseline-dir", default="checkpoints/baseline")
     ap.add_argument("--baseline-encoder", default="resnet34", help="timm encoder of the baseline's two UNets (the competition used resnet34)")
     ap.add_argument("--colour", action="store_true", help="also the colour benchmark (utils.color_eval): gray copy, "
@@ -43,6 +69,15 @@ def main(argv=None) -> int:
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
+    import utils
+    try:
+        return run(args)
+    except utils.DataError as e:        # a bad data dir or image: one line naming the file, as restore.py says it
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+def run(args) -> int:
     import pandas as pd
     import torch
     from tqdm.auto import tqdm
@@ -59,8 +94,15 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     data = utils.resolve_data_dir(args.data_dir)
+    if not data.is_dir():
+        print(f"error: {data}: data folder not found (give --data-dir, or set {utils.datasets.DATA_DIR_ENV})",
+              file=sys.stderr)
+        return 2
     test = utils.load_test_table(data)
     names = [Path(p).name for p in test.input_image_path][: args.limit]
+    if not names:
+        print(f"error: {data / 'test.csv'}: no test images to score", file=sys.stderr)
+        return 2
     if not (data / "test_gt").is_dir() or not (data / "test_mask").is_dir():
         print(f"error: {data} has no test_gt/ and test_mask/: nothing to score against", file=sys.stderr)
         return 2

@@ -2,24 +2,54 @@
 
     python restore.py INPUT_DIR OUTPUT_DIR [--zip PATH] [--weights DIR] [--device auto|cpu|cuda]
                       [--batch-size N] [--masks DIR] [--order mask-colorize-inpaint|mask-inpaint-colorize]
-                      [--backend torch|onnx] [--threads N]
+                      [--backend torch|onnx] [--threads N] [--colour score|natural]
 
 Every PNG/JPEG in INPUT_DIR is restored to OUTPUT_DIR/<name>.png. Before any work, the outputs are checked:
 two inputs that would write the same file (photo.png, photo.jpg), an output that would replace an input
 (OUTPUT_DIR = INPUT_DIR) or a restoration (--masks = OUTPUT_DIR), an output folder or --zip that cannot be
-written: an error naming them, exit code 2, nothing written. Inputs of another mode are converted to
-gray; inputs of another size are processed at 512x512 and resized back. A file that cannot be read is
-reported by name and skipped while the rest are restored; the exit code is then 1. Outputs are written
-atomically. --zip also writes a flat submission zip of the 512x512 restorations (validated); --masks writes
+written, a folder where an output file would go: an error naming them, exit code 2, nothing written. Inputs
+of another mode are converted to gray; inputs of another size are processed at 512x512 and resized back. A
+file that cannot be read is reported by name and skipped while the rest are restored; the exit code is then
+1. Outputs are written atomically. --zip also writes a flat submission zip of the 512x512 restorations (validated); --masks writes
 each predicted mask as a 0/255 PNG. --backend onnx runs the three networks in onnxruntime on the CPU (exported
 on first use into <weights>/onnx/, verified at every load; see utils/onnx_backend.py). Output PNGs are written
 with zlib level 1 (4x faster than PIL's default 6, files about 10% larger; the pixels are the same).
+--colour natural keeps the colour net's own hues (no hue remap towards the predicted hue histogram): it looks right
+more often and scores lower than the default, score (weights/README.md).
+Ctrl-C or SIGTERM stops it cleanly: the images already written stay, no temporary file is left and no zip is
+written; exit code 130 (Ctrl-C) or 143 (SIGTERM).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
+import threading
 from pathlib import Path
+
+
+def int_at_least(low: int):
+    """An argparse type: an integer of `low` or more (argparse names the option in its error, exit code 2)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer of {low} or more, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"expected an integer of {low} or more, got {value}")
+        return value
+    parse.__name__ = f"integer >= {low}"
+    return parse
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM turned into the Ctrl-C path, so that the same clean-up runs (temporary files removed)."""
+
+
+def _terminate(signum, frame):
+    signal.signal(signum, signal.SIG_IGN)      # a second SIGTERM does not cut the clean-up short
+    raise Interrupted(signum)
 
 
 def parse_args(argv=None):
@@ -29,17 +59,41 @@ def parse_args(argv=None):
     ap.add_argument("--zip", type=Path, default=None, help="also write a submission zip of the outputs")
     ap.add_argument("--weights", type=Path, default=None, help="checkpoint dir (default: weights/, else checkpoints/)")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--batch-size", type=int_at_least(1), default=4, help="images per network call (1 or more)")
     ap.add_argument("--masks", type=Path, default=None, help="write predicted masks (0/255 PNG) here")
     ap.add_argument("--order", default="mask-colorize-inpaint", choices=["mask-colorize-inpaint", "mask-inpaint-colorize"])
+    ap.add_argument("--colour", default="score", choices=["score", "natural"],
+                    help="score (default): the colour post-processing chosen for the competition's score, which can "
+                         "paint hues a person would not (a red band in a blue sky); natural: the colour net's own hues, "
+                         "for photos to look at (lower score; weights/README.md)")
     ap.add_argument("--backend", default="torch", choices=["torch", "onnx"],
                     help="torch (CPU or CUDA) or onnx (onnxruntime, CPU)")
-    ap.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's own, one per core)")
+    ap.add_argument("--threads", type=int_at_least(1), default=None,
+                    help="CPU threads, 1 or more (default: torch's own, one per core)")
     return ap.parse_args(argv)
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    # SIGTERM (kill, a scheduler's stop) takes the Ctrl-C path: the atomic writes and the zip remove their
+    # temporary files on the way out, and the run ends with one line instead of a traceback
+    in_main_thread = threading.current_thread() is threading.main_thread()   # (signal handlers only there)
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
+    run = {}      # _main puts the batch's report here, so that an interruption can say how far it got
+    try:
+        return _main(args, run)
+    except KeyboardInterrupt as e:
+        signum = e.args[0] if isinstance(e, Interrupted) else signal.SIGINT
+        done = f"{len(run['report'].written)} of {run['total']}" if "report" in run else "0"
+        no_zip = f"; {args.zip} not written" if args.zip and not run.get("finished") else ""
+        print(f"\ninterrupted: {done} restored; nothing half-written left{no_zip}", file=sys.stderr)
+        return 128 + int(signum)      # 130 for Ctrl-C, 143 for SIGTERM
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args, run: dict) -> int:
     import torch
 
     import utils
@@ -51,6 +105,11 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
 
+    if args.input_dir.is_file():
+        print(f"error: {args.input_dir}: is a file, not a folder; restore.py restores every image in a folder: "
+              f"give the folder (e.g. {args.input_dir.parent}), or put the image in a folder of its own",
+              file=sys.stderr)
+        return 2
     if not args.input_dir.is_dir():
         print(f"error: {args.input_dir}: input folder not found", file=sys.stderr)
         return 2
@@ -58,8 +117,19 @@ def main(argv=None) -> int:
     if not files:
         print(f"error: {args.input_dir}: no images found", file=sys.stderr)
         return 2
+    existed = [d for d in (args.output_dir, args.masks) if d is not None and d.exists()]
     try:    # before any work: no output may replace an input or another output, and every output can be written
         plan = plan_outputs(files, args.output_dir, args.masks, args.zip)
+        targets = list(plan.values()) + ([args.masks / t.name for t in plan.values()] if args.masks else [])
+        blocked = [t for t in targets if t.is_dir()]
+        if blocked:     # a folder where an output file goes: the write would fail on that image only, at the end
+            for d in (args.masks, args.output_dir):
+                if d is not None and d not in existed:
+                    with contextlib.suppress(OSError):
+                        d.rmdir()   # a refused run leaves nothing behind, not even the folders it checked
+            more = f" (and {len(blocked) - 1} more)" if len(blocked) > 1 else ""
+            raise OutputError(f"{blocked[0]}: a folder is where this output file would be written{more}; move or "
+                              "rename it, or give another output folder")
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -69,7 +139,8 @@ def main(argv=None) -> int:
         print(f"error: no complete set of mask/color/inpaint checkpoints in {where}", file=sys.stderr)
         return 2
     try:
-        restorer = utils.Restorer.from_dir(weights, device=args.device, order=args.order, backend=args.backend)
+        restorer = utils.Restorer.from_dir(weights, device=args.device, order=args.order, backend=args.backend,
+                                           colour=args.colour)
     except (utils.ChecksumError, RuntimeError, OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -78,13 +149,16 @@ def main(argv=None) -> int:
     # utils.guards.MAX_IMAGE_PIXELS is refused from its header: DataError names the file and it is skipped
     sources = [(plan[p].name, lambda p=p: utils.read_image(p, "L", convert=True)) for p in files]
     zip_error = None
+    report = run["report"] = utils.BatchReport()
+    run["total"] = len(files)
     try:
         report = restore_files(restorer, sources, out_dir=args.output_dir, zip_path=args.zip, masks_dir=args.masks,
-                               batch_size=args.batch_size, total=len(files))
+                               batch_size=args.batch_size, total=len(files), report=report)
     except NothingRestoredError as e:       # every input failed: no zip
         report, zip_error = utils.BatchReport(failed=e.failed), f"{args.zip} not written: no image could be restored"
     except BatchSubmissionError as e:       # the zip was written but did not validate
         report, zip_error = e.report, f"{args.zip} is not a valid submission: {e}"
+    run["finished"] = True
     if args.zip and zip_error is None:
         print(f"zip: {args.zip} ({len(report.zipped)} PNGs, valid)")
     elif zip_error is not None:

@@ -159,12 +159,26 @@ def test_app_under_concurrent_restores_and_a_zip_bomb(tiny_weights, sample_data,
 # 3. one huge image among good ones --------------------------------------------------------------------------------
 def test_huge_image_is_skipped_by_name_and_the_others_restored(inputs, tiny_weights, tmp_path):
     huge_png_header(inputs / "huge.png")
+    huge_png_header(inputs / "big.png", 12000, 10000)     # 120 MP: over our limit, under PIL's error (179 MP)
     with pytest.raises(utils.DataError, match="huge.png: image too large"):
         utils.read_image(inputs / "huge.png", "L")
     out = tmp_path / "out"
     proc = run_restore(inputs, out, "--weights", tiny_weights, "--device", "cpu")
     assert proc.returncode == 1 and "huge.png" in proc.stderr and "Traceback" not in proc.stderr
+    assert "big.png: image too large, 12000x10000 pixels (120 MP)" in proc.stderr
+    assert "DecompressionBombWarning" not in proc.stderr        # our message only, not PIL's warning beside it
     assert sorted(p.name for p in out.iterdir()) == ["TEST_000.png", "TEST_001.png"]
+
+
+def test_pil_decompression_bomb_warning_is_not_shown_beside_our_own_check(tmp_path):
+    """From 89 MP PIL warned (DecompressionBombWarning) next to our own message on the image's size."""
+    for w, h, problem in ((10000, 9500, "unreadable or truncated"), (12000, 10000, "image too large")):
+        huge_png_header(tmp_path / "big.png", w, h)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with pytest.raises(utils.DataError, match=f"big.png: {problem}"):
+                utils.read_image(tmp_path / "big.png", "L")
+        assert [w.category.__name__ for w in caught] == []
 
 
 # 4. 16-bit PNGs ---------------------------------------------------------------------------------------------------
@@ -230,6 +244,23 @@ def test_bad_output_paths_fail_before_any_work(inputs, tiny_weights, tmp_path):
     assert proc.returncode == 2 and "cannot be written" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()          # nothing created for a run that was refused
+
+
+def test_a_folder_named_like_an_output_file_is_refused_before_any_work(inputs, tiny_weights, tmp_path):
+    """out/TEST_000.png/ (a folder) was found only when that image was written, at the end (exit 1)."""
+    out, masks = tmp_path / "out", tmp_path / "masks"
+    (out / "TEST_000.png").mkdir(parents=True)
+    proc = run_restore(inputs, out, "--masks", masks, "--zip", tmp_path / "sub.zip", "--weights", tiny_weights,
+                       "--device", "cpu")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert f"{out / 'TEST_000.png'}: a folder is where this output file would be written" in proc.stderr
+    assert [p.name for p in out.iterdir()] == ["TEST_000.png"] and not any((out / "TEST_000.png").iterdir())
+    assert not masks.exists() and not (tmp_path / "sub.zip").exists()     # nothing written, no folder created
+    shutil.rmtree(out)
+    (masks / "TEST_001.png").mkdir(parents=True)     # the same for a mask
+    proc = run_restore(inputs, out, "--masks", masks, "--weights", tiny_weights, "--device", "cpu")
+    assert proc.returncode == 2 and f"{masks / 'TEST_001.png'}: a folder is where" in proc.stderr
+    assert not out.exists()
 
 
 # 9. validate_submission with a huge member ------------------------------------------------------------------------

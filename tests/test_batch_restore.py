@@ -104,3 +104,21 @@ def test_make_submission_names_the_test_input_it_could_not_read(sample_data, res
     with pytest.raises(utils.batch_restore.BatchSubmissionError, match="TEST_001.png") as e:
         utils.make_submission(restorer, data, tmp_path / "sub.zip", progress=False)
     assert any("TEST_001.png" in f for f in e.value.report.failed)
+
+
+def test_an_interrupted_batch_leaves_no_temporary_file_and_its_report_says_how_far_it_got(restorer, tmp_path):
+    """Ctrl-C (or SIGTERM, which restore.py turns into it) in the middle of a batch: the zip's temporary file is
+    removed, no zip appears, and the report handed in lists what was written before the interruption."""
+    gray = np.random.default_rng(3).integers(0, 256, (512, 512), dtype=np.uint8)
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    report = utils.BatchReport()
+    sources = [("a.png", lambda: gray), ("b.png", interrupt), ("c.png", lambda: gray)]
+    with pytest.raises(KeyboardInterrupt):
+        utils.restore_files(restorer, sources, out_dir=tmp_path / "out", zip_path=tmp_path / "z.zip", batch_size=1,
+                            progress=False, report=report)
+    assert report.written == [tmp_path / "out" / "a.png"] and report.zipped == ["a.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]                 # no zip, no .z.zip.*.tmp
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]

@@ -99,3 +99,28 @@ def test_benchmark_trains_then_reloads_the_competition_baseline(sample_data, tin
         row = res["results"]["competition baseline (UNet-resnet10t x2)"]
         assert 0 < row["score"] < 1 and row["ms_per_image"] > 0
         assert res["baseline_training"]["steps"] >= 1 and res["baseline_training"]["encoder"] == "resnet10t"
+
+
+def test_benchmark_numeric_options_out_of_range_are_argparse_errors():
+    """--limit 0 ended in KeyError: "None of ['name'] are in the columns"; --repeats 0 and --threads 0 / -1 were
+    not checked either."""
+    for option, value in (("--limit", "0"), ("--repeats", "0"), ("--threads", "0"), ("--threads", "-1"),
+                          ("--batch-size", "0"), ("--baseline-minutes", "-1"), ("--baseline-minutes", "nan")):
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmark.py"), option, value], capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 2, (option, value, proc.stderr)
+        assert f"argument {option}: expected " in proc.stderr and "or more" in proc.stderr, proc.stderr
+        assert "Traceback" not in proc.stderr
+
+
+def test_benchmark_with_a_bad_data_dir_is_one_line_and_exit_2(sample_data, tmp_path):
+    """--data-dir /tmp/nonexist showed a traceback ending in a DataError."""
+    missing = tmp_path / "nonexist"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for data, says in ((missing, f"{missing}: data folder not found"), (empty, f"{empty / 'test.csv'}: file not found")):
+        proc = subprocess.run([sys.executable, str(ROOT / "benchmark.py"), "--data-dir", str(data)], capture_output=True,
+                              text=True, timeout=300)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith(f"error: {says}"), proc.stderr[-2000:]

@@ -54,13 +54,16 @@ class BatchReport:
 
 def restore_files(restorer: Restorer, sources: Iterable[Source], out_dir=None, zip_path=None, masks_dir=None,
                   batch_size: int = 4, png_level: int = 1, keep: bool = False, progress: bool = True,
-                  total: int | None = None, expected=None) -> BatchReport:
+                  total: int | None = None, expected=None, report: BatchReport | None = None) -> BatchReport:
     """Restore every source; write `<out_dir>/<name>` (the input's own size) and the mask as a 0/255 PNG in
     `masks_dir`; stream the 512x512 restorations into the submission zip `zip_path` and validate it against
     `expected` (a test.csv or a list of names; default: the names written). `keep` keeps the restorations in
     the report (for plots and scores). PNGs are written with zlib level `png_level` (1: 4x faster than
-    PIL's default 6, files about 10% larger, the same pixels)."""
-    report = BatchReport(zip_path=Path(zip_path) if zip_path else None)
+    PIL's default 6, files about 10% larger, the same pixels). `report`: a BatchReport to fill in (default: a new
+    one), so that a caller interrupted by Ctrl-C (KeyboardInterrupt, on which the zip's and the PNGs' temporary
+    files are removed and the zip is not written) can say how far it got."""
+    report = report if report is not None else BatchReport()
+    report.zip_path = Path(zip_path) if zip_path else None
     writer = SubmissionWriter(zip_path) if zip_path else None
     bar = tqdm(total=total, desc="restoring", unit="img", disable=not progress)
 

@@ -12,15 +12,16 @@ import numpy as np
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds. On any exception,
+    KeyboardInterrupt included (restore.py turns SIGTERM into one), the temporary file is removed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the final file gets the usual permissions
     try:
+        os.close(fd)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; the final file gets the usual permissions
         yield Path(tmp)
         os.replace(tmp, path)
     except BaseException:
