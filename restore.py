@@ -22,7 +22,6 @@ written; exit code 130 (Ctrl-C) or 143 (SIGTERM).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import signal
 import sys
 import threading
@@ -117,19 +116,8 @@ def _main(args, run: dict) -> int:
     if not files:
         print(f"error: {args.input_dir}: no images found", file=sys.stderr)
         return 2
-    existed = [d for d in (args.output_dir, args.masks) if d is not None and d.exists()]
     try:    # before any work: no output may replace an input or another output, and every output can be written
         plan = plan_outputs(files, args.output_dir, args.masks, args.zip)
-        targets = list(plan.values()) + ([args.masks / t.name for t in plan.values()] if args.masks else [])
-        blocked = [t for t in targets if t.is_dir()]
-        if blocked:     # a folder where an output file goes: the write would fail on that image only, at the end
-            for d in (args.masks, args.output_dir):
-                if d is not None and d not in existed:
-                    with contextlib.suppress(OSError):
-                        d.rmdir()   # a refused run leaves nothing behind, not even the folders it checked
-            more = f" (and {len(blocked) - 1} more)" if len(blocked) > 1 else ""
-            raise OutputError(f"{blocked[0]}: a folder is where this output file would be written{more}; move or "
-                              "rename it, or give another output folder")
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

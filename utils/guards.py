@@ -11,8 +11,10 @@
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import os
+import warnings
 import tempfile
 import zipfile
 from pathlib import Path
@@ -31,6 +33,15 @@ class OutputError(ValueError):
     """An output path that cannot or must not be written; the message names the path and the problem."""
 
 
+@contextlib.contextmanager
+def _no_pil_size_warning():
+    """The size is checked in decode_image with our own message: PIL's warning from 89 MP on
+    (DecompressionBombWarning, printed with a source line) would only repeat or contradict it."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        yield
+
+
 def decode_image(source, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None) -> Image.Image:
     """Open and decode an image (a file path, or bytes named `name`) as an 8-bit PIL image (modes L, RGB,
     RGBA, LA, P, 1, CMYK, YCbCr...).
@@ -45,7 +56,7 @@ def decode_image(source, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = 
         if not path.is_file():
             raise DataError(f"{path}: file not found")
     try:
-        with Image.open(fp) as im:
+        with _no_pil_size_warning(), Image.open(fp) as im:
             w, h = im.size
             if w * h > max_pixels:
                 raise DataError(f"{path}: image too large, {w}x{h} pixels ({w * h / 1e6:.0f} MP) is over the limit of "
@@ -113,7 +124,8 @@ def _same(a: Path, b: Path) -> bool:
 def plan_outputs(inputs, out_dir, masks_dir=None, zip_path=None, suffix: str = ".png") -> dict:
     """{input path: output path} for writing `<out_dir>/<input stem>.png`, after checking, before any work:
     no two inputs share an output name; no output (restoration, mask or zip) is an input file or another
-    output; the folders and the zip path can be written. Raises OutputError naming the paths."""
+    output, or a folder already there; the folders and the zip path can be written. Raises OutputError naming
+    the paths."""
     inputs = [Path(p) for p in inputs]
     out_dir = Path(out_dir)
     by_name: dict[str, Path] = {}
@@ -141,6 +153,11 @@ def plan_outputs(inputs, out_dir, masks_dir=None, zip_path=None, suffix: str = "
                               "folder (inputs are never modified)")
     if zip_path is not None and Path(zip_path).is_dir():
         check_zip_path(zip_path)
+    blocked = [t for t in targets if t.is_dir()]
+    if blocked:     # the write would fail on that image only, at the end of the run
+        more = f" (and {len(blocked) - 1} more)" if len(blocked) > 1 else ""
+        raise OutputError(f"{blocked[0]}: a folder is where this output file would be written{more}; move or "
+                          "rename it, or give another output folder")
     created = [d for d in (out_dir, masks_dir, zip_path and Path(zip_path).parent) if d is not None and not Path(d).exists()]
     try:
         check_writable_dir(out_dir)

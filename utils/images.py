@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import io
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +28,7 @@ def read_image(path, mode: str | None = None, size: int | None = None, convert: 
     from .guards import decode_image   # (guards imports DataError from here)
 
     path = Path(path)
-    with warnings.catch_warnings():
-        # the size is checked here against guards.MAX_IMAGE_PIXELS (100 MP) with our own message: PIL's warning
-        # from 89 MP on (DecompressionBombWarning, printed with a source line) would only repeat or contradict it
-        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-        img = decode_image(path)   # 16-bit scaled to 8 bits; huge images refused from the header; errors name the file
+    img = decode_image(path)   # 16-bit scaled to 8 bits; huge images refused from the header; errors name the file
     if mode is not None and img.mode != mode:
         if not convert:
             raise DataError(f"{path}: mode {img.mode}, expected {mode}")
