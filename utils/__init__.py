@@ -33,4 +33,4 @@ from .training import compare_options, fit
 from .stages import ColorStage, InpaintStage, MaskStage
 from .evaluation import (calibrate_checkpoint_hue, calibrate_chroma_gain, calibrate_hue, calibrate_pipeline_hue, median_ms, stage_summary,
                          validate_color, validate_inpaint, validate_mask)
-from .plots import overlay_mask, plot_history, plot_hole_colour, show_grid
+from .plots import overlay_mask, plot_history, plot_hole_colour, show_grid, worst_and_best

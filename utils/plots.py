@@ -25,6 +25,15 @@ def show_grid(rows, titles=None, size: float = 2.6, suptitle: str | None = None)
     return fig
 
 
+def worst_and_best(values, worst: int, best: int) -> list[int]:
+    """Indices of the `worst` lowest then the `best` highest values, each index once (a small set has fewer than
+    worst + best items: then every item is shown once, lowest first)."""
+    order = [int(i) for i in np.argsort(np.asarray(values), kind="stable")]
+    low = order[:worst]
+    high = [i for i in order[::-1][:best] if i not in low][::-1]
+    return low + high
+
+
 def overlay_mask(gray: np.ndarray, pred: np.ndarray, true: np.ndarray | None = None) -> np.ndarray:
     """Gray image with the predicted mask in red and (when given) missed true pixels in blue."""
     rgb = np.repeat(gray[..., None], 3, axis=-1).astype(np.float32)
