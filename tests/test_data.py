@@ -1,4 +1,5 @@
 import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -59,7 +60,9 @@ def test_truncated_wrong_mode_wrong_size(data_copy):
     Image.fromarray(np.zeros((100, 80, 3), np.uint8)).save(r)
     with pytest.raises(DataError, match="TRAIN_00004.png: size 80x100"):
         utils.read_image(r, "RGB", 512)
-    table = utils.load_train_table(data_copy)
+    with pytest.raises(DataError, match=r"TRAIN_00002.png: mode L, expected RGB .*train.csv.*\(and 1 more bad file"):
+        utils.load_train_table(data_copy)       # the headers are checked up front (the truncated one decodes later)
+    table = utils.load_train_table(data_copy, check=False)
     problems = utils.check_images(table["gt_image_path"], "RGB", on_error="skip")
     assert len(problems) == 3
     # the dataset names a bad file, or skips it and reports it
@@ -244,3 +247,105 @@ def test_train_photo_paths_leave_out_validation_photos(sample_data, tmp_path):
         utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], listed)
     with pytest.raises(DataError, match="photo list not found"):
         utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], tmp_path / "nothing.txt")
+
+
+def test_own_photos_are_checked_before_anything_is_written(tmp_path, capsys):
+    """Bug 1: photos that cannot be colour ground truths (unreadable, truncated, too small, gray, a transparent
+    cut-out) are named with the reason and left out before anything is written; none usable is a DataError naming
+    the folder, and nothing is written."""
+    bundled = utils.builtin_photo_paths()
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for src in bundled[:3]:
+        shutil.copy(src, photos / src.name)
+    (photos / "broken.jpg").write_bytes(b"not a jpeg at all")
+    (photos / "truncated.jpg").write_bytes(bundled[3].read_bytes()[:3000])
+    rgb = utils.read_image(bundled[0], "RGB")
+    Image.fromarray(rgb[:40, :40]).save(photos / "tiny.png")
+    Image.fromarray(rgb).convert("L").save(photos / "gray.png")
+    cut = np.dstack([rgb, np.zeros(rgb.shape[:2], np.uint8)])
+    cut[100:200, 100:200, 3] = 255                      # a cut-out: mostly transparent
+    Image.fromarray(cut, "RGBA").save(photos / "cutout.png")
+    opaque = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
+    Image.fromarray(opaque, "RGBA").save(photos / "opaque.png")     # alpha everywhere opaque: a photo
+    out = utils.build_sample_dataset(tmp_path / "mine", photos=photos, n_train=3, n_test=1)
+    printed = capsys.readouterr().out
+    for name, why in [("broken.jpg", "unreadable"), ("truncated.jpg", "unreadable or truncated"),
+                      ("tiny.png", "too small"), ("gray.png", "gray"), ("cutout.png", "transparent")]:
+        assert f"left out {photos / name}: {why}" in printed, printed
+    assert "4 of 9 photos usable, 5 left out" in printed
+    sources = {Path(s).name for s in pd.read_csv(out / "manifest.csv")["source"]}
+    assert sources == {p.name for p in bundled[:3]} | {"opaque.png"}
+    # none usable: a DataError naming the folder and the reasons; nothing written
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    for name in ("broken.jpg", "gray.png", "tiny.png"):
+        shutil.copy(photos / name, bad / name)
+    with pytest.raises(DataError, match=r"bad: no usable colour photo \(3 found: broken.jpg: unreadable.*gray.png: "
+                                        r"gray"):
+        utils.build_sample_dataset(tmp_path / "none", photos=bad, n_train=None, n_test=None)
+    assert not (tmp_path / "none").exists()
+    shutil.copy(photos / bundled[0].name, bad / bundled[0].name)    # one usable photo: no split possible
+    with pytest.raises(DataError, match="need at least 2 usable photos"):
+        utils.build_sample_dataset(tmp_path / "none", photos=bad)
+    assert not (tmp_path / "none").exists()
+    with pytest.raises(DataError, match="photos"):                 # a list of paths is checked too
+        utils.build_sample_dataset(tmp_path / "none", photos=[photos / "broken.jpg", photos / "gray.png"])
+    assert not (tmp_path / "none").exists()
+    before = {f: f.read_bytes() for f in out.rglob("*") if f.is_file()}
+    with pytest.raises(DataError, match="need at least 2 usable photos"):   # a rebuild that fails keeps the old one
+        utils.build_sample_dataset(out, photos=bad, overwrite=True)
+    assert {f: f.read_bytes() for f in out.rglob("*") if f.is_file()} == before
+
+
+def test_image_headers_are_checked_up_front(data_copy):
+    """Bug 2: a wrong size or mode anywhere in train/test is found when the table is loaded (before training starts:
+    prepare_run, notebooks 01 and 05), naming the file and the problem and how many more are bad; 16-bit gray is
+    fine (it decodes to L)."""
+    Image.fromarray(np.zeros((512, 600, 3), np.uint8)).save(data_copy / "train_gt" / "TRAIN_00005.png")
+    Image.fromarray(np.zeros((512, 512, 3), np.uint8)).save(data_copy / "train_input" / "TRAIN_00007.png")
+    (data_copy / "train_gt" / "TRAIN_00009.png").write_bytes(b"garbage")
+    with pytest.raises(DataError, match=r"train_input/TRAIN_00007.png: mode RGB, expected L \(listed in train.csv as "
+                                        r"input_image_path\) \(and 2 more bad file"):
+        utils.load_train_table(data_copy)
+    with pytest.raises(DataError, match="TRAIN_00007.png: mode RGB"):
+        utils.prepare_run(data_copy, "cpu")
+    df = utils.load_train_table(data_copy, on_error="skip")
+    assert len(df) == 9 and any("TRAIN_00005.png: size 600x512, expected 512x512" in p for p in df.attrs["problems"])
+    assert any("TRAIN_00009.png: unreadable image" in p for p in df.attrs["problems"])
+    Image.fromarray(np.zeros((256, 256), np.uint8)).save(data_copy / "test_input" / "TEST_001.png")
+    with pytest.raises(DataError, match=r"TEST_001.png: size 256x256, expected 512x512 \(listed in test.csv"):
+        utils.load_test_table(data_copy)
+    Image.fromarray(np.full((512, 512), 30000, np.uint16)).save(data_copy / "test_input" / "TEST_001.png")
+    assert Image.open(data_copy / "test_input" / "TEST_001.png").mode.startswith("I")
+    assert len(utils.load_test_table(data_copy)) == 4
+    gts = [data_copy / "train_gt" / f"TRAIN_{i:05d}.png" for i in range(12)]
+    bad = utils.datasets.check_headers(gts * 30, "RGB", workers=4)       # in a thread pool
+    assert bad.keys() == {gts[5], gts[9]}
+
+
+def test_duplicate_rows_are_refused_at_load_time(data_copy):
+    """Bug 3: a path listed twice in test.csv (or train.csv's inputs or ground truths) is a DataError naming the csv,
+    the value and its lines, not a failure while writing the zip."""
+    test_csv = data_copy / "test.csv"
+    test_csv.write_text("input_image_path\n./test_input/TEST_000.png\n./test_input/TEST_001.png\n"
+                        "test_input/TEST_000.png\n")
+    with pytest.raises(DataError, match=r"test.csv: input_image_path \./test_input/TEST_000.png = "
+                                        r"test_input/TEST_000.png is listed 2 times, on lines 2, 4"):
+        utils.load_test_table(data_copy)
+    (data_copy / "test_input" / "other").mkdir()
+    shutil.copy(data_copy / "test_input" / "TEST_001.png", data_copy / "test_input" / "other" / "TEST_001.png")
+    test_csv.write_text("input_image_path\n./test_input/TEST_000.png\n./test_input/TEST_001.png\n"
+                        "./test_input/other/TEST_001.png\n")          # one output name for two inputs
+    with pytest.raises(DataError, match=r"test.csv: .*TEST_001.png is listed 2 times, on lines 3, 4"):
+        utils.load_test_table(data_copy)
+    lines = (data_copy / "train.csv").read_text().splitlines()
+    gt0 = lines[1].split(",")[1]
+    (data_copy / "train.csv").write_text("\n".join(lines + [lines[3].split(",")[0] + "," + gt0]) + "\n")
+    with pytest.raises(DataError, match=r"train.csv: input_image_path \./train_input/TRAIN_00002.png is listed 2 times, "
+                                        r"on lines 4, 14"):
+        utils.load_train_table(data_copy)
+    (data_copy / "train.csv").write_text("\n".join(lines + ["./train_input/TRAIN_00099.png," + gt0]) + "\n")
+    with pytest.raises(DataError, match=r"train.csv: gt_image_path \./train_gt/TRAIN_00000.png is listed 2 times, "
+                                        r"on lines 2, 14"):
+        utils.load_train_table(data_copy)

@@ -93,3 +93,19 @@ def test_writer_refuses_wrong_arrays_and_keeps_old_zip(tmp_path):
     with pytest.raises(SubmissionError, match="TEST_009.png"):
         utils.write_submission_zip({"TEST_009.png": np.zeros((512, 512), np.uint8)}, z)
     assert z.read_bytes() == before  # atomic: the earlier zip is intact
+
+
+def test_expected_names_listed_twice_are_refused(tmp_path, test_csv):
+    """Bug 3: a test.csv (or an expected list) naming one image twice is refused, naming the csv, the name and its
+    lines, instead of being accepted and the name returned twice."""
+    z = utils.write_submission_zip(good_images(), tmp_path / "sub.zip")
+    dup = tmp_path / "dup.csv"
+    pd.DataFrame({"input_image_path": ["./test_input/TEST_000.png", "./test_input/TEST_001.png",
+                                       "./test_input/TEST_002.png", "./test_input/TEST_000.png"]}).to_csv(dup, index=False)
+    with pytest.raises(SubmissionError, match=r"dup.csv: TEST_000.png is listed 2 times, on lines 2, 5"):
+        utils.validate_submission(z, dup)
+    with pytest.raises(SubmissionError, match=r"dup.csv: TEST_000.png is listed 2 times"):
+        utils.validate_submission(z, str(dup))
+    with pytest.raises(SubmissionError, match=r"TEST_001.png is listed 2 times, on items 2, 4"):
+        utils.validate_submission(z, ["TEST_000.png", "TEST_001.png", "TEST_002.png", "TEST_001.png"])
+    assert utils.validate_submission(z, ["TEST_000.png", "TEST_001.png", "TEST_002.png"])

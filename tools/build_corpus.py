@@ -28,6 +28,8 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
+from utils.sample_data import MAX_TRANSPARENT_SHARE, MIN_PHOTO_SIDE, is_gray, transparent_share
+
 DEBIAN = ["mate-backgrounds", "plasma-workspace-wallpapers", "opencv-doc", "tuxpaint-stamps-default"]
 PYPI = ["mvtb-data"]
 EXTS = (".jpg", ".jpeg", ".png")
@@ -100,18 +102,15 @@ def photo_check(path: Path) -> tuple[bool, str, int]:
         with Image.open(path) as im:
             im.load()
             w, h = im.size
-            if min(w, h) < 300:
+            if min(w, h) < MIN_PHOTO_SIDE:
                 return False, "small", 0
-            if im.mode in ("RGBA", "LA", "P"):
-                a = np.asarray(im.convert("RGBA"))[..., 3]
-                if (a < 250).mean() > 0.01:
-                    return False, "transparent", 0
+            if transparent_share(im) > MAX_TRANSPARENT_SHARE:
+                return False, "transparent", 0
             rgb = np.asarray(im.convert("RGB"))
     except Exception:  # noqa: BLE001 - unreadable files are simply not photos
         return False, "unreadable", 0
     small = cv2.resize(rgb, (256, 256), interpolation=cv2.INTER_AREA)
-    hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV)
-    if hsv[..., 1].mean() < 20:
+    if is_gray(small):
         return False, "gray", 0
     gray = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY).astype(np.float32)
     # photos have fine texture almost everywhere; renders and abstract art have smooth areas and few colours

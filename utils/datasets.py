@@ -59,7 +59,62 @@ def read_csv_table(csv: Path) -> pd.DataFrame:
     return df.apply(lambda col: col.str.strip())
 
 
-def _read_table(data_dir: Path, csv_name: str, columns, on_error: str) -> pd.DataFrame:
+# the mode each column's images must decode to (`read_image`, as the data sets and notebook 05 read them)
+COLUMN_MODES = {"train.csv": {"input_image_path": "L", "gt_image_path": "RGB"}, "test.csv": {"input_image_path": "L"}}
+
+
+def _check_duplicates(csv: Path, raw: pd.DataFrame, keys: dict) -> None:
+    """A DataError naming the csv, the first value that `keys` ({column: one key per row}) lists twice or more in a
+    column, as the csv writes it, and its lines."""
+    for col, col_keys in keys.items():
+        lines: dict = {}
+        for i, k in enumerate(col_keys):
+            lines.setdefault(k, []).append(i)
+        dups = [rows for rows in lines.values() if len(rows) > 1]
+        if dups:
+            rows = dups[0]
+            values = sorted({raw[col].iloc[r] for r in rows})
+            more = f" (and {len(dups) - 1} more duplicated)" if len(dups) > 1 else ""
+            raise DataError(f"{csv}: {col} {' = '.join(values)} is listed {len(rows)} times, on lines "
+                            f"{', '.join(str(r + 2) for r in rows[:10])}{more}; each image must appear once")
+
+
+def _header_problem(path: Path, mode: str, size: int) -> str | None:
+    """The problem with an image's header (its size and the mode it decodes to), read without decoding pixels."""
+    from PIL import Image
+
+    from .guards import decoded_mode
+
+    try:
+        with Image.open(path) as im:
+            w, h, m = im.width, im.height, decoded_mode(im.mode)
+    except Image.DecompressionBombError:
+        return "image too large to decode safely"
+    except (OSError, ValueError, SyntaxError) as e:
+        return f"unreadable image ({e})"
+    if (w, h) != (size, size):
+        return f"size {w}x{h}, expected {size}x{size}"
+    if m != mode:
+        return f"mode {m}, expected {mode}"
+    return None
+
+
+def check_headers(paths, mode: str, size: int = IMAGE_SIZE, workers: int = 8) -> dict:
+    """{path: problem} for every image whose header says the wrong size or mode (or that cannot be opened), read
+    with PIL's `Image.open` without decoding pixels (fast: a thousand files take well under a second), in a thread
+    pool of `workers`."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    paths = list(paths)
+    if workers > 1 and len(paths) > 256:
+        with ThreadPoolExecutor(workers) as pool:
+            found = list(pool.map(lambda p: _header_problem(p, mode, size), paths, chunksize=64))
+    else:
+        found = [_header_problem(p, mode, size) for p in paths]
+    return {p: why for p, why in zip(paths, found) if why is not None}
+
+
+def _read_table(data_dir: Path, csv_name: str, columns, on_error: str, check: bool = True) -> pd.DataFrame:
     if on_error not in ("raise", "skip"):
         raise ValueError("on_error must be 'raise' or 'skip'")
     csv = data_dir / csv_name
@@ -76,30 +131,47 @@ def _read_table(data_dir: Path, csv_name: str, columns, on_error: str) -> pd.Dat
                                                     for c in columns)]
     if blank:
         raise DataError(f"{csv}: empty cell(s) on line(s) {blank[:5]}")
-    problems = []
+    raw = df.copy()
     for col in columns:
         df[col] = [(data_dir / str(p)).resolve() for p in df[col]]
+    _check_duplicates(csv, raw, {c: list(df[c]) for c in columns})
+    if csv_name == "test.csv":      # the submission zip is flat: one PNG per test input's file name
+        _check_duplicates(csv, raw, {c: [p.name for p in df[c]] for c in columns})
+    problems, bad = [], set()
+    for col in columns:
         for p in df[col]:
             if not p.is_file():
                 problems.append(f"{p}: file not found (listed in {csv.name})")
+                bad.add(p)
+    if check:       # every image's size and mode from its header, before any training or restoring starts
+        for col in columns:
+            mode = COLUMN_MODES.get(csv_name, {}).get(col)
+            if mode is None:
+                continue
+            for p, why in check_headers([p for p in df[col] if p not in bad], mode).items():
+                problems.append(f"{p}: {why} (listed in {csv.name} as {col})")
+                bad.add(p)
     if problems and on_error == "raise":
-        raise DataError(problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise DataError(problems[0] + (f" (and {len(problems) - 1} more bad file(s))" if len(problems) > 1 else ""))
     if problems:
-        bad = {Path(s.split(": ")[0]) for s in problems}
         keep = ~df.apply(lambda r: any(r[c] in bad for c in columns), axis=1)
         df = df[keep].reset_index(drop=True)
     df.attrs["problems"] = problems
     return df
 
 
-def load_train_table(data_dir=None, on_error: str = "raise") -> pd.DataFrame:
-    """train.csv with absolute paths; a missing column or file is a DataError naming it
-    (on_error='skip' drops the rows instead and lists them in `df.attrs['problems']`)."""
-    return _read_table(resolve_data_dir(data_dir), "train.csv", TRAIN_COLUMNS, on_error)
+def load_train_table(data_dir=None, on_error: str = "raise", check: bool = True) -> pd.DataFrame:
+    """train.csv with absolute paths; a missing column, a path listed twice (input or ground truth; the error names
+    the csv, the path and its lines), a missing file or, with `check`, an image whose header says the wrong size or
+    mode (train_input L, train_gt RGB, 512x512; `check_headers`, no pixels decoded) is a DataError naming it
+    (on_error='skip' drops the rows with a bad file instead and lists them in `df.attrs['problems']`)."""
+    return _read_table(resolve_data_dir(data_dir), "train.csv", TRAIN_COLUMNS, on_error, check)
 
 
-def load_test_table(data_dir=None, on_error: str = "raise") -> pd.DataFrame:
-    return _read_table(resolve_data_dir(data_dir), "test.csv", TEST_COLUMNS, on_error)
+def load_test_table(data_dir=None, on_error: str = "raise", check: bool = True) -> pd.DataFrame:
+    """test.csv with absolute paths, checked as `load_train_table` (test_input L, 512x512); two rows with one file
+    name are duplicates too (the submission holds one PNG per name)."""
+    return _read_table(resolve_data_dir(data_dir), "test.csv", TEST_COLUMNS, on_error, check)
 
 
 def check_images(paths, mode: str, size: int = IMAGE_SIZE, on_error: str = "raise") -> list[str]:

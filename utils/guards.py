@@ -88,6 +88,16 @@ def _to_8bit(im: Image.Image, path) -> Image.Image:
     return im.copy()
 
 
+def decoded_mode(mode: str) -> str:
+    """The mode `decode_image` gives an image whose header says `mode` (16/32-bit and float gray -> L, 16-bit colour
+    -> RGB, any other mode kept): what a header-only check compares with the mode a reader expects."""
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        return "L"
+    if mode in ("RGB;16", "RGBA;16", "RGBX"):
+        return "RGB"
+    return mode
+
+
 def check_writable_dir(folder, what: str = "output folder") -> Path:
     """`folder` exists as a writable folder (created if missing), checked by writing a probe file in it."""
     folder = Path(folder)
@@ -189,5 +199,5 @@ def read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, 
     return data
 
 
-__all__ = ["MAX_IMAGE_PIXELS", "OutputError", "check_writable_dir", "check_zip_path", "decode_image", "plan_outputs",
-           "read_zip_member"]
+__all__ = ["MAX_IMAGE_PIXELS", "OutputError", "check_writable_dir", "check_zip_path", "decode_image", "decoded_mode",
+           "plan_outputs", "read_zip_member"]

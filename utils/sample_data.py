@@ -16,6 +16,7 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from .damage import DamageConfig, apply_damage, sample_damage
+from .guards import decode_image
 from .images import IMAGE_EXTENSIONS, IMAGE_SIZE, DataError, gray_of, write_png
 from .paths import project_root
 
@@ -67,6 +68,69 @@ def folder_photo_paths(folder) -> list[Path]:
     return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
 
 
+# What a usable colour photo is, for build_sample_dataset and tools/build_corpus.py alike:
+MIN_PHOTO_SIDE = 300            # short side in pixels; a 512 crop of a smaller photo is an enlargement of over 1.7x
+GRAY_SATURATION = 20            # mean HSV saturation (0-255, at 256x256) under which a photo is gray (no colour)
+MAX_TRANSPARENT_SHARE = 0.01    # share of (partly) transparent pixels (alpha < 250) above which a photo is a cut-out
+
+
+def is_gray(rgb: np.ndarray) -> bool:
+    """Whether an RGB uint8 photo is gray (or nearly): its mean HSV saturation at 256x256 is under GRAY_SATURATION."""
+    small = rgb if rgb.shape[:2] == (256, 256) else cv2.resize(rgb, (256, 256), interpolation=cv2.INTER_AREA)
+    return bool(cv2.cvtColor(small, cv2.COLOR_RGB2HSV)[..., 1].mean() < GRAY_SATURATION)
+
+
+def transparent_share(im: Image.Image) -> float:
+    """The share of pixels with alpha < 250 (0 for an image without transparency)."""
+    if im.mode not in ("RGBA", "LA", "P"):
+        return 0.0
+    return float((np.asarray(im.convert("RGBA"))[..., 3] < 250).mean())
+
+
+def photo_problem(path) -> str | None:
+    """Why a photo cannot be a colour ground truth, or None when it can: unreadable or truncated (the message of
+    `utils.guards.decode_image`), too small (short side under MIN_PHOTO_SIDE), transparent (over
+    MAX_TRANSPARENT_SHARE of its pixels: a cut-out, as tools/build_corpus.py drops) or gray (`is_gray`)."""
+    try:
+        im = decode_image(path)
+    except DataError as e:
+        return str(e).removeprefix(f"{path}: ")
+    w, h = im.size
+    if min(w, h) < MIN_PHOTO_SIDE:
+        return (f"too small ({w}x{h}; the short side must be at least {MIN_PHOTO_SIDE} px for "
+                f"{IMAGE_SIZE}x{IMAGE_SIZE} crops)")
+    share = transparent_share(im)
+    if share > MAX_TRANSPARENT_SHARE:
+        return f"transparent ({share:.0%} of its pixels; a cut-out, not a photo)"
+    if is_gray(np.asarray(im.convert("RGB"))):
+        return "gray (no colour to learn)"
+    return None
+
+
+def usable_photos(photos, where=None) -> list[Path]:
+    """The photos that pass `photo_problem`, checked before anything is written; each one left out is printed with
+    the reason, then a summary. None usable: a DataError naming `where` (the folder) and the reasons."""
+    photos = [Path(p) for p in photos]
+    if where is None:
+        parents = {p.parent for p in photos}
+        where = parents.pop() if len(parents) == 1 else "photos"
+    kept, left_out = [], []
+    for p in tqdm(photos, desc="checking photos", leave=False):
+        why = photo_problem(p)
+        if why is None:
+            kept.append(p)
+        else:
+            left_out.append((p, why))
+            print(f"left out {p}: {why}")
+    print(f"{where}: {len(kept)} of {len(photos)} photos usable" + (f", {len(left_out)} left out" if left_out else ""))
+    if not kept:
+        reasons = "; ".join(f"{p.name}: {why}" for p, why in left_out[:10])
+        more = f" (and {len(left_out) - 10} more)" if len(left_out) > 10 else ""
+        raise DataError(f"{where}: no usable colour photo ({len(photos)} found"
+                        + (f": {reasons}{more})" if photos else ")"))
+    return kept
+
+
 def random_crop(rgb: np.ndarray, rng: np.random.Generator, size: int = IMAGE_SIZE,
                 scale=(1.0, 1.6)) -> tuple[np.ndarray, dict]:
     """Resize so the short side is size*s (s drawn from `scale`), then take a random square crop."""
@@ -84,8 +148,7 @@ def random_crop(rgb: np.ndarray, rng: np.random.Generator, size: int = IMAGE_SIZ
 
 
 def _load_rgb(path: Path) -> np.ndarray:
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
+    return np.asarray(decode_image(path).convert("RGB"))
 
 
 def crops_for_resolution(h: int, w: int, max_crops: int = 8) -> int:
@@ -123,19 +186,29 @@ def build_sample_dataset(out_dir, photos=None, n_train: int | None = 24, n_test:
     manifest.csv under out_dir. `photos`: a folder or a list of paths (default: the built-in photos).
     Train inputs get train-style damage (near-black squares/circles) like the competition's,
     test inputs the polygon damage of the competition's test set. n_train/n_test=None: as many crops
-    per photo as its resolution supports, at most max_crops=(train, test). photo_info: {path: {...}} columns added to the manifest."""
+    per photo as its resolution supports, at most max_crops=(train, test). photo_info: {path: {...}} columns added to the manifest.
+
+    Your own photos (`photos` given) are all checked before anything is written (`usable_photos`): unreadable,
+    truncated, too small, transparent and gray ones are left out, each named with the reason; none usable is a
+    DataError naming the folder. The bundled photos (the default) are known good and used as they are."""
     out = Path(out_dir)
     if (out / "train.csv").exists() and not overwrite:
         raise FileExistsError(f"{out}: a dataset is already there (pass overwrite=True to rebuild)")
+    where = None
     if photos is None:
         photos = builtin_photo_paths()
         photo_info = photo_info or builtin_photo_info()
         test_photos = [p for p in photos if p.name in BUILTIN_TEST] if test_photos is None else test_photos
-    elif isinstance(photos, (str, Path)):
-        photos = folder_photo_paths(photos)
+    else:
+        if isinstance(photos, (str, Path)):
+            where, photos = photos, folder_photo_paths(photos)
+            if not photos:
+                raise DataError(f"{where}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found")
+        photos = usable_photos(photos, where)
     photos = [Path(p) for p in photos]
     if len(photos) < 2:
-        raise ValueError(f"need at least 2 photos to split into train and test, got {len(photos)}")
+        raise DataError(f"{where or 'photos'}: need at least 2 usable photos to split into train and test, "
+                        f"got {len(photos)}")
     rng = np.random.default_rng(seed)
     if test_photos is None:
         order = rng.permutation(len(photos))
@@ -144,6 +217,10 @@ def build_sample_dataset(out_dir, photos=None, n_train: int | None = 24, n_test:
     test_set = {Path(p) for p in test_photos}
     train_photos = [p for p in photos if p not in test_set]
     test_photos = [p for p in photos if p in test_set]
+    if not train_photos or not test_photos:
+        split = "test" if train_photos else "train"
+        raise DataError(f"{where or 'photos'}: no usable photo left for the {split} split "
+                        f"({len(train_photos)} train, {len(test_photos)} test photos)")
 
     train_damage = train_damage or DamageConfig(train_style_share=1.0)
     test_damage = test_damage or DamageConfig()

@@ -22,11 +22,29 @@ class SubmissionError(ValueError):
     """The submission zip breaks a rule; the message names the file."""
 
 
+def _refuse_duplicates(names: list[str], source, where: str = "line") -> None:
+    """SubmissionError naming `source`, the first name listed twice or more and its csv lines (the header is line
+    1), or its items (1-based) in a list."""
+    seen: dict[str, list[int]] = {}
+    for i, n in enumerate(names):
+        seen.setdefault(n, []).append(i)
+    dups = {n: rows for n, rows in seen.items() if len(rows) > 1}
+    if dups:
+        name, rows = next(iter(dups.items()))
+        at = [r + 2 if where == "line" else r + 1 for r in rows]
+        more = f" (and {len(dups) - 1} more duplicated)" if len(dups) > 1 else ""
+        raise SubmissionError(f"{source}: {name} is listed {len(rows)} times, on {where}s "
+                              f"{', '.join(map(str, at[:10]))}{more}; each test image must appear once")
+
+
 def expected_names(test_csv) -> list[str]:
+    """The PNG names a submission for test.csv holds (each input's file name); a name listed twice is refused."""
     df = pd.read_csv(test_csv)
     if "input_image_path" not in df.columns:
         raise SubmissionError(f"{test_csv}: no 'input_image_path' column (columns: {list(df.columns)})")
-    return [Path(p).name for p in df["input_image_path"]]
+    names = [Path(p).name for p in df["input_image_path"]]
+    _refuse_duplicates(names, test_csv, "line")
+    return names
 
 
 class SubmissionWriter:
@@ -83,9 +101,13 @@ def zip_folder(png_dir, zip_path) -> Path:
 def validate_submission(zip_path, test_csv) -> list[str]:
     """Check a submission zip against test.csv (or a list of expected PNG names); return the names, or
     raise SubmissionError naming the problem: missing, extra or misnamed files, folders, wrong size or
-    mode, corrupt PNGs."""
+    mode, corrupt PNGs, and an expected name listed twice (test.csv naming the csv and the lines)."""
     zip_path = Path(zip_path)
-    want = list(test_csv) if isinstance(test_csv, (list, tuple)) else expected_names(test_csv)
+    if isinstance(test_csv, (list, tuple)):
+        want = list(test_csv)
+        _refuse_duplicates(want, "expected names", "item")
+    else:
+        want = expected_names(test_csv)
     try:
         zf = zipfile.ZipFile(zip_path)
     except (zipfile.BadZipFile, FileNotFoundError) as e:
