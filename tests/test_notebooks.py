@@ -1,7 +1,9 @@
 """Every notebook executes top to bottom in smoke mode, through the same runner as the main command, its kernel
 started in notebooks/ as Jupyter starts it (paths resolve from the repository, not the working directory)."""
+import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -56,6 +58,93 @@ def test_runner_rejects_a_data_dir_without_a_dataset(tmp_path):
     proc = run_notebooks(["01"], tmp_path / "typo", tmp_path / "runs", None, rc=2)
     assert f"{tmp_path / 'typo'}: folder not found" in proc.stderr, proc.stderr
     assert not (tmp_path / "typo").exists()
+
+
+@pytest.fixture
+def dry_runner(monkeypatch, capsys):
+    """tools/run_notebooks.py's main in this process with papermill's execution replaced by a record of the
+    parameters each notebook got: run(*argv) -> (exit code, {notebook: parameters}, stdout, stderr)."""
+    import papermill
+
+    calls = {}
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        lambda nb, out, parameters, **kw: calls.__setitem__(Path(nb).stem, dict(parameters)))
+    for k in [k for k in os.environ if k.startswith("IMAGE_RESTORE_")]:
+        monkeypatch.delenv(k)
+    spec = importlib.util.spec_from_file_location("run_notebooks_under_test", ROOT / "tools" / "run_notebooks.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+
+    def run(*argv):
+        calls.clear()
+        capsys.readouterr()
+        rc = runner.main([str(a) for a in argv])
+        out, err = capsys.readouterr()
+        return rc, dict(calls), out, err
+    return run
+
+
+@pytest.fixture(scope="module")
+def own_data(sample_data, tmp_path_factory):
+    """A dataset that is not the sample one (the same images, no manifest: as the competition's data)."""
+    out = tmp_path_factory.mktemp("own") / "data"
+    shutil.copytree(sample_data, out)
+    (out / "manifest.csv").unlink()
+    return out
+
+
+def test_runner_shortens_training_only_on_the_sample_dataset(dry_runner, sample_data, own_data, tmp_path):
+    """The short sample-data runs (2 epochs x 6 steps) apply to the sample dataset only, where 05 keeps the shipped
+    weights; on other data the notebooks' defaults apply and 05 scores what 02-04 trained in the same run."""
+    ckpt = make_tiny_weights(tmp_path / "ckpt")
+    dirs = ["--out", tmp_path / "runs", "--ckpt-dir", ckpt]
+    rc, calls, out, _ = dry_runner("--data-dir", sample_data, *dirs, "--only", "02", "05")
+    assert rc == 0 and calls["02_train_mask"]["epochs"] == 2 and calls["02_train_mask"]["steps_per_epoch"] == 6
+    assert "weights" not in calls["05_inference_submission"]                   # 'auto': the shipped weights
+    assert "holds the sample dataset built from the bundled photos" in out and "05 uses weights: " in out
+
+    rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "02", "03", "04", "05")
+    assert rc == 0 and not {"epochs", "steps_per_epoch", "compare_losses", "val_count"} & set(calls["02_train_mask"])
+    assert calls["05_inference_submission"]["weights"] == str(ckpt)
+    assert f"{own_data} is not the sample dataset" in out and f"05 uses weights: {ckpt}: what 02, 03, 04 trained" in out
+
+    rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "02", "05", "-p", f"weights={tmp_path}")
+    assert rc == 0 and calls["05_inference_submission"]["weights"] == str(tmp_path)    # the user's choice stands
+    rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "05")      # nothing trained in this run
+    assert rc == 0 and "weights" not in calls["05_inference_submission"]
+    rc, calls, out, _ = dry_runner("--data-dir", sample_data, *dirs, "--full", "--only", "02")
+    assert rc == 0 and "epochs" not in calls["02_train_mask"] and "(--full)" in out
+
+    (tmp_path / "partial").mkdir()              # 02 alone trained there: no complete set for 05, said before it runs
+    rc, calls, _, err = dry_runner("--data-dir", own_data, "--out", tmp_path / "runs", "--ckpt-dir",
+                                   tmp_path / "partial", "--only", "02", "05")
+    assert rc == 1 and "05_inference_submission" not in calls and "no complete set" in err, err
+
+
+def test_runner_says_in_one_line_that_a_checkpoint_of_other_settings_is_not_resumed(dry_runner, monkeypatch,
+                                                                                      own_data, tmp_path):
+    import papermill
+
+    evalue = f"{tmp_path}/mask.train_state.pt: this checkpoint was trained with other settings (data_dir: a -> b)"
+
+    def refuse(nb, out, parameters, **kw):
+        raise papermill.PapermillExecutionError(9, 9, "utils.fit(...)", "SettingsChangedError", evalue, ["..."])
+    monkeypatch.setattr(papermill, "execute_notebook", refuse)
+    rc, _, _, err = dry_runner("--data-dir", own_data, "--out", tmp_path / "runs", "--ckpt-dir", tmp_path, "--only", "02")
+    assert rc == 2 and err.strip() == f"error: 02_train_mask: {evalue} (here: --ckpt-dir <another folder>)", err
+
+
+def test_runner_warns_of_parameters_that_smoke_mode_overrides(dry_runner, sample_data, tmp_path):
+    dirs = ["--data-dir", sample_data, "--out", tmp_path / "runs", "--ckpt-dir", tmp_path / "ckpt"]
+    rc, _, _, err = dry_runner("--smoke", *dirs, "--only", "02", "-p", "epochs=2", "-p", "lr=0.01")
+    assert rc == 0
+    assert ("-p epochs=2: notebook 02 sets epochs itself in smoke mode; the value is ignored (drop --smoke to use it)"
+            in err), err
+    assert "lr" not in err                                   # a parameter that the smoke cell leaves alone
+    rc, _, _, err = dry_runner("--smoke", *dirs, "--only", "02", "03", "-p", "image_size=64")
+    assert "-p image_size=64: notebooks 02, 03 set image_size themselves in smoke mode" in err, err
+    rc, _, _, err = dry_runner(*dirs, "--only", "02", "-p", "epochs=2")
+    assert "warning" not in err
 
 
 def test_eda_notebook(nb_env):

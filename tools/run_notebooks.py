@@ -9,6 +9,17 @@ error that lists theirs. Paths typed here (--data-dir, --out, --ckpt-dir, and th
 init_weights, weights, submission_zip, png_dir) are taken from the working directory and handed to the notebooks
 as absolute paths. A --data-dir (or $IMAGE_RESTORE_DATA) must hold a dataset (train.csv, test.csv, ...): only the
 default data/ of the repository gets the sample dataset built when it holds none.
+
+Which parameters apply (the runner prints which, and why):
+  - on the sample dataset (built from the photos bundled with scikit-image, scikit-learn and matplotlib), short
+    training runs that show each stage learning: 02-04 with epochs=2, steps_per_epoch=6, compare_losses=False,
+    val_count=8; notebook 05 uses the shipped weights/ (trained on the larger offline corpus, weights/README.md);
+  - on any other data (yours, the competition's), or with --full, the notebooks' own defaults; and when 02-04 run
+    in the same invocation on data other than the sample dataset, notebook 05 uses what they trained
+    (weights=<--ckpt-dir>), not the shipped weights (-p weights=... chooses others);
+  - --smoke: each notebook's own tiny settings. Its smoke cell sets some parameters itself (epochs,
+    steps_per_epoch, batch_size, image_size, ... in 02-04), after the -p values: a -p value for one of those is
+    ignored in smoke mode, and the runner warns which.
 """
 from __future__ import annotations
 
@@ -61,6 +72,58 @@ def declared_parameters(nb_path: Path) -> set[str]:
     return set()
 
 
+def _assigned_names(nodes) -> set[str]:
+    names = set()
+    for node in nodes:
+        for sub in ast.walk(node):
+            targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target] \
+                if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else []
+            for t in targets:
+                names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return names
+
+
+def smoke_parameters(nb_path: Path) -> set[str]:
+    """The names that the notebook's `if smoke:` blocks assign (after papermill's parameters cell): in smoke mode
+    these parameters are set by the notebook itself, whatever -p says."""
+    nb = json.loads(nb_path.read_text())
+    names = set()
+    for cell in nb["cells"]:
+        if cell.get("cell_type") != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
+            continue
+        src = "\n".join(line for line in "".join(cell["source"]).splitlines()
+                        if not line.lstrip().startswith(("%", "!")))          # IPython magics are not Python
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "smoke":
+                names |= _assigned_names(node.body)
+    return names
+
+
+def is_sample_dataset(data_dir: Path) -> bool:
+    """Whether data_dir holds the sample dataset built from the bundled photos (its manifest.csv names only
+    them): the data that the short SAMPLE_PARAMS runs and the shipped weights in 05 are meant for."""
+    from utils.sample_data import _built_from_bundled_photos
+
+    if not (Path(data_dir) / "manifest.csv").is_file():
+        return False
+    try:
+        return bool(_built_from_bundled_photos(data_dir))
+    except (OSError, ValueError, KeyError):      # an unreadable manifest: not the sample dataset
+        return False
+
+
+def _short(name: str) -> str:
+    return name[:2]
+
+
+def _param_text(key: str, value) -> str:
+    return f"{key}={value}" if isinstance(value, str) else f"{key}={value!r}"
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=None, help="a folder holding a dataset (default: $IMAGE_RESTORE_DATA, else "
@@ -70,8 +133,12 @@ def main(argv=None) -> int:
     ap.add_argument("--ckpt-dir", default=None, help="checkpoints of notebooks 02-04 (default: "
                     "$IMAGE_RESTORE_CHECKPOINTS, else checkpoints/)")
     ap.add_argument("--only", nargs="*", help="notebook number prefixes to run, e.g. 01 05")
-    ap.add_argument("--smoke", action="store_true", help="tiny runs (tests); also on when $IMAGE_RESTORE_SMOKE=1")
-    ap.add_argument("--full", action="store_true", help="the notebooks' own full-mode defaults, no sample-data shortening")
+    ap.add_argument("--smoke", action="store_true", help="tiny runs (tests); also on when $IMAGE_RESTORE_SMOKE=1. The "
+                    "notebooks' smoke cells set some parameters themselves (02-04: epochs, steps_per_epoch, "
+                    "batch_size, image_size, ...): a -p value for one of them is ignored, with a warning")
+    ap.add_argument("--full", action="store_true", help="the notebooks' own full-mode defaults on the sample dataset "
+                    "too (without it, the sample dataset gets short training runs: epochs=2, steps_per_epoch=6, "
+                    "compare_losses=False, val_count=8 in 02-04; any other data gets the notebooks' own defaults)")
     ap.add_argument("-p", "--param", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                     help="a parameter of the notebooks (a Python literal, else text); an error when no chosen "
                          "notebook declares it")
@@ -84,6 +151,7 @@ def main(argv=None) -> int:
     names = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
     declared = {n: declared_parameters(ROOT / "notebooks" / f"{n}.ipynb") for n in names
                 if (ROOT / "notebooks" / f"{n}.ipynb").exists()}
+    smoke_sets = {n: smoke_parameters(ROOT / "notebooks" / f"{n}.ipynb") for n in declared}
     extra = dict(args.param)
     for key in extra:
         if key in RUNNER_PARAMS:
@@ -103,7 +171,17 @@ def main(argv=None) -> int:
     import utils
     from utils.paths import cli_path
 
-    args.smoke = args.smoke or utils.smoke_default()
+    from_env = not args.smoke and utils.smoke_default()
+    args.smoke = args.smoke or from_env
+    # a -p value that a notebook's smoke cell overrides is ignored in smoke mode: said, not hidden
+    for key, value in extra.items():
+        ignored = [n for n in declared if key in smoke_sets[n] and key in declared[n] and extra.get("smoke", args.smoke)]
+        if ignored:
+            which = (f"notebook {_short(ignored[0])} sets" if len(ignored) == 1
+                     else f"notebooks {', '.join(map(_short, ignored))} set")
+            print(f"warning: -p {_param_text(key, value)}: {which} {key} {'itself' if len(ignored) == 1 else 'themselves'} "
+                  "in smoke mode; the value is ignored "
+                  f"(drop {'$IMAGE_RESTORE_SMOKE' if from_env else '--smoke'} to use it)", file=sys.stderr, flush=True)
     data_dir = utils.resolve_data_dir(args.data_dir)            # a relative --data-dir: from the working directory
     try:
         utils.ensure_dataset(data_dir, **({"n_train": 12, "n_test": 4} if args.smoke else {}))  # (re)builds sample data
@@ -111,6 +189,20 @@ def main(argv=None) -> int:
         ap.error(str(e))
     out = cli_path(args.out) if args.out else utils.project_dir("runs")
     ckpt = cli_path(args.ckpt_dir) if args.ckpt_dir else utils.project_dir("checkpoints")
+    sample = is_sample_dataset(data_dir)
+    training = [n for n in names if n in declared and n in SAMPLE_PARAMS]
+    short = sample and not args.smoke and not args.full
+    if args.smoke:
+        print("parameters: smoke mode (each notebook's own tiny settings)", flush=True)
+    elif short:
+        print(f"parameters: short sample-data training in {', '.join(map(_short, SAMPLE_PARAMS))} "
+              f"({', '.join(_param_text(*kv) for kv in next(iter(SAMPLE_PARAMS.values())).items())}): {data_dir} "
+              "holds the sample dataset built from the bundled photos; --full for the notebooks' own defaults",
+              flush=True)
+    else:
+        why = "--full" if args.full else (f"{data_dir} is not the sample dataset built from the bundled photos, so "
+                                          "no short sample-data training")
+        print(f"parameters: the notebooks' own defaults ({why})", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     t_all = time.time()
     for name in names:
@@ -119,22 +211,50 @@ def main(argv=None) -> int:
             print(f"skip {name}: not there yet")
             continue
         params = {"data_dir": str(data_dir), "ckpt_dir": str(ckpt), "smoke": args.smoke, "out_dir": str(out)}
-        if not args.smoke and not args.full:
+        if short:
             params.update(SAMPLE_PARAMS.get(name, {}))
+        weights_note = None
+        if "weights" in declared[name]:
+            if "weights" in extra:
+                weights_note = f"{extra['weights']} (-p weights)"
+            elif training and not sample:
+                # 02-04 trained on this data in this run: score and zip what they trained, not the shipped weights
+                params["weights"] = str(ckpt)
+                if utils.find_weights(ckpt) is None:
+                    print(f"error: {name}: {ckpt} holds no complete set of mask/color/inpaint checkpoints (this run "
+                          f"trained {', '.join(map(_short, training))} there); run 02-04 there too, or pass "
+                          "-p weights=<a folder>", file=sys.stderr, flush=True)
+                    return 1
+                weights_note = (f"{ckpt}: what {', '.join(map(_short, training))} trained in this run on {data_dir}, "
+                                "which is not the sample dataset (-p weights=... for others)")
+            else:
+                chosen = utils.default_weights("auto", ckpt)
+                weights_note = (f"{chosen or 'none complete'} (weights='auto': the shipped weights/ when complete, else {ckpt}"
+                                + ("; the sample dataset: its short runs of 02-04 only show each stage learning"
+                                   if sample else "; no training notebook in this run on this data: "
+                                   f"-p weights={ckpt} for what 02-04 trained") + ")")
         params.update(extra)
         params = {k: v for k, v in params.items() if k in declared[name]}
         t = time.time()
         print(f"== {name} {params}", flush=True)
+        if weights_note:
+            print(f"   {_short(name)} uses weights: {weights_note}", flush=True)
         # the kernel starts in notebooks/, as under Jupyter Lab, VS Code or Colab (paths resolve from the repository)
-        pm.execute_notebook(str(nb), str(out / f"{name}.ipynb"), parameters=params, cwd=str(nb.parent),
-                            kernel_name="python3", progress_bar=False, log_output=False)
+        try:
+            pm.execute_notebook(str(nb), str(out / f"{name}.ipynb"), parameters=params, cwd=str(nb.parent),
+                                kernel_name="python3", progress_bar=False, log_output=False)
+        except pm.PapermillExecutionError as e:
+            if e.ename != "SettingsChangedError":
+                raise
+            print(f"error: {name}: {e.evalue} (here: --ckpt-dir <another folder>)", file=sys.stderr, flush=True)
+            return 2
         print(f"   done in {time.time() - t:.0f} s -> {out / (name + '.ipynb')}", flush=True)
     summary = out / "summary.json"
     if "05_inference_submission" in names and summary.exists():
         s = json.loads(summary.read_text())
         print(f"\nsubmission: {s.get('zip')} (validated: {s.get('validated')})")
         if s.get("score") is not None:
-            print("score on the sample test set: {score:.4f}  (ssim {ssim:.4f}, masked ssim {masked_ssim:.4f}, hue {hue:.4f})".format(**s["score"]))
+            print(f"score on the {'sample ' if sample else ''}test set: " + "{score:.4f}  (ssim {ssim:.4f}, masked ssim {masked_ssim:.4f}, hue {hue:.4f})".format(**s["score"]))
     print(f"total {time.time() - t_all:.0f} s")
     return 0
 

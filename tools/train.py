@@ -9,7 +9,9 @@ through mpirun. `--multi_gpu` starts them with torch.distributed.run, and the sc
 the CPU; `torchrun --nproc_per_node 2 tools/train.py ...` does the same.)
 
 The same stages, data sets, defaults and checkpoints as notebooks 02-04 (utils.distributed.build), written by
-the main process only; an interrupted run resumes from its last epoch (--no-resume starts over). --batch-size is
+the main process only; an interrupted run resumes from its last epoch (--no-resume starts over; resuming with
+other settings than the checkpoint's, e.g. another --loss, --lr, --batch-size, --train-source or --data-dir, is
+refused with exit code 2, naming them; more --epochs or another --steps-per-epoch continue it). --batch-size is
 per process (the global batch is batch size x processes) and --steps-per-epoch counts one process's steps. The
 notebooks' loss comparisons, chroma-gain and hue calibration are not run here: pass the loss to train with
 (--loss), and run the notebooks' later cells (or notebook 05) on the checkpoints afterwards.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from utils.distributed import STAGES, train
@@ -29,6 +32,7 @@ from utils.images import DataError
 from utils.losses import MEASURED_DEFAULT
 from utils.paths import cli_path, project_dir
 from utils.sample_data import check_data_dir
+from utils.training import SettingsChangedError
 
 
 def _bool(s: str) -> bool:
@@ -103,7 +107,14 @@ def main(argv=None) -> int:
     for k in ("loss", "lr", "encoder", "pretrained", "init_weights", "rebalance_lambda"):
         if args[k] is None:
             args.pop(k)
-    result = train(stage, **args)
+    try:
+        result = train(stage, **args)
+    except SettingsChangedError as e:      # every rank refuses alike (same train state); one line, from the first
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"error: {e.path}: this checkpoint was trained with other settings ({e.lines}); resuming would mix "
+                  "them: pass --no-resume to train from scratch over it, or another --ckpt-dir for the new settings",
+                  file=sys.stderr)
+        return 2
     if result["accelerator"].is_main_process:
         last = result["history"][-1] if result["history"] else {}
         print(json.dumps({"stage": stage, "epochs": len(result["history"]), "last": last}, default=str))

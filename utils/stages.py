@@ -83,7 +83,9 @@ class Stage:
 
     def settings(self) -> dict:
         """What a resumed run must share with the checkpoint it resumes (`fit` refuses a mismatch): the loss
-        and its weights, each optimizer's learning rates, the networks' configs and the working size."""
+        and its weights, each optimizer's learning rates, the networks' configs, the working size and the
+        weights it started from (`init_weights`, stored only when set). `fit` adds the batch size, the seed and
+        the training data (`utils.training.data_settings`: train_source and the data folder)."""
         loss = getattr(self, "loss", None)
         loss_desc = {k: v for k, v in vars(loss).items() if isinstance(v, (str, int, float, bool))} if loss is not None else None
         return {"loss": loss_desc,

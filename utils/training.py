@@ -19,7 +19,80 @@ from .checkpoints import load_train_state, save_train_state
 
 # ---------------------------------------------------------------- the loop
 class SettingsChangedError(ValueError):
-    """A resumed training run with other settings than its checkpoint's; the message names the file."""
+    """A resumed training run with other settings than its checkpoint's; the message names the file.
+    `path` is the checkpoint's train state, `changes` {setting: (stored, now)} (for a caller's own advice)."""
+
+    def __init__(self, message: str, path=None, changes: dict | None = None, lines: str = ""):
+        super().__init__(message)
+        self.path, self.changes, self.lines = path, dict(changes or {}), lines   # lines: the changes, as text
+
+
+# settings stored only when set (Stage.settings): a missing one means "none", so it is compared even when one side
+# lacks it. Every other setting is compared only when the checkpoint stored it: older checkpoints lack the later
+# ones (train_source, data_dir), and a key that an old checkpoint never recorded must not refuse its resume.
+OPTIONAL_SETTINGS = ("init_weights",)
+# stored for the record and shown, not compared: a dataset moved to another folder (a copy on a local disk, another
+# mount point) is the same data; `data` (its files' names and sizes) is what is compared
+INFO_SETTINGS = ("data_dir",)
+
+
+def changed_settings(old: dict | None, new: dict) -> dict:
+    """{setting: (stored, now)} for the settings in which a resumed run differs from its checkpoint's."""
+    if old is None:
+        return {}
+    keys = ((old.keys() & new.keys()) | ((old.keys() | new.keys()) & set(OPTIONAL_SETTINGS))) - set(INFO_SETTINGS)
+    return {k: (old.get(k), new.get(k)) for k in sorted(keys) if old.get(k) != new.get(k)}
+
+
+def data_settings(train_ds) -> dict:
+    """The training data that a resumed run must share with its checkpoint, besides the stage's settings:
+    `train_source` ('synthetic', 'provided', 'both' or 'photos', from the kind of data set that
+    utils.train_val_datasets built), `data`, a fingerprint of the training files (how many, and a hash of their
+    names relative to the dataset folder and their sizes: the same data moved to another folder resumes, other
+    data does not), and `data_dir`, that folder, resolved, for the record (the first folder at or above the files'
+    common folder that holds a train.csv: the dataset; else that common folder, e.g. a folder of photos; not
+    compared). {} for a data set of another kind (nothing to compare). `steps_per_epoch` is deliberately
+    not among the settings: no schedule depends on it, so longer epochs (e.g. the full run after `make run`'s
+    short sample runs) continue a run without mixing anything."""
+    import hashlib
+    import os
+
+    from .datasets import (InpaintDataset, JoinedDataset, PhotoCropDataset, ProvidedPairsDataset,
+                           SyntheticDamageDataset)
+
+    kinds, files, todo = [], [], [train_ds]
+    while todo:
+        ds = todo.pop(0)
+        if isinstance(ds, InpaintDataset):
+            todo.append(ds.base)
+        elif isinstance(ds, JoinedDataset):
+            todo.extend(ds.parts)
+        elif isinstance(ds, PhotoCropDataset):
+            kinds.append("photos")
+            files += ds.paths
+        elif isinstance(ds, SyntheticDamageDataset):
+            kinds.append("synthetic")
+            files += ds.paths
+        elif isinstance(ds, ProvidedPairsDataset):
+            kinds.append("provided")
+            files += list(ds.table["input_image_path"]) + list(ds.table["gt_image_path"])
+        else:
+            return {}
+    source = "both" if sorted(set(kinds)) == ["provided", "synthetic"] else "+".join(dict.fromkeys(kinds))
+    out = {"train_source": source}
+    try:
+        common = Path(os.path.commonpath(sorted({os.path.dirname(os.path.abspath(str(f))) for f in files}))).resolve()
+    except ValueError:          # no files, or files on different drives: no folder to compare
+        return out
+    root = next((d for d in (common, *common.parents) if (d / "train.csv").is_file()), common)
+    digest = hashlib.sha256()
+    names = sorted({os.path.relpath(os.path.abspath(str(f)), root) for f in files})
+    for name in names:
+        size = (root / name).stat().st_size if (root / name).is_file() else -1
+        digest.update(f"{name}\0{size}\n".encode())
+    out["data"] = f"{len(names)} files, {digest.hexdigest()[:16]}"
+    out["data_dir"] = str(root)
+    return out
 
 
 def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers: int = 0,
@@ -39,17 +112,18 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state_path = ckpt_dir / f"{stage.name}.train_state.pt"
     history, start = [], 0
-    settings = {**stage.settings(), "batch_size": batch_size, "seed": seed}
+    settings = {**stage.settings(), "batch_size": batch_size, "seed": seed, **data_settings(train_ds)}
     settings = json.loads(json.dumps(settings, default=str))     # as it is stored
     if resume and (st := load_train_state(state_path)) is not None:
-        old = st.get("settings")
-        changed = {} if old is None else {k: (old.get(k), settings.get(k)) for k in {**old, **settings}
-                                          if old.get(k) != settings.get(k)}
+        changed = changed_settings(st.get("settings"), settings)
         if changed:
             lines = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in changed.items())
+            if "data" in changed:       # which folders held the two
+                lines += f" (data folder {st['settings'].get('data_dir')} -> {settings.get('data_dir')})"
             raise SettingsChangedError(
                 f"{state_path}: this checkpoint was trained with other settings ({lines}); resuming would mix "
-                "them. Use another ckpt_dir for the new settings, or resume=False to train from scratch over it")
+                "them. Use another checkpoint folder for the new settings (ckpt_dir), or train from scratch over "
+                f"it (fit(..., resume=False), or delete {state_path.name})", path=state_path, changes=changed, lines=lines)
         stage.load_state(st, ckpt_dir)
         history, start = st["history"], st["epoch"] + 1
         if start < epochs and progress:
@@ -137,4 +211,5 @@ def is_finite(*values: torch.Tensor) -> bool:
     return all(math.isfinite(float(v.detach())) for v in values)
 
 
-__all__ = ["SettingsChangedError", "batch_images", "compare_options", "fit", "is_finite"]
+__all__ = ["SettingsChangedError", "batch_images", "changed_settings", "compare_options", "data_settings", "fit",
+           "is_finite"]
