@@ -101,6 +101,13 @@ def test_make_submission_names_the_test_input_it_could_not_read(sample_data, res
     data = tmp_path / "data"
     shutil.copytree(sample_data, data)
     (data / "test_input" / "TEST_001.png").write_bytes(b"not a png")
+    # found by the test table's up-front header check, before any image is restored or any zip written
+    with pytest.raises(utils.DataError, match=r"TEST_001.png: unreadable image .*listed in test.csv"):
+        utils.make_submission(restorer, data, tmp_path / "sub.zip", progress=False)
+    assert not (tmp_path / "sub.zip").exists() and not list(tmp_path.glob(".sub.zip.*"))
+    # a truncated file passes the header check and fails when decoded: named, after the others were restored
+    good = (sample_data / "test_input" / "TEST_001.png").read_bytes()
+    (data / "test_input" / "TEST_001.png").write_bytes(good[:len(good) // 3])
     with pytest.raises(utils.batch_restore.BatchSubmissionError, match="TEST_001.png") as e:
         utils.make_submission(restorer, data, tmp_path / "sub.zip", progress=False)
     assert any("TEST_001.png" in f for f in e.value.report.failed)
