@@ -51,3 +51,15 @@ def make_tiny_weights(out_dir, size: int = 128):
 @pytest.fixture(scope="session")
 def tiny_weights(tmp_path_factory):
     return make_tiny_weights(tmp_path_factory.mktemp("weights"))
+
+
+@pytest.fixture(scope="session")
+def own_data(sample_data, tmp_path_factory):
+    """The sample dataset's images in another folder, without its manifest: not the sample dataset (as the
+    competition's data, or a copy of a dataset moved elsewhere)."""
+    import shutil
+
+    out = tmp_path_factory.mktemp("own") / "data"
+    shutil.copytree(sample_data, out)
+    (out / "manifest.csv").unlink()
+    return out

@@ -3,7 +3,6 @@ started in notebooks/ as Jupyter starts it (paths resolve from the repository, n
 import importlib.util
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -82,15 +81,6 @@ def dry_runner(monkeypatch, capsys):
         out, err = capsys.readouterr()
         return rc, dict(calls), out, err
     return run
-
-
-@pytest.fixture(scope="module")
-def own_data(sample_data, tmp_path_factory):
-    """A dataset that is not the sample one (the same images, no manifest: as the competition's data)."""
-    out = tmp_path_factory.mktemp("own") / "data"
-    shutil.copytree(sample_data, out)
-    (out / "manifest.csv").unlink()
-    return out
 
 
 def test_runner_shortens_training_only_on_the_sample_dataset(dry_runner, sample_data, own_data, tmp_path):

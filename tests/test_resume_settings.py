@@ -2,7 +2,6 @@
 (train_source, the files' names and sizes; the same data moved to another folder resumes) too, from the notebooks (utils.fit) and from tools/train.py (one line, exit code
 2, naming --no-resume); a checkpoint stored before a setting existed is not refused for lacking it."""
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -29,15 +28,6 @@ def fit(ds, ckpt, epochs, steps=1):
 
 
 @pytest.fixture(scope="module")
-def moved_data(sample_data, tmp_path_factory):
-    """The same images in another folder, without a manifest (as the competition's data, copied elsewhere)."""
-    out = tmp_path_factory.mktemp("moved") / "data"
-    shutil.copytree(sample_data, out)
-    (out / "manifest.csv").unlink()
-    return out
-
-
-@pytest.fixture(scope="module")
 def other_data(tmp_path_factory):
     """Other images under the same names (another sample dataset)."""
     out = tmp_path_factory.mktemp("other") / "data"
@@ -60,7 +50,7 @@ def test_data_settings_name_the_source_and_the_data_folder(sample_data, tmp_path
     assert data_settings([1, 2, 3]) == {}                    # a data set of another kind: nothing to compare
 
 
-def test_resume_on_other_data_or_another_source_is_refused(sample_data, other_data, moved_data, tmp_path):
+def test_resume_on_other_data_or_another_source_is_refused(sample_data, other_data, own_data, tmp_path):
     ds = datasets(sample_data)
     fit(ds, tmp_path, 1)
     with pytest.raises(SettingsChangedError, match=r"mask\.train_state\.pt.*train_source: synthetic -> provided"):
@@ -68,7 +58,7 @@ def test_resume_on_other_data_or_another_source_is_refused(sample_data, other_da
     with pytest.raises(SettingsChangedError, match=rf"data: 4 files, \w+ -> 4 files, \w+ \(data folder "
                                                    rf"{sample_data.resolve()} -> {other_data.resolve()}\)"):
         fit(datasets(other_data), tmp_path, 2)
-    assert [h["epoch"] for h in fit(datasets(moved_data), tmp_path, 2)] == [1, 2]   # the same data, moved: resumes
+    assert [h["epoch"] for h in fit(datasets(own_data), tmp_path, 2)] == [1, 2]   # the same data, moved: resumes
     # more epochs and longer epochs continue the run (no schedule depends on them)
     assert [h["epoch"] for h in fit(ds, tmp_path, 3, steps=2)] == [1, 2, 3]
 

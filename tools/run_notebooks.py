@@ -103,19 +103,6 @@ def smoke_parameters(nb_path: Path) -> set[str]:
     return names
 
 
-def is_sample_dataset(data_dir: Path) -> bool:
-    """Whether data_dir holds the sample dataset built from the bundled photos (its manifest.csv names only
-    them): the data that the short SAMPLE_PARAMS runs and the shipped weights in 05 are meant for."""
-    from utils.sample_data import _built_from_bundled_photos
-
-    if not (Path(data_dir) / "manifest.csv").is_file():
-        return False
-    try:
-        return bool(_built_from_bundled_photos(data_dir))
-    except (OSError, ValueError, KeyError):      # an unreadable manifest: not the sample dataset
-        return False
-
-
 def _short(name: str) -> str:
     return name[:2]
 
@@ -170,6 +157,7 @@ def main(argv=None) -> int:
 
     import utils
     from utils.paths import cli_path
+    from utils.sample_data import is_sample_dataset
 
     from_env = not args.smoke and utils.smoke_default()
     args.smoke = args.smoke or from_env
@@ -189,7 +177,7 @@ def main(argv=None) -> int:
         ap.error(str(e))
     out = cli_path(args.out) if args.out else utils.project_dir("runs")
     ckpt = cli_path(args.ckpt_dir) if args.ckpt_dir else utils.project_dir("checkpoints")
-    sample = is_sample_dataset(data_dir)
+    sample = is_sample_dataset(data_dir)     # the short runs and the shipped weights in 05 are for it only
     training = [n for n in names if n in declared and n in SAMPLE_PARAMS]
     short = sample and not args.smoke and not args.full
     if args.smoke:

@@ -14,8 +14,8 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import warnings
 import tempfile
+import warnings
 import zipfile
 from pathlib import Path
 

@@ -271,6 +271,18 @@ def _built_from_bundled_photos(data_dir) -> bool:
     return bool(sources) and all(s in bundled or Path(s).name in names for s in sources)
 
 
+def is_sample_dataset(data_dir) -> bool:
+    """Whether data_dir holds the sample dataset built from the bundled photos (its manifest.csv names only them):
+    the data that tools/run_notebooks.py's short training runs and the shipped weights in notebook 05 are meant for.
+    No manifest, or an unreadable one: not the sample dataset."""
+    if not (Path(data_dir) / "manifest.csv").is_file():
+        return False
+    try:
+        return bool(_built_from_bundled_photos(data_dir))
+    except (OSError, ValueError, KeyError):
+        return False
+
+
 def is_default_data_dir(data_dir) -> bool:
     """Whether data_dir is the repository's own data/ (<root>/data, what a data dir left unset means): the one
     folder where `ensure_dataset` builds the sample dataset when none is there."""
