@@ -22,7 +22,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from .images import DataError
+
+class DataError(ValueError):
+    """A problem with an input file or table; the message names the file (utils.images re-exports it)."""
+
 
 # 100 megapixels: 10000x10000; a larger image is refused before it is decoded (PIL warns at 89 MP and
 # refuses at 179 MP with an exception most callers did not catch)

@@ -8,14 +8,11 @@ import numpy as np
 from PIL import Image
 
 from .files import write_bytes_atomic
+from .guards import DataError, decode_image   # DataError lives with the checks that raise it
 
 IMAGE_SIZE = 512
 # what restore.py, the app and the sample-data builder take as an image file
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
-
-
-class DataError(ValueError):
-    """A problem with an input file or table; the message names the file."""
 
 
 def read_image(path, mode: str | None = None, size: int | None = None, convert: bool = False) -> np.ndarray:
@@ -25,8 +22,6 @@ def read_image(path, mode: str | None = None, size: int | None = None, convert: 
     with convert=True the image is converted. size: expected square size; with convert=False a
     different size is an error, with convert=True the image is resized (bicubic).
     """
-    from .guards import decode_image   # (guards imports DataError from here)
-
     path = Path(path)
     img = decode_image(path)   # 16-bit scaled to 8 bits; huge images refused from the header; errors name the file
     if mode is not None and img.mode != mode:

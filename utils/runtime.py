@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import ctypes.util
+import math
 import os
 import platform
 
@@ -55,5 +56,9 @@ def autocast(device: torch.device, enabled: bool = True):
     return torch.autocast(device.type, dtype=torch.bfloat16)
 
 
+def is_finite(*values: torch.Tensor) -> bool:
+    """True when every (scalar) tensor is finite: the NaN guard of a training step (utils.stages)."""
+    return all(math.isfinite(float(v.detach())) for v in values)
 
-__all__ = ["autocast", "default_amp", "pick_device", "tune_malloc"]
+
+__all__ = ["autocast", "default_amp", "is_finite", "pick_device", "tune_malloc"]

@@ -10,8 +10,7 @@ from .checkpoints import load_model, save_model
 from .losses import ColorLoss, InpaintLoss, MaskLoss, discriminator_hinge_loss
 from .mask_refine import RefineConfig
 from .models import ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, model_config
-from .runtime import autocast, default_amp
-from .training import is_finite
+from .runtime import autocast, default_amp, is_finite
 
 
 class Stage:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import json
-import math
 import time
 import warnings
 from pathlib import Path
@@ -15,6 +14,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpoints import load_train_state, save_train_state
+from .ranks import sync_epoch
 
 
 # ---------------------------------------------------------------- the loop
@@ -170,7 +170,6 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers
                   "images_per_s": round(images / seconds, 3) if seconds > 0 else None}
         record.update({f"train_{k}": v / max(count, 1) for k, v in sums.items()})
         if accelerator is not None:                 # same buffers and record on every rank; images of all ranks
-            from .distributed import sync_epoch
             record = sync_epoch(accelerator, stage, record)
         if val_fn is not None:
             stage.eval_mode()
@@ -207,9 +206,4 @@ def batch_images(batch) -> int:
     return int(first.shape[0])
 
 
-def is_finite(*values: torch.Tensor) -> bool:
-    return all(math.isfinite(float(v.detach())) for v in values)
-
-
-__all__ = ["SettingsChangedError", "batch_images", "changed_settings", "compare_options", "data_settings", "fit",
-           "is_finite"]
+__all__ = ["SettingsChangedError", "batch_images", "changed_settings", "compare_options", "data_settings", "fit"]
