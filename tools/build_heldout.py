@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     if args.photos_from and args.validation_only:
         ap.error("--photos-from and --validation-only choose the photos each: give one")
     import utils
-    from utils.sample_data import _load_rgb, random_crop
+    from utils.sample_data import random_crop
 
     if args.photos_from:
         photos = [str(p) for p in utils.photo_list(args.photos_from)]
@@ -74,7 +74,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(args.seed)
     rows, manifest = [], []
     for src in tqdm(photos, desc="held-out photos"):
-        rgb = _load_rgb(Path(src))
+        rgb = utils.read_image(src, "RGB", convert=True)
         for _ in range(args.per_photo):
             crop, info = random_crop(rgb, rng, scale=tuple(args.scale))
             dmg = utils.sample_damage(rng, utils.DamageConfig())

@@ -1,6 +1,6 @@
 """Write weights/README.md, the model card, from what training and the benchmark recorded.
 
-    python tools/model_card.py --corpus corpus --ckpt checkpoints_corpus --bench runs_corpus/benchmark.json
+    python research/model_card.py --corpus corpus --ckpt checkpoints_corpus --bench runs_corpus/benchmark.json
 
 Every number comes from a file: the corpus manifest and filter report, the stage metrics and checkpoint
 histories written by notebooks 02-04, and the benchmark's JSON (held-out photos the weights never saw).

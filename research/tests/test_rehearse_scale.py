@@ -1,6 +1,5 @@
-"""tools/rehearse_scale.py build: the competition's layout at any size, train-style inputs damaged afresh,
+"""research/rehearse_scale.py build: the competition's layout at any size, train-style inputs damaged afresh,
 reused ground truths hard-linked, a resumed build equal to an uninterrupted one."""
-import importlib.util
 import os
 
 import numpy as np
@@ -8,11 +7,9 @@ import pandas as pd
 import pytest
 
 import utils
-from conftest import ROOT
+from research_fixtures import load_tool, sample_data  # noqa: F401  (sample_data: a fixture)
 
-spec = importlib.util.spec_from_file_location("rehearse_scale", ROOT / "tools" / "rehearse_scale.py")
-rehearse = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(rehearse)
+rehearse = load_tool("rehearse_scale")
 
 
 def test_build_layout_hard_links_and_resume(sample_data, tmp_path):

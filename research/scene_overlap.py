@@ -6,13 +6,15 @@ A colour net that trained on one of them "knows" the other's colours, so a set m
 scenes reports one number for two very different things. This finds, for every photo of each set, its nearest
 training photo by ImageNet features (EfficientNet-Lite0, offline weights, global average pool of the gray photo
 resized to 224x224) and calls it a seen scene at cosine >= --threshold; with --scores it splits a
-tools/colour_variants.py run's per-photo results into seen and new scenes.
+per-photo results file (the format the colour experiments' tools/colour_variants.py wrote; see research/README.md)
+into seen and new scenes.
 
-    python tools/scene_overlap.py --corpus corpus --sets heldout valset --scores runs/colour/heldout.json
+    python research/scene_overlap.py --corpus corpus --sets heldout valset --scores runs/colour/heldout.json
 """
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -21,7 +23,15 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tools"))
+
+
+def validation_only_photos(corpus: Path) -> list[str]:
+    """tools/build_heldout.py's validation_only_photos (tools/ is a folder of scripts, not a package: loaded
+    from its file)."""
+    spec = importlib.util.spec_from_file_location("build_heldout", ROOT / "tools" / "build_heldout.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod.validation_only_photos(corpus)
 
 
 def embed(paths, size: int = 224) -> np.ndarray:
@@ -32,12 +42,11 @@ def embed(paths, size: int = 224) -> np.ndarray:
 
     import utils
     from utils.models import load_pretrained_backbone
-    from utils.sample_data import _load_rgb
 
     net = load_pretrained_backbone("tf_efficientnet_lite0", "offline").eval()
     out = []
     for p in tqdm(list(paths), desc="photo features"):
-        gray = utils.gray_of(_load_rgb(Path(p)))
+        gray = utils.gray_of(utils.read_image(p, "RGB", convert=True))
         x = cv2.resize(gray, (size, size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
         x = torch.from_numpy((x - 0.5) / 0.5)[None, None].repeat(1, 3, 1, 1)
         with torch.no_grad():
@@ -48,8 +57,6 @@ def embed(paths, size: int = 224) -> np.ndarray:
 
 def nearest_train(corpus: Path, set_photos: list[str]) -> pd.DataFrame:
     """For each photo: its nearest training photo of the corpus and their cosine similarity."""
-    from build_heldout import validation_only_photos
-
     man = pd.read_csv(corpus / "manifest.csv")     # the photos some net trained on (not the validation-only ones)
     train = sorted(set(man[man.split == "train"].source) - set(set_photos) - set(validation_only_photos(corpus)))
     sim = embed(set_photos) @ embed(train).T
@@ -79,7 +86,7 @@ def main(argv=None) -> int:
     ap.add_argument("--corpus", type=Path, default=Path("corpus"))
     ap.add_argument("--sets", type=Path, nargs="+", required=True, help="sets with a manifest.csv naming each crop's source")
     ap.add_argument("--threshold", type=float, default=0.6, help="cosine from which a photo counts as a seen scene (on the corpus the held-out photos fall apart at 0.49 / 0.66)")
-    ap.add_argument("--scores", type=Path, nargs="*", default=[], help="tools/colour_variants.py JSONs to split")
+    ap.add_argument("--scores", type=Path, nargs="*", default=[], help="per-photo results JSONs to split ({'image_photos': [...], 'per_image': {variant: [[score, ssim, masked_ssim, hue], ...]}})")
     ap.add_argument("--variant", default=None, help="only this variant of --scores")
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args(argv)
