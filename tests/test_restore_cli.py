@@ -137,3 +137,36 @@ def test_restore_natural_colour_keeps_the_nets_hues_and_the_input_luma(sample_da
     proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(inputs), str(tmp_path / "x"), "--colour", "vivid"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and "--colour" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def phone_photo(path, height: int = 96, width: int = 160) -> np.ndarray:
+    """A photo as a phone stores it: the pixels sideways (rotated 90 degrees counter-clockwise) with EXIF orientation 6
+    ("rotate 90 clockwise to view"). Returns the upright image a viewer shows: a red band on top, blue at the left."""
+    upright = np.full((height, width, 3), 128, np.uint8)
+    upright[: height // 4, :, :] = (255, 0, 0)
+    upright[:, : width // 8, :] = (0, 0, 255)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.fromarray(np.ascontiguousarray(np.rot90(upright, 1))).save(path, quality=95, exif=exif.tobytes())
+    return upright
+
+
+def test_a_phone_photo_is_read_upright(tmp_path):
+    """EXIF orientation applied where images are decoded (utils.guards.decode_image): restore.py, the app, the
+    sample-data builder all see the photo as a viewer shows it, not sideways."""
+    upright = phone_photo(tmp_path / "phone.jpg")
+    with Image.open(tmp_path / "phone.jpg") as raw:
+        assert raw.size == (96, 160)                                  # stored sideways
+    rgb = utils.read_image(tmp_path / "phone.jpg", "RGB")
+    assert rgb.shape == upright.shape
+    assert np.abs(rgb.astype(int) - upright).mean() < 4               # JPEG noise only: same orientation
+
+
+def test_restore_cli_writes_a_phone_photo_upright(tiny_weights, tmp_path):
+    inp = tmp_path / "in"
+    inp.mkdir()
+    phone_photo(inp / "phone.jpg")
+    proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(inp), str(tmp_path / "out"), "--weights",
+                           str(tiny_weights), "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert utils.read_image(tmp_path / "out" / "phone.png", "RGB").shape == (96, 160, 3)   # upright, as viewed

@@ -1,7 +1,8 @@
 """Checks made before any work starts, so that bad input fails early, by name, and nothing is overwritten.
 
 - `decode_image`: open an image with a pixel limit checked from its header (no decompression bomb is
-  decoded) and 16-bit / 32-bit modes scaled to 8 bits (PIL's own conversion clips them to white or black).
+  decoded), turned upright by its EXIF orientation (a phone photo) and 16-bit / 32-bit modes scaled to 8 bits
+  (PIL's own conversion clips them to white or black).
 - `plan_outputs`: the output paths of a batch of inputs, refused when two inputs would write the same output
   (`photo.png` and `photo.jpg`), when an output would replace an input or another output (`restore.py DIR
   DIR`, `--masks` = the output folder), or when an output folder or zip path cannot be written.
@@ -20,7 +21,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageOps, UnidentifiedImageError
 
 
 class DataError(ValueError):
@@ -47,7 +48,8 @@ def _no_pil_size_warning():
 
 def decode_image(source, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = None) -> Image.Image:
     """Open and decode an image (a file path, or bytes named `name`) as an 8-bit PIL image (modes L, RGB,
-    RGBA, LA, P, 1, CMYK, YCbCr...).
+    RGBA, LA, P, 1, CMYK, YCbCr...), turned upright by its EXIF orientation tag when it has one (phone and camera
+    photos are stored sideways with a tag saying so; viewers and browsers rotate them, so must we).
 
     Raises DataError naming the file when it is missing, unreadable, truncated, or larger than `max_pixels`
     (checked from the header, before decoding). 16-bit and 32-bit integer images (I;16, I;16B, I) are scaled
@@ -65,7 +67,7 @@ def decode_image(source, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = 
                 raise DataError(f"{path}: image too large, {w}x{h} pixels ({w * h / 1e6:.0f} MP) is over the limit of "
                                 f"{max_pixels / 1e6:.0f} MP; downscale it first")
             im.load()
-            return _to_8bit(im, path)
+            return _to_8bit(_upright(im), path)
     except Image.DecompressionBombError as e:   # PIL refuses some sizes at open, before the check above
         raise DataError(f"{path}: image too large to decode safely, over the limit of {max_pixels / 1e6:.0f} MP "
                         f"({e})") from e
@@ -73,6 +75,21 @@ def decode_image(source, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = 
         if isinstance(e, DataError):
             raise
         raise DataError(f"{path}: unreadable or truncated image ({e})") from e
+
+
+EXIF_ORIENTATION = 0x0112     # 1: upright; 2-8: mirrored and/or rotated (ImageOps.exif_transpose undoes it)
+
+
+def _upright(im: Image.Image) -> Image.Image:
+    """`im` rotated/mirrored as its EXIF orientation tag says (the tag removed), or `im` itself when it has no tag,
+    the tag says upright, or the EXIF block cannot be parsed (the pixels are still good)."""
+    try:
+        orientation = im.getexif().get(EXIF_ORIENTATION, 1)
+    except Exception:       # a malformed EXIF block: PIL raises various errors; the image itself decoded fine
+        return im
+    if orientation in (None, 1):
+        return im
+    return ImageOps.exif_transpose(im)
 
 
 def _to_8bit(im: Image.Image, path) -> Image.Image:
