@@ -1,6 +1,8 @@
 """Every notebook executes top to bottom in smoke mode, through the same runner as the main command, its kernel
 started in notebooks/ as Jupyter starts it (paths resolve from the repository, not the working directory)."""
+import ast
 import importlib.util
+import inspect
 import json
 import os
 import subprocess
@@ -26,7 +28,100 @@ def run_notebooks(only, data, out, ckpt, *params, cwd=ROOT, env=None, rc=0):
     full_env.update(env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=cwd, env=full_env)
     assert proc.returncode == rc, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # the kernels run over an encrypted channel: no "running over TCP without encryption" warning for each notebook
+    assert "eavesdropping" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
     return proc
+
+
+def load_runner():
+    """tools/run_notebooks.py as a module (tools/ is not a package)."""
+    spec = importlib.util.spec_from_file_location("run_notebooks_under_test", ROOT / "tools" / "run_notebooks.py")
+    runner = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(runner)
+    return runner
+
+
+def notebook_defaults(name: str) -> dict:
+    """The literal values a notebook's parameters cell assigns (what papermill's -p values override)."""
+    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
+    values = {}
+    for node in ast.parse("".join(cell["source"])).body:
+        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+            try:
+                values[node.targets[0].id] = ast.literal_eval(node.value)
+            except ValueError:
+                pass                          # an expression (utils.smoke_default()): not a literal
+    return values
+
+
+def test_sample_run_trains_the_steps_it_says():
+    """The short sample-data runs of `make run` train steps_per_epoch batches each epoch: utils.fit cuts an epoch to
+    the batches its data holds (22 training images make 2 batches of 8), so the sample dataset's training split,
+    times `repeats`, must hold that many batches; else "2 epochs x 6 steps" is really 2 x 2."""
+    from utils.datasets import split_indices
+
+    runner = load_runner()
+    n_images = inspect.signature(utils.build_sample_dataset).parameters["n_train"].default
+    n_fit = len(split_indices(n_images)[0])          # prepare_run's train split of the sample's train.csv
+    for name, params in runner.SAMPLE_PARAMS.items():
+        settings = {**notebook_defaults(name), **params}
+        batches = n_fit * settings["repeats"] // settings["batch_size"]      # drop_last: only full batches
+        assert batches >= settings["steps_per_epoch"], (name, n_fit, settings)
+
+
+def test_every_notebook_that_offers_smoke_mode_uses_it():
+    """A `smoke` parameter that changes nothing is a promise not kept: each notebook that declares it sets something
+    in an `if smoke:` block (tiny settings)."""
+    runner = load_runner()
+    for name in runner.NOTEBOOKS:
+        path = ROOT / "notebooks" / f"{name}.ipynb"
+        if "smoke" in runner.declared_parameters(path):
+            assert runner.smoke_parameters(path), f"{name}: declares smoke but no `if smoke:` block sets anything"
+
+
+def test_notebooks_carry_the_metadata_their_kernel_reports():
+    """Jupyter Lab writes the kernel's kernelspec and language_info into a notebook's metadata when its kernel starts;
+    metadata that differs marks the notebook modified ("unsaved") the moment it opens. So each notebook carries what
+    the project's kernel (the venv's ipykernel, kernelspec python3) reports; only Python's patch version may differ
+    between machines (Lab then updates it). nbformat 4.5 with a unique id per cell, as Lab writes it."""
+    from ipykernel.ipkernel import IPythonKernel
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    spec = KernelSpecManager().get_kernel_spec("python3")
+    kernelspec = {"display_name": spec.display_name, "language": spec.language, "name": "python3"}
+    reported = dict(IPythonKernel.language_info)
+    for name in load_runner().NOTEBOOKS:
+        nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
+        assert (nb["nbformat"], nb["nbformat_minor"]) == (4, 5), name
+        ids = [c.get("id") for c in nb["cells"]]
+        assert None not in ids and len(set(ids)) == len(ids), name
+        assert nb["metadata"]["kernelspec"] == kernelspec, name
+        info = dict(nb["metadata"]["language_info"])
+        version = info.pop("version", "")
+        assert info == {k: v for k, v in reported.items() if k != "version"}, name
+        assert version.split(".")[:2] == reported["version"].split(".")[:2], (name, version)
+
+
+def test_the_runs_last_lines_say_where_the_images_are_and_how_the_score_reads(tmp_path):
+    runner = load_runner()
+    png = tmp_path / "png"
+    png.mkdir()
+    for i in range(3):
+        (png / f"TEST_00{i}.png").write_bytes(b"")
+    summary = {"zip": str(tmp_path / "submission.zip"), "validated": True,
+               "score": {"score": 0.55, "ssim": 0.83, "masked_ssim": 0.52, "hue": 0.44}}
+    floors = {"gray copy": {"score": 0.3641}, "Telea, known mask": {"score": 0.4946}}
+    text = "\n".join(runner.final_report(summary, png, tmp_path / "runs", floors, sample=True))
+    assert f"restored images: {png}/ (3 PNGs)" in text
+    assert f"submission zip:  {tmp_path / 'submission.zip'} (validated)" in text
+    assert "score on the sample test set: 0.5500  (SSIM 0.8300, masked SSIM 0.5200, hue 0.4400)" in text
+    w = utils.metric.WEIGHTS
+    assert (f"{w['ssim']} x SSIM + {w['masked_ssim']} x SSIM inside the hole + {w['hue']} x hue-histogram"
+            in text) and "higher is better, 1.0 = identical to the truth" in text
+    assert "the gray input itself 0.3641; OpenCV inpainting given the true hole 0.4946" in text
+    summary["score"] = None                          # the competition's test set: no truth here
+    assert runner.final_report(summary, png, tmp_path, None, sample=False)[-1].startswith("score: none (no test_gt/")
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +189,7 @@ def test_runner_shortens_training_only_on_the_sample_dataset(dry_runner, sample_
     assert "holds the sample dataset built from the bundled photos" in out and "05 uses weights: " in out
 
     rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "02", "03", "04", "05")
-    assert rc == 0 and not {"epochs", "steps_per_epoch", "compare_losses", "val_count"} & set(calls["02_train_mask"])
+    assert rc == 0 and not {"epochs", "steps_per_epoch", "repeats", "compare_losses", "val_count"} & set(calls["02_train_mask"])
     assert calls["05_inference_submission"]["weights"] == str(ckpt)
     assert f"{own_data} is not the sample dataset" in out and f"05 uses weights: {ckpt}: what 02, 03, 04 trained" in out
 
@@ -208,9 +303,14 @@ def test_colour_notebook_fine_tunes_on_fresh_photo_crops(nb_env, tmp_path):
 def test_inference_notebook(nb_env, tmp_path):
     weights = make_tiny_weights(tmp_path / "w")
     sub = tmp_path / "sub" / "submission.zip"
-    run_notebooks(["05"], nb_env["data"], nb_env["out"], nb_env["ckpt"], f"weights={weights}",
-                  f"submission_zip={sub}", f"png_dir={tmp_path / 'png'}")
+    proc = run_notebooks(["05"], nb_env["data"], nb_env["out"], nb_env["ckpt"], f"weights={weights}",
+                         f"submission_zip={sub}", f"png_dir={tmp_path / 'png'}")
     summary = json.loads((nb_env["out"] / "summary.json").read_text())
     assert summary["validated"] and Path(summary["zip"]) == sub.resolve()
     assert utils.validate_submission(sub, nb_env["data"] / "test.csv")
     assert 0 < summary["score"]["score"] < 1
+    n_test = len(utils.load_test_table(nb_env["data"]))
+    last = proc.stdout.strip().splitlines()[-6:]      # where the images are, how the score reads, the time
+    assert last[0] == f"restored images: {tmp_path / 'png'}/ ({n_test} PNGs)", last
+    assert last[1] == f"submission zip:  {sub.resolve()} (validated)", last
+    assert last[3].startswith("score on the ") and "higher is better" in last[4] and last[5].startswith("total"), last

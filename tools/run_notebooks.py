@@ -12,8 +12,10 @@ default data/ of the repository gets the sample dataset built when it holds none
 
 Which parameters apply (the runner prints which, and why):
   - on the sample dataset (built from the photos bundled with scikit-image, scikit-learn and matplotlib), short
-    training runs that show each stage learning: 02-04 with epochs=2, steps_per_epoch=6, compare_losses=False,
-    val_count=8; notebook 05 uses the shipped weights/ (trained on the larger offline corpus, weights/README.md);
+    training runs that show each stage learning: 02-04 with epochs=2, steps_per_epoch=6, repeats=3 (the sample's
+    22 training images, each damaged anew 3 times an epoch: 8 batches of 8, of which 6 are trained),
+    compare_losses=False, val_count=8 (the sample holds 2 validation images); notebook 05 uses the shipped
+    weights/ (trained on the larger offline corpus, weights/README.md);
   - on any other data (yours, the competition's), or with --full, the notebooks' own defaults; and when 02-04 run
     in the same invocation on data other than the sample dataset, notebook 05 uses what they trained
     (weights=<--ckpt-dir>), not the shipped weights (-p weights=... chooses others);
@@ -40,10 +42,12 @@ PATH_PARAMS = ("photos", "init_weights", "weights", "submission_zip", "png_dir")
 
 # The main job on the sample data: short training runs that show each stage learning; notebook 05 uses the
 # shipped weights in weights/ when present (trained on the larger offline corpus, see weights/README.md).
+# The sample dataset's 22 training images make 2 batches of 8 (the last partial batch is dropped): repeats=3 damages
+# each anew 3 times an epoch (8 batches), so that steps_per_epoch=6 is what each epoch trains, not cut to 2.
 SAMPLE_PARAMS = {
-    "02_train_mask": {"epochs": 2, "steps_per_epoch": 6, "compare_losses": False, "val_count": 8},
-    "03_train_colorization": {"epochs": 2, "steps_per_epoch": 6, "compare_losses": False, "val_count": 8},
-    "04_train_inpaint": {"epochs": 2, "steps_per_epoch": 6, "compare_losses": False, "val_count": 8},
+    "02_train_mask": {"epochs": 2, "steps_per_epoch": 6, "repeats": 3, "compare_losses": False, "val_count": 8},
+    "03_train_colorization": {"epochs": 2, "steps_per_epoch": 6, "repeats": 3, "compare_losses": False, "val_count": 8},
+    "04_train_inpaint": {"epochs": 2, "steps_per_epoch": 6, "repeats": 3, "compare_losses": False, "val_count": 8},
 }
 
 
@@ -103,6 +107,49 @@ def smoke_parameters(nb_path: Path) -> set[str]:
     return names
 
 
+def kernel_config():
+    """The notebooks' kernels talk to this process over an encrypted channel (CurveZMQ keys made by the kernel
+    manager; the kernelspec of ipykernel 7 declares support), or over local IPC sockets where pyzmq has no CurveZMQ:
+    plain TCP makes every kernel print a warning that its traffic could be read ("... susceptible to
+    eavesdropping"), once per notebook."""
+    import zmq
+    from traitlets.config import Config
+
+    config = Config()
+    if zmq.has("curve"):
+        config.KernelManager.transport_encryption = "auto"
+    elif sys.platform != "win32":
+        config.KernelManager.transport = "ipc"
+    return config
+
+
+FLOOR_NAMES = {"gray copy": "the gray input itself", "Telea, known mask": "OpenCV inpainting given the true hole"}
+
+
+def final_report(summary: dict, png_dir: Path, out: Path, floors: dict | None, sample: bool) -> list[str]:
+    """The run's last lines: where the restored PNGs, the zip and the executed notebooks are, and the score with
+    how to read it (its terms, higher is better, 1.0 perfect, and the floors of notebook 01 for scale)."""
+    from utils.metric import WEIGHTS
+
+    pngs = sorted(png_dir.glob("*.png")) if png_dir.is_dir() else []
+    lines = ["", f"restored images: {png_dir}/ ({len(pngs)} PNGs)",
+             f"submission zip:  {summary.get('zip')} ({'validated' if summary.get('validated') else 'NOT validated'})",
+             f"notebooks run:   {out}/ (the executed copies, with their figures)"]
+    s = summary.get("score")
+    if s is None:
+        lines.append("score: none (no test_gt/ and test_mask/ in this data: the competition scores the zip)")
+        return lines
+    lines.append(f"score on the {'sample ' if sample else ''}test set: {s['score']:.4f}  "
+                 f"(SSIM {s['ssim']:.4f}, masked SSIM {s['masked_ssim']:.4f}, hue {s['hue']:.4f})")
+    w = WEIGHTS
+    lines.append(f"  how it reads: the competition's score = {w['ssim']} x SSIM + {w['masked_ssim']} x SSIM inside the "
+                 f"hole + {w['hue']} x hue-histogram similarity; higher is better, 1.0 = identical to the truth")
+    if floors:
+        scale = "; ".join(f"{FLOOR_NAMES.get(name, name)} {v['score']:.4f}" for name, v in floors.items())
+        lines.append(f"  for scale, on the same test set (notebook 01): {scale}")
+    return lines
+
+
 def _short(name: str) -> str:
     return name[:2]
 
@@ -125,7 +172,8 @@ def main(argv=None) -> int:
                     "batch_size, image_size, ...): a -p value for one of them is ignored, with a warning")
     ap.add_argument("--full", action="store_true", help="the notebooks' own full-mode defaults on the sample dataset "
                     "too (without it, the sample dataset gets short training runs: epochs=2, steps_per_epoch=6, "
-                    "compare_losses=False, val_count=8 in 02-04; any other data gets the notebooks' own defaults)")
+                    "repeats=3, compare_losses=False, val_count=8 in 02-04; any other data gets the notebooks' own "
+                    "defaults)")
     ap.add_argument("-p", "--param", action="append", default=[], type=key_value, metavar="KEY=VALUE",
                     help="a parameter of the notebooks (a Python literal, else text); an error when no chosen "
                          "notebook declares it")
@@ -230,7 +278,7 @@ def main(argv=None) -> int:
         # the kernel starts in notebooks/, as under Jupyter Lab, VS Code or Colab (paths resolve from the repository)
         try:
             pm.execute_notebook(str(nb), str(out / f"{name}.ipynb"), parameters=params, cwd=str(nb.parent),
-                                kernel_name="python3", progress_bar=False, log_output=False)
+                                kernel_name="python3", progress_bar=False, log_output=False, config=kernel_config())
         except pm.PapermillExecutionError as e:
             if e.ename != "SettingsChangedError":
                 raise
@@ -239,10 +287,10 @@ def main(argv=None) -> int:
         print(f"   done in {time.time() - t:.0f} s -> {out / (name + '.ipynb')}", flush=True)
     summary = out / "summary.json"
     if "05_inference_submission" in names and summary.exists():
-        s = json.loads(summary.read_text())
-        print(f"\nsubmission: {s.get('zip')} (validated: {s.get('validated')})")
-        if s.get("score") is not None:
-            print(f"score on the {'sample ' if sample else ''}test set: " + "{score:.4f}  (ssim {ssim:.4f}, masked ssim {masked_ssim:.4f}, hue {hue:.4f})".format(**s["score"]))
+        png_dir = Path(extra["png_dir"]) if extra.get("png_dir") else utils.project_dir("submission") / "png"
+        floors_path = out / "floors.json"       # notebook 01's, when it ran on this data in this invocation
+        floors = json.loads(floors_path.read_text()) if "01_eda" in names and floors_path.exists() else None
+        print("\n".join(final_report(json.loads(summary.read_text()), png_dir, out, floors, sample)))
     print(f"total {time.time() - t_all:.0f} s")
     return 0
 
