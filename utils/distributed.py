@@ -8,6 +8,7 @@ the same safetensors + JSON + train-state files as the single-process path (so a
 
     accelerate launch --num_processes 2 tools/train.py --stage mask --data-dir data --ckpt-dir checkpoints
     utils.distributed.launch("mask", num_processes=2, data_dir=..., ckpt_dir=..., epochs=6)   # from a notebook
+    stage, history = utils.train_stage("mask", make_stage, train_ds, loss=..., ..., num_processes=n)   # notebooks 02-04
 
 `launch` uses `accelerate.notebook_launcher` (fork): in a notebook, nothing may touch CUDA before it is
 called, not even `torch.cuda.is_available()` (which `utils.prepare_run(device="auto")` calls; pass device="cpu"), and
@@ -32,7 +33,8 @@ STAGES = ("mask", "color", "inpaint")
 STAGE_OPTIONS = {
     "mask": ("loss", "lr", "encoder", "pretrained", "init_weights"),
     "color": ("loss", "lr", "encoder", "pretrained", "init_weights", "rebalance_lambda"),
-    "inpaint": ("loss", "lr", "d_lr", "gan_weight", "ssim_weight", "hole_weight", "encoder", "pretrained", "init_weights"),
+    "inpaint": ("loss", "lr", "d_lr", "gan_weight", "ssim_weight", "hole_weight", "encoder", "pretrained", "init_weights",
+                "block"),
 }
 DATA_OPTIONS = ("image_size", "repeats", "train_source", "photos", "crop_scale", "val_count", "max_train", "gray_share")
 
@@ -116,8 +118,9 @@ def train(stage_name: str, data_dir=None, ckpt_dir=None, epochs: int = 6, steps_
         print(f"{stage_name}: {accelerator.num_processes} process(es) on {accelerator.device} "
               f"({accelerator.distributed_type}), {len(train_ds)} train items, global batch "
               f"{batch_size * accelerator.num_processes}, checkpoints in {ckpt_dir}", flush=True)
-    history = fit(stage, train_ds, epochs, ckpt_dir, batch_size, num_workers, steps_per_epoch, resume=resume,
-                  val_fn=val_fn if validate else None, seed=seed, progress=progress, accelerator=accelerator)
+    history = fit(stage, train_ds, epochs=epochs, ckpt_dir=ckpt_dir, batch_size=batch_size, num_workers=num_workers,
+                  steps_per_epoch=steps_per_epoch, resume=resume, val_fn=val_fn if validate else None, seed=seed,
+                  progress=progress, accelerator=accelerator)
     return {"history": history, "stage": stage, "accelerator": accelerator}
 
 
@@ -178,4 +181,40 @@ def load_trained(stage, ckpt_dir) -> dict:
     return state
 
 
-__all__ = ["all_ranks", "build", "launch", "load_trained", "prepare_stage", "sync_buffers", "sync_epoch", "train"]
+def train_stage(stage_name: str, make_stage, train_ds, *, loss: str, ckpt_dir, epochs: int, val_fn=None,
+                batch_size: int = 8, num_workers: int = 0, steps_per_epoch: int | None = None, seed: int = 0,
+                resume: bool = True, device="auto", num_processes: int = 1, progress: bool = True, **options):
+    """Train one stage as notebooks 02-04 do; -> (the trained stage, its per-epoch history).
+
+    num_processes=1: `make_stage(loss, device)` (the notebook's own function; `device` picked from `device`) is
+    trained in this process on `train_ds` with `utils.fit`, validated by `val_fn(stage)` after each epoch.
+    num_processes>1 (e.g. Kaggle's 2xT4: 2): `launch` trains on that many devices, one process each, every process
+    building its data and stage from `options` (data_dir, amp, cpu and `build`'s: image_size, repeats, train_source, photos,
+    crop_scale, val_count, max_train, gray_share and the stage's lr, encoder, pretrained, ...; ignored with one
+    process, but checked in both cases), then the saved weights are loaded into `make_stage(loss, device)` built
+    here (this process may use the GPU once the training processes are done). In a notebook, nothing may touch
+    CUDA before that (see `launch`)."""
+    from .runtime import pick_device
+    from .training import fit
+
+    if stage_name not in STAGES:
+        raise ValueError(f"stage must be one of {STAGES}, got {stage_name!r}")
+    known = STAGE_OPTIONS[stage_name] + DATA_OPTIONS + ("data_dir", "amp", "cpu")     # (the last three: `train`'s)
+    unknown = set(options) - set(known)
+    if unknown:
+        raise TypeError(f"{stage_name}: unknown option(s) {sorted(unknown)}; known: {sorted(known)}")
+    if num_processes > 1:
+        history = launch(stage_name, num_processes, ckpt_dir=ckpt_dir, epochs=epochs, steps_per_epoch=steps_per_epoch,
+                         batch_size=batch_size, num_workers=num_workers, resume=resume, validate=val_fn is not None,
+                         seed=seed, progress=progress, loss=loss, **options)
+        stage = make_stage(loss, pick_device(device))     # the training processes are done: the GPU is free here
+        load_trained(stage, ckpt_dir)
+        return stage, history
+    stage = make_stage(loss, pick_device(device))
+    history = fit(stage, train_ds, epochs=epochs, ckpt_dir=ckpt_dir, batch_size=batch_size, num_workers=num_workers,
+                  steps_per_epoch=steps_per_epoch, resume=resume, val_fn=val_fn, seed=seed, progress=progress)
+    return stage, history
+
+
+__all__ = ["all_ranks", "build", "launch", "load_trained", "prepare_stage", "sync_buffers", "sync_epoch", "train",
+           "train_stage"]

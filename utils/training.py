@@ -95,13 +95,13 @@ def data_settings(train_ds) -> dict:
     return out
 
 
-def fit(stage, train_ds, epochs: int, ckpt_dir, batch_size: int = 8, num_workers: int = 0,
+def fit(stage, train_ds, epochs: int, ckpt_dir, *, batch_size: int = 8, num_workers: int = 0,
         steps_per_epoch: int | None = None, resume: bool = True, val_fn=None, seed: int = 0,
         progress: bool = True, accelerator=None) -> list[dict]:
     """Train `stage` (see utils.stages) for `epochs`, validating with `val_fn(stage)` after each epoch and
     checkpointing (models + optimizer state) so that an interrupted run resumes from the last epoch.
     Returns the per-epoch history (losses, validation metrics, seconds, and the images trained on and images/s,
-    loading included: what one epoch of a larger data set will cost).
+    loading included: what one epoch of a larger data set will cost). The options after `ckpt_dir` are keywords.
 
     `accelerator` (an accelerate.Accelerator; see utils.distributed, which also prepares the stage's nets for DDP):
     each process trains on its share of every epoch's batches (steps_per_epoch counts one process's steps), the
