@@ -1,11 +1,11 @@
 """The restoration app (Gradio), over the same pipeline as restore.py and notebook 05.
 
     python app.py [--weights DIR] [--host 127.0.0.1] [--port 7860] [--device auto|cpu|cuda] [--backend torch|onnx]
-                  [--colour score|natural]
+                  [--colour natural|score]
 
 --backend (default: $IMAGE_RESTORE_BACKEND, else torch): onnx runs the networks in onnxruntime on the CPU.
---colour: the Colours choice the page starts with (score: the post-processing chosen for the competition's score,
-which can paint hues a person would not; natural: the colour net's own hues). Batch zips always use score.
+--colour: the Colours choice the page starts with (natural, the default: the colour net's own hues; score: the hue
+remap chosen for the competition's score, which can paint hues a person would not). Batch zips always use score.
 
 Runs on localhost, offline. Tabs: restore a damaged grayscale image (upload or a sample, optional ground
 truth for the score); damage a colour photo on the spot with the competition's polygon generator and
@@ -188,14 +188,15 @@ def sample_examples(folder: Path, n: int = 3) -> list[list[str]]:
     return rows
 
 
-COLOUR_INFO = ("score: the colour post-processing chosen for the competition's score (it can paint hues a person "
-               "would not, e.g. a red band in a blue sky); natural: the colour net's own hues (weights/README.md)")
+COLOUR_INFO = ("natural: the colour net's own hues; score: its hues remapped part of the way towards the training "
+               "photos' mean hue histogram, for the competition's score (it can paint hues a person would not; "
+               "docs/colour_experiments.md)")
 
 
-def build_app(restorer, examples_dir: Path | None = None, colour: str = "score"):
+def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural"):
     import gradio as gr
 
-    restorers = {"score": restorer, "natural": restorer.natural_colour()}
+    restorers = {"natural": restorer.with_colour("natural"), "score": restorer.with_colour("score")}
 
     def guarded(fn, n_out):
         def wrapper(*args, **kwargs):
@@ -217,7 +218,7 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "score")
         return gray, overlay, colorized, restored, out, md
 
     def on_batch(zip_path, progress=gr.Progress()):
-        return restore_zip(restorer, zip_path, progress)
+        return restore_zip(restorers["score"], zip_path, progress)
 
     # Gradio's own copies of uploads and results are deleted after 10 minutes (and at restart)
     with gr.Blocks(title="Image-Restore", delete_cache=(300, 600)) as demo:
@@ -269,9 +270,9 @@ def main(argv=None) -> int:
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--backend", default=os.environ.get("IMAGE_RESTORE_BACKEND", "torch"), choices=["torch", "onnx"],
                     help="torch (CPU or CUDA) or onnx (onnxruntime, CPU); default $IMAGE_RESTORE_BACKEND, else torch")
-    ap.add_argument("--colour", default="score", choices=list(utils.pipeline.COLOURS),
-                    help="the page's starting Colours choice (score: for the competition's score; natural: the colour "
-                         "net's own hues); batch zips always use score")
+    ap.add_argument("--colour", default="natural", choices=list(utils.pipeline.COLOURS),
+                    help="the page's starting Colours choice (natural: the colour net's own hues; score: for the "
+                         "competition's score); batch zips always use score")
     args = ap.parse_args(argv)
     from utils.runtime import tune_malloc
 
@@ -282,7 +283,7 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 2
     try:
-        restorer = utils.Restorer.from_dir(weights, device=args.device, backend=args.backend)
+        restorer = utils.Restorer.from_dir(weights, device=args.device, backend=args.backend, colour="score")
     except (utils.ChecksumError, RuntimeError, OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -22,6 +22,8 @@ import math
 import sys
 from pathlib import Path
 
+from restore import colour_setting   # restore.py beside this file: --colour natural, score or a strength
+
 
 def int_at_least(low: int):
     """An argparse type: an integer of `low` or more (argparse names the option in its error, exit code 2)."""
@@ -62,10 +64,11 @@ def main(argv=None) -> int:
     ap.add_argument("--baseline-minutes", type=minutes, default=0.0, help="train the competition baseline this long (0: skip unless --baseline-dir has it)")
     ap.add_argument("--baseline-dir", default="checkpoints/baseline")
     ap.add_argument("--baseline-encoder", default="resnet34", help="timm encoder of the baseline's two UNets (the competition used resnet34)")
-    ap.add_argument("--colour", action="store_true", help="also the colour benchmark (utils.color_eval): gray copy, "
-                    "blind guess, colour stage alone, pipeline, oracle, with the hole-colour figure")
-    ap.add_argument("--hole-figure", default=None, help="with --colour: where the hole-colour figure goes (default: "
-                    "beside --json as <stem>_hole_colour.png, else runs/hole_colour.png)")
+    ap.add_argument("--colour", type=colour_setting, default="score",
+                    help="the pipeline's colours: score (default, what a submission holds), natural, or a hue-remap "
+                         "strength in [0, 1] (research/colour_frontier.py compares settings)")
+    ap.add_argument("--hole-figure", default=None, help="also draw the hole-colour figure (ring vs hole chroma, ours "
+                    "against the truth) into this PNG")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
@@ -114,10 +117,11 @@ def run(args) -> int:
     if weights is None:
         print("error: no pipeline weights in weights/ or checkpoints/", file=sys.stderr)
         return 2
-    restorers = {b: utils.Restorer.from_dir(weights, device=args.device if b == "torch" else "cpu", backend=b)
-                 for b in backends}
+    restorers = {b: utils.Restorer.from_dir(weights, device=args.device if b == "torch" else "cpu", backend=b,
+                                            colour=args.colour) for b in backends}
     restorer = restorers[backends[0]]
-    other_order = utils.Restorer.from_dir(weights, device=args.device, order="mask-inpaint-colorize", backend=backends[0])
+    other_order = utils.Restorer.from_dir(weights, device=args.device, order="mask-inpaint-colorize", backend=backends[0],
+                                          colour=args.colour)
     methods = {("pipeline (ours)" if b == "torch" else f"pipeline (ours), {b} backend"):
                (lambda i, r=r: r.restore(grays[i])) for b, r in restorers.items()}
     methods.update({
@@ -168,14 +172,8 @@ def run(args) -> int:
     stats = pd.DataFrame([utils.mask_stats(p, t) for p, t in zip(pred_masks, masks)])
     mask_iou = {k: float(stats[k].mean()) for k in ("iou", "precision", "recall")}
 
-    colour = None
-    if args.colour:
-        from utils.color_eval import colour_benchmark
-        colour, _, _ = colour_benchmark(restorer, grays, gts, masks, names)
-        figure = Path(args.hole_figure) if args.hole_figure else (
-            Path(args.json).with_name(Path(args.json).stem + "_hole_colour.png") if args.json
-            else utils.project_dir("runs") / "hole_colour.png")
-        utils.plot_hole_colour(outputs, gts, masks, figure)
+    if args.hole_figure:
+        utils.plot_hole_colour(outputs, gts, masks, args.hole_figure)
 
     bs = max(1, min(args.batch_size, len(names)))
     speed = pd.DataFrame([{"backend": b,
@@ -191,10 +189,8 @@ def run(args) -> int:
     print("\nwhole pipeline, per image (median of --repeats after a warm-up):")
     print(speed.round(1).to_string())
     print("pipeline mask: " + "  ".join(f"{k} {v:.4f}" for k, v in mask_iou.items()))
-    if colour is not None:
-        print("colour benchmark (hole_ring: mean chroma distance between the hole and a 16 px ring around it):")
-        print(colour.round(4).to_string())
-        print(f"hole-colour figure (ring vs hole chroma, ours against the truth): {figure}")
+    if args.hole_figure:
+        print(f"hole-colour figure (ring vs hole chroma, ours against the truth): {args.hole_figure}")
     if base_info:
         print(f"competition baseline training: {base_info}")
     if args.json:
@@ -203,7 +199,7 @@ def run(args) -> int:
                                     "results": result.round(5).to_dict(orient="index"), "mask": mask_iou,
                                     "pipeline_ms_per_image": speed.round(2).to_dict(orient="index"),
                                     "baseline_training": base_info,
-                                    "colour": None if colour is None else colour.round(5).to_dict(orient="index")})
+                                    "colour": args.colour})
     return 0
 
 

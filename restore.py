@@ -2,7 +2,7 @@
 
     python restore.py INPUT_DIR OUTPUT_DIR [--zip PATH] [--weights DIR] [--device auto|cpu|cuda]
                       [--batch-size N] [--masks DIR] [--order mask-colorize-inpaint|mask-inpaint-colorize]
-                      [--backend torch|onnx] [--threads N] [--colour score|natural]
+                      [--backend torch|onnx] [--threads N] [--colour natural|score|S]
 
 Every PNG/JPEG in INPUT_DIR is restored to OUTPUT_DIR/<name>.png. Before any work, the outputs are checked:
 two inputs that would write the same file (photo.png, photo.jpg), an output that would replace an input
@@ -14,8 +14,9 @@ file that cannot be read is reported by name and skipped while the rest are rest
 each predicted mask as a 0/255 PNG. --backend onnx runs the three networks in onnxruntime on the CPU (exported
 on first use into <weights>/onnx/, verified at every load; see utils/onnx_backend.py). Output PNGs are written
 with zlib level 1 (4x faster than PIL's default 6, files about 10% larger; the pixels are the same).
---colour natural keeps the colour net's own hues (no hue remap towards the predicted hue histogram): it looks right
-more often and scores lower than the default, score (weights/README.md).
+--colour natural (the default without --zip) keeps the colour net's own hues; --colour score (the default with
+--zip, a submission) remaps them part of the way towards the training photos' mean hue histogram, which scores
+more and looks less natural; a number in [0, 1] sets the remap's strength (docs/colour_experiments.md).
 Ctrl-C or SIGTERM stops it cleanly: the images already written stay, no temporary file is left and no zip is
 written; exit code 130 (Ctrl-C) or 143 (SIGTERM).
 """
@@ -42,6 +43,19 @@ def int_at_least(low: int):
     return parse
 
 
+def colour_setting(text: str) -> str | float:
+    """An argparse type for --colour: natural, score, or a hue-remap strength in [0, 1]."""
+    if text in ("natural", "score"):
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected natural, score or a strength in [0, 1], got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected natural, score or a strength in [0, 1], got {value}")
+    return value
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM turned into the Ctrl-C path, so that the same clean-up runs (temporary files removed)."""
 
@@ -61,10 +75,11 @@ def parse_args(argv=None):
     ap.add_argument("--batch-size", type=int_at_least(1), default=4, help="images per network call (1 or more)")
     ap.add_argument("--masks", type=Path, default=None, help="write predicted masks (0/255 PNG) here")
     ap.add_argument("--order", default="mask-colorize-inpaint", choices=["mask-colorize-inpaint", "mask-inpaint-colorize"])
-    ap.add_argument("--colour", default="score", choices=["score", "natural"],
-                    help="score (default): the colour post-processing chosen for the competition's score, which can "
-                         "paint hues a person would not (a red band in a blue sky); natural: the colour net's own hues, "
-                         "for photos to look at (lower score; weights/README.md)")
+    ap.add_argument("--colour", type=colour_setting, default=None,
+                    help="natural (default without --zip): the colour net's own hues, for photos to look at; score "
+                         "(default with --zip): the hue remap towards the training photos' mean hue histogram at the "
+                         "strength the weights store, chosen for the competition's score (other hues than a person "
+                         "would paint); or a remap strength in [0, 1] (docs/colour_experiments.md)")
     ap.add_argument("--backend", default="torch", choices=["torch", "onnx"],
                     help="torch (CPU or CUDA) or onnx (onnxruntime, CPU)")
     ap.add_argument("--threads", type=int_at_least(1), default=None,
@@ -128,7 +143,7 @@ def _main(args, run: dict) -> int:
         return 2
     try:
         restorer = utils.Restorer.from_dir(weights, device=args.device, order=args.order, backend=args.backend,
-                                           colour=args.colour)
+                                           colour=args.colour or ("score" if args.zip else "natural"))
     except (utils.ChecksumError, RuntimeError, OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -96,13 +96,13 @@ def test_upload_restore_and_see_result(app_url, browser, sample_data, tmp_path):
                          " return [i.naturalWidth, i.naturalHeight]; })()")
     assert size == [512, 512]
     assert page.locator("#mask-out img").count() == 1 and page.locator("#colorized-out img").count() == 1
-    assert "(score colours)" in page.inner_text("#status")
+    assert "(natural colours)" in page.inner_text("#status")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
     print(f"upload-to-result: {seconds:.1f} s")
-    page.locator("#colours").get_by_label("natural").check()       # the same image with the net's own hues
+    page.locator("#colours").get_by_label("score").check()         # the same image with the score's hue remap
     page.click("#restore-btn")
-    page.wait_for_function("document.querySelector('#status').innerText.includes('natural colours')", timeout=120_000)
+    page.wait_for_function("document.querySelector('#status').innerText.includes('score colours')", timeout=120_000)
     assert "Score" in page.inner_text("#status")
     page.close()
 

@@ -1,24 +1,16 @@
-"""Colour pieces of issue 12: the hue head learns, the chroma post-processing keeps luma exactly, the hole's
-chroma continues its ring, and a restorer with all of them loads from a checkpoint and keeps luma exactly."""
+"""The colour post-process and its pieces: the luminance is kept exactly at every setting (outside and inside the
+hole), the hole's chroma continues its ring, the strength knob reaches the pipeline, the classify+hist loss's hue
+geometry, and the hole-colour figure."""
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import utils
-from utils.chroma import (ChromaConfig, apply_chroma, continue_ring_chroma, guided_filter, hole_ring_distance,
-                          rgb_to_cbcr_np, smooth_chroma)
+from utils.chroma import continue_ring_chroma, guided_filter, hole_ring_distance
 from utils.color import compose_rgb, pil_luma
-from utils.hue import BINS, _smooth_circular
-from utils.hue_head import HueHead, bins_to_angles, fit_hue_head, pearson_loss, soft_angle_histogram
+from utils.hue import BINS, bins_to_angles, pearson_loss
 from utils.models import chroma_bins
-
-
-def photo_rgb():
-    from skimage import data
-    import cv2
-
-    return cv2.resize(data.astronaut(), (256, 256), interpolation=cv2.INTER_AREA)
 
 
 def test_pearson_loss_is_one_minus_correlation():
@@ -30,62 +22,13 @@ def test_pearson_loss_is_one_minus_correlation():
     assert float(pearson_loss(torch.tensor(a), torch.tensor(b))) == pytest.approx(want, abs=1e-6)
 
 
-def test_head_starts_at_the_prior_and_its_loss_falls_on_a_fixed_batch():
-    rng = np.random.default_rng(0)
-    prior = _smooth_circular(rng.random(BINS) + 0.2, 10)
-    prior /= prior.sum()
-    # true histograms: each photo's own peaks, which the soft histogram sees blurred and the prior not at all
-    true, soft = [], []
-    for _ in range(48):
-        h = np.zeros(BINS)
-        h[rng.integers(0, BINS, 3)] = rng.random(3) + 0.5
-        t = _smooth_circular(h, 6) + 0.1 * prior
-        true.append(t / t.sum())
-        s = _smooth_circular(h, 20) + 0.3 * prior
-        soft.append(s / s.sum())
-    true, soft = np.array(true), np.array(soft)
-    own = np.full_like(soft, 1 / BINS)
-    head = HueHead(prior)
-    np.testing.assert_allclose(head.predict(soft, own)[0], prior, atol=1e-3)     # untrained: the blind guess
-    losses = fit_hue_head(head, soft, own, true, steps=150, lr=0.05, batch=48)
-    assert losses[-1] < 0.5 * losses[0]
-    assert head.weights[1] > 0.3          # it learned to trust the soft histogram here
-
-
-def test_soft_histogram_puts_a_bin_mass_at_its_angle():
+def test_bins_to_angles_puts_a_bin_mass_at_its_angle():
     centres = chroma_bins(13, 0.3).numpy()
     b2a = bins_to_angles(centres)
     neutral = int(np.argmin(np.hypot(centres[:, 0], centres[:, 1])))
     assert b2a[neutral].sum() == 0 and np.allclose(b2a.sum(1)[np.arange(len(centres)) != neutral], 1)
     k = int(np.argmax(centres[:, 1] - np.abs(centres[:, 0])))      # the most +Cr (red) bin: angle +90 degrees
-    mass = np.zeros(len(centres))
-    mass[k] = 1
-    h = soft_angle_histogram(mass[None], b2a)[0]
-    assert abs(np.argmax(h) - 270) <= 1      # bin i covers angles -180 + i .. -179 + i degrees
-
-
-def test_chroma_post_processing_keeps_luma_exactly():
-    rgb = photo_rgb()
-    y = pil_luma(rgb)
-    mask = np.zeros(rgb.shape[:2], bool)
-    mask[80:150, 100:170] = True
-    entropy = np.random.default_rng(0).random((64, 64)) * np.log(169)
-    for cfg in (ChromaConfig(smooth_radius=8, smooth_eps=1e-3), ChromaConfig(unsure_desat=0.8),
-                ChromaConfig(hole="ring"), ChromaConfig(8, 1e-2, 0.5, "ring")):
-        out = apply_chroma(rgb, mask, cfg, entropy)
-        assert out.dtype == np.uint8 and out.shape == rgb.shape
-        np.testing.assert_array_equal(pil_luma(out), y)
-        assert not np.array_equal(out, rgb)
-
-
-def test_unsure_pixels_get_paler():
-    rgb = photo_rgb()
-    entropy = np.zeros((256, 256), np.float32)
-    entropy[:, 128:] = np.log(169)        # right half: the net is completely unsure
-    out = apply_chroma(rgb, np.zeros((256, 256), bool), ChromaConfig(unsure_desat=0.75), entropy)
-    c0, c1 = np.hypot(*rgb_to_cbcr_np(rgb).transpose(2, 0, 1)), np.hypot(*rgb_to_cbcr_np(out).transpose(2, 0, 1))
-    assert abs(c1[:, :120].mean() - c0[:, :120].mean()) < 0.002
-    assert c1[:, 136:].mean() < 0.4 * c0[:, 136:].mean()
+    assert abs(np.argmax(b2a[k]) - 270) <= 1      # bin i covers angles -180 + i .. -179 + i degrees
 
 
 def test_guided_filter_smooths_flat_regions_and_keeps_luma_edges():
@@ -96,15 +39,6 @@ def test_guided_filter_smooths_flat_regions_and_keeps_luma_edges():
     out = guided_filter(y, chroma, radius=6, eps=1e-3)
     assert out[:, 8:40].std() < 0.4 * chroma[:, 8:40].std()      # noise inside a flat region goes
     assert out[:, :44].mean() < -0.08 and out[:, 52:].mean() > 0.08     # the step at the edge stays
-
-
-def test_smooth_chroma_removes_blotches_inside_one_object():
-    rgb = photo_rgb()
-    noisy = compose_rgb(pil_luma(rgb).astype(np.uint8),
-                        rgb_to_cbcr_np(rgb) + 0.5 + np.random.default_rng(1).normal(0, 0.04, (256, 256, 2)))
-    out = smooth_chroma(noisy, 8, 1e-3)
-    err = lambda a: np.abs(rgb_to_cbcr_np(a) - rgb_to_cbcr_np(rgb)).mean()  # noqa: E731
-    assert err(out) < 0.6 * err(noisy)
 
 
 def test_hole_chroma_is_pulled_to_its_ring():
@@ -126,56 +60,86 @@ def test_hole_chroma_is_pulled_to_its_ring():
     assert hole_ring_distance(img, mask) < 3
 
 
-def test_restorer_with_head_and_chroma_from_a_checkpoint(sample_data, tiny_weights, tmp_path):
+def colour_weights(tiny_weights, tmp_path, **hue):
+    """The tiny weights with a classification colour net, a hue prior and the ring fill, as color.json stores them."""
     import shutil
 
     from utils.models import model_config
 
     shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
     cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color", "inference": {"size": 128}}
+    torch_seed(3)
     utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
-    prior = np.ones(BINS) / BINS
-    cfg["inference"].update(hue={"strength": 1.0, "smooth": 0.0, "keep_hole": True, "prior": prior.tolist(), "hsv_pass": 3.0},
-                            hue_head={"weights": [1.0, 0.5, 0.25], "bias": [0.0] * BINS, "own_smooth": 8.0},
-                            chroma=ChromaConfig(4, 1e-3, 0.5, "ring").to_dict())
-    utils.update_inference_config(tmp_path / "color", **cfg["inference"])   # keeps checksums.json current
-    restorer = utils.Restorer.from_dir(tmp_path, device="cpu")
-    assert restorer.hue_head is not None and restorer.chroma.hole == "ring"
-    gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
-    r = restorer.restore_batch([gray])[0]
-    assert np.array_equal(utils.gray_of(r.restored)[~r.mask], gray[~r.mask])
-    with pytest.warns(UserWarning, match=r"unknown keys \['smooth'\]"):
-        assert ChromaConfig.from_dict({"smooth": 3}) == ChromaConfig()
-    with pytest.raises(ValueError, match="head='classes'"):     # the tiny regression-head colour net
-        utils.Restorer.from_dir(tiny_weights, device="cpu", chroma=ChromaConfig(unsure_desat=0.5))
+    prior = np.random.default_rng(1).random(BINS) ** 3 + 0.01
+    utils.update_inference_config(tmp_path / "color", hue={"strength": 0.5, "keep_hole": True,
+                                                           "prior": (prior / prior.sum()).tolist(), **hue},
+                                  hole_colour="ring")
+    return tmp_path
 
 
-def test_colour_benchmark_rows(sample_data, tiny_weights, tmp_path):
-    import shutil
+def torch_seed(seed):
+    import torch
 
-    from utils.color_eval import colour_benchmark
-    from utils.models import model_config
+    torch.manual_seed(seed)
 
-    shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
-    prior = _smooth_circular(np.random.default_rng(0).random(BINS), 10)
-    cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color",
-           "inference": {"size": 128, "hue": {"strength": 0.0, "smooth": 8.0, "keep_hole": True,
-                                              "prior": list(prior / prior.sum())}}}
-    utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
-    restorer = utils.Restorer.from_dir(tmp_path, device="cpu")
+
+def test_post_process_keeps_the_luminance_exactly_outside_and_inside_the_hole(sample_data, tiny_weights, tmp_path):
+    """PIL convert('L') of the restored image equals the input gray outside the hole and, inside it, the luminance
+    the pipeline's fill set, at every strength, with and without the edge-aware smoothing and the ring fill."""
+    weights = colour_weights(tiny_weights, tmp_path)
     names = ["TEST_000.png", "TEST_001.png"]
     grays = [utils.read_image(sample_data / "test_input" / n, "L") for n in names]
-    gts = [utils.read_image(sample_data / "test_gt" / n, "RGB") for n in names]
     masks = [utils.read_image(sample_data / "test_mask" / n, "L") > 0 for n in names]
-    table, preds, pred_masks = colour_benchmark(restorer, grays, gts, masks, names, progress=False)
-    assert list(table.index) == ["gray copy", "blind guess (prior remap)", "colour stage alone (true luminance)",
-                                 "pipeline", "oracle (true hue histogram)", "truth"]
-    terms = table.drop(index="truth")[["score", "ssim", "masked_ssim", "hue"]].to_numpy()
-    assert np.isfinite(terms).all() and (terms <= 1).all() and (terms >= -1).all()
-    assert table.loc["gray copy", "hole_ring"] < 1e-3 and table.loc["truth", "hole_ring"] > 0
-    for name, p in preds.items():    # every row keeps the input's luma outside the (predicted) hole
-        if name != "colour stage alone (true luminance)":
-            assert all(np.array_equal(utils.gray_of(x)[~m], g[~m]) for x, g, m in zip(p, grays, pred_masks))
+    for edge in (0, 16):
+        restorer = utils.Restorer.from_dir(weights, device="cpu", colour="score")
+        restorer.hue = utils.HueConfig(**{**restorer.hue.to_dict(), "edge_radius": edge})
+        raw = restorer.restore_batch(grays, masks, finish=False)
+        for r, g, m in zip(raw, grays, masks):
+            filled_luma = np.asarray(Image.fromarray(r.restored).convert("L"))
+            assert np.array_equal(filled_luma[~m], g[~m])
+            moved = 0
+            for s in (0.0, 0.5, 1.0):
+                out = restorer.finish(r.restored, m, strength=s)
+                luma = np.asarray(Image.fromarray(out).convert("L"))
+                assert np.array_equal(luma[~m], g[~m]), (edge, s)           # outside: the input gray
+                assert np.array_equal(luma[m], filled_luma[m]), (edge, s)   # inside: what the fill set
+                moved += int(not np.array_equal(out, r.restored))
+            assert moved >= 2                     # the ring fill and the remap did change the colours
+    full = utils.Restorer.from_dir(weights, device="cpu", colour="score").restore_batch(grays, masks)
+    assert all(np.array_equal(np.asarray(Image.fromarray(x.restored).convert("L"))[~m], g[~m])
+               for x, g, m in zip(full, grays, masks))
+
+
+def test_colour_setting_reaches_the_restorer(tiny_weights, tmp_path):
+    """colour: 'natural' (the default) is strength 0, 'score' the strength color.json stores, a number that
+    strength; the ring fill is read from color.json; bad settings are refused by name."""
+    weights = colour_weights(tiny_weights, tmp_path, edge_radius=16)
+    natural = utils.Restorer.from_dir(weights, device="cpu")
+    assert natural.colour_strength == 0.0 and natural.hole_colour == "ring" and natural.hue.edge_radius == 16
+    assert utils.Restorer.from_dir(weights, device="cpu", colour="score").colour_strength == 0.5
+    assert utils.Restorer.from_dir(weights, device="cpu", colour=0.25).colour_strength == 0.25
+    assert natural.with_colour("score").colour_strength == 0.5 and natural.colour_strength == 0.0
+    for bad in ("vivid", 1.5, -0.1, None, True):
+        with pytest.raises(ValueError, match="colour"):
+            utils.Restorer.from_dir(weights, device="cpu", colour=bad)
+    with pytest.raises(ValueError, match="hole_colour"):
+        utils.Restorer.from_dir(weights, device="cpu", hole_colour="blur")
+    assert utils.Restorer.from_dir(tiny_weights, device="cpu").hole_colour == "net"   # no key: the net's own
+
+
+def test_ring_fill_makes_the_hole_continue_its_surroundings():
+    """Restorer.finish with hole_colour='ring': an orange hole in a blue sky becomes sky-coloured; 'net' leaves it."""
+    rng = np.random.default_rng(0)
+    y = rng.integers(90, 170, (128, 128)).astype(np.uint8)
+    sky = np.zeros((128, 128, 2), np.float32) + 0.5
+    sky[..., 0] += 0.12
+    mask = np.zeros((128, 128), bool)
+    mask[40:90, 30:100] = True
+    sky[mask] = [0.5 - 0.1, 0.5 + 0.12]
+    img = compose_rgb(y, sky)
+    ring = utils.Restorer(None, None, None, amp=False, hole_colour="ring")
+    net = utils.Restorer(None, None, None, amp=False, hole_colour="net")
+    assert hole_ring_distance(ring.finish(img, mask), mask) < 3 < 30 < hole_ring_distance(net.finish(img, mask), mask)
 
 
 def test_hole_colour_figure_draws_ring_and_hole_chroma(tmp_path):
@@ -206,8 +170,7 @@ def test_hue_histogram_loss_is_the_metric_term_and_falls_on_a_fixed_batch(sample
     from torch.utils.data import default_collate
 
     from utils.color import rgb_to_cbcr
-    from utils.hue import angle_histogram
-    from utils.hue_head import angle_to_hsv_hue
+    from utils.hue import angle_histogram, angle_to_hsv_hue
     from utils.losses import HueHistogramLoss
 
     table = utils.load_train_table(sample_data)
@@ -226,35 +189,6 @@ def test_hue_histogram_loss_is_the_metric_term_and_falls_on_a_fixed_batch(sample
     assert abs(float(hist(logits, rgb_to_cbcr(batch["rgb"]))) - (1 - np.mean(r))) < 1e-4
     first = [stage.train_step(batch)["hist"] for _ in range(8)]
     assert first[-1] < first[0]
-
-
-def test_paired_difference_of_two_variant_runs_is_per_photo(tmp_path):
-    """tools/colour_paired.py: B - A is averaged per photo first (crops of one photo are not independent), its
-    standard error is over photos; runs on other images are refused."""
-    import importlib.util
-    import json
-    import subprocess
-    import sys
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("colour_paired", root / "tools" / "colour_paired.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    a = np.zeros((4, 4))
-    b = np.array([[0.1] * 4, [0.3] * 4, [0.0] * 4, [0.0] * 4])      # photo p: +0.2 on average, photo q: 0
-    d = mod.paired(a, b, ["p", "p", "q", "q"])
-    assert abs(d["score"][0] - 0.1) < 1e-9 and abs(d["score"][1] - np.std([0.2, 0.0], ddof=1) / np.sqrt(2)) < 1e-9
-    run = {"names": ["a", "b", "c", "d"], "image_photos": ["p", "p", "q", "q"]}
-    (tmp_path / "a.json").write_text(json.dumps({**run, "per_image": {"v": a.tolist()}}))
-    (tmp_path / "b.json").write_text(json.dumps({**run, "per_image": {"v": b.tolist()}}))
-    out = subprocess.run([sys.executable, str(root / "tools" / "colour_paired.py"), str(tmp_path / "a.json"),
-                          str(tmp_path / "b.json")], capture_output=True, text=True, check=True).stdout
-    assert "2 photos" in out and "score +0.1000" in out
-    (tmp_path / "c.json").write_text(json.dumps({**run, "names": ["x"] * 4, "per_image": {"v": b.tolist()}}))
-    bad = subprocess.run([sys.executable, str(root / "tools" / "colour_paired.py"), str(tmp_path / "a.json"),
-                          str(tmp_path / "c.json")], capture_output=True, text=True)
-    assert bad.returncode == 2 and "other images" in bad.stderr
 
 
 def test_rebalance_lambda_one_is_plain_cross_entropy():
@@ -280,145 +214,3 @@ def test_rebalance_lambda_one_is_plain_cross_entropy():
     assert vars(ColorLoss("classify", bin_centers=centers, rebalance_lambda=1.0))["rebalance_lambda"] == 1.0
     assert utils.ColorStage(loss="classify", size=64, pretrained="none", rebalance_lambda=1.0).loss.bins.mix == 1.0
 
-
-def test_candidate_weights_take_the_new_colour_net_and_the_old_post_processing(tiny_weights, tmp_path):
-    """tools/candidate_weights.py: the base's weights with the checkpoint's colour net, the base's hue and chroma
-    settings and no hue head (it belongs to the old net); checksums verify; the base is never overwritten."""
-    import importlib.util
-    import json
-    import shutil
-    from pathlib import Path
-
-    import torch
-
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location("candidate_weights", root / "tools" / "candidate_weights.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    base = tmp_path / "base"
-    shutil.copytree(tiny_weights, base, ignore=shutil.ignore_patterns("onnx"))
-    utils.update_inference_config(base / "color", chroma={"smooth_radius": 8}, hue_head={"weights": [1, 0, 0]})
-    ck = tmp_path / "ck"
-    torch.manual_seed(5)
-    utils.save_model(utils.ColorizationNet(), {**utils.models.model_config("ColorizationNet"), "stage": "color",
-                                               "inference": {"size": 96, "chroma_gain": 1.5}}, ck / "color")
-    inf = mod.assemble(ck, tmp_path / "cand", base)
-    assert inf["size"] == 96 and inf["chroma_gain"] == 1.5 and inf["chroma"] == {"smooth_radius": 8}
-    cfg = json.loads((tmp_path / "cand" / "color.json").read_text())
-    assert "hue_head" not in cfg["inference"]
-    utils.checkpoints.verify_checksums(tmp_path / "cand")
-    new, _ = utils.load_model(tmp_path / "cand" / "color")
-    ref, _ = utils.load_model(ck / "color")
-    assert all(torch.equal(a, b) for a, b in zip(new.state_dict().values(), ref.state_dict().values()))
-    assert (tmp_path / "cand" / "mask.safetensors").read_bytes() == (base / "mask.safetensors").read_bytes()
-    with pytest.raises(ValueError, match="overwrite"):
-        mod.assemble(ck, base, base)
-
-
-def _tool(name):
-    import importlib.util
-    from pathlib import Path
-
-    root = Path(__file__).resolve().parent.parent
-    spec = importlib.util.spec_from_file_location(name, root / "tools" / f"{name}.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-def test_cross_fit_folds_deal_every_photo_once_and_every_source_to_every_fold():
-    mod = _tool("cross_fit_colour")
-    photos = [f"/p/{pkg}_{i}.jpg" for pkg in "abc" for i in range(6)]
-    package_of = {p: p.split("/")[-1][0] for p in photos}
-    folds = mod.deal_folds(photos, package_of, 3, seed=12)
-    assert sorted(x for f in folds for x in f) == sorted(photos)
-    assert all(len(f) == 6 and {package_of[x] for x in f} == set("abc") for f in folds)
-    assert folds == mod.deal_folds(photos, package_of, 3, seed=12) != mod.deal_folds(photos, package_of, 3, seed=13)
-
-
-def test_head_features_of_each_photo_come_from_its_own_fold_net(sample_data, tiny_weights, tmp_path):
-    """fit_hue_head's cross-fitting: a photo's features come from the net its fold names, the others' do not change."""
-    import shutil
-
-    import pandas as pd
-    import torch
-
-    fit = _tool("fit_hue_head")
-    nets = []
-    for seed in (8, 9):
-        w = tmp_path / f"w{seed}"
-        shutil.copytree(tiny_weights, w, ignore=shutil.ignore_patterns("onnx"))
-        torch.manual_seed(seed)
-        utils.save_model(utils.ColorizationNet(head="classes"), {**utils.models.model_config("ColorizationNet", head="classes"),
-                         "stage": "color", "inference": {"size": 96}}, w / "color")
-        nets.append(w)
-    photos = sorted(pd.read_csv(sample_data / "manifest.csv").source.unique())[:2]
-    a = fit.build_features(photos, nets, [0, 0], 4, (1.0, 1.2), 3, tmp_path / "a")
-    b = fit.build_features(photos, nets, [0, 1], 4, (1.0, 1.2), 3, tmp_path / "b")
-    first, second = a["photo"] == 0, a["photo"] == 1
-    assert first.any() and second.any() and (a["photo"] == b["photo"]).all() and list(a["sources"]) == photos
-    np.testing.assert_array_equal(a["mass"][first], b["mass"][first])
-    np.testing.assert_array_equal(a["true"], b["true"])
-    assert not np.allclose(a["mass"][second], b["mass"][second])
-
-
-def test_cross_fit_trains_a_net_per_fold_and_validates_each_fold_on_the_net_that_never_saw_it(sample_data, tiny_weights,
-                                                                                               tmp_path):
-    """tools/cross_fit_colour.py end to end, tiny: 2 folds + the final net (1 step each), the head fitted on
-    out-of-fold features and saved into the final weights, the pooled validation of both folds' crops."""
-    import json
-
-    import shutil
-
-    from utils.hue import HueConfig, hue_prior
-
-    mod = _tool("cross_fit_colour")
-    base = tmp_path / "base"           # the tiny weights with a hue prior, as notebook 03 writes it
-    shutil.copytree(tiny_weights, base, ignore=shutil.ignore_patterns("onnx"))
-    prior = hue_prior(sorted((sample_data / "train_gt").glob("*.png")), progress=False)
-    utils.update_inference_config(base / "color", hue=HueConfig(prior=prior.tolist()).to_dict())
-    out = tmp_path / "xfit"
-    args = ["--corpus", str(sample_data), "--out", str(out), "--base", str(base), "--folds", "2",
-            "--epochs", "1", "--train-arg=--steps-per-epoch=1", "--train-arg=--batch-size=2",
-            "--train-arg=--image-size=64", "--train-arg=--pretrained=none", "--per-photo", "1", "--crops", "6"]
-    assert mod.main(args + ["--variants", "hue=none", "hue=head"]) == 0
-    plan = json.loads((out / "plan.json").read_text())
-    folds = [f["photos"] for f in plan["folds"]]
-    assert not set(folds[0]) & set(folds[1]) and not set(plan["validation_only"]) & set(folds[0] + folds[1])
-    for k, photos in enumerate(folds):     # no fold's net trained on its own photos
-        assert not set(photos) & set((out / f"fold{k}_train.txt").read_text().split())
-    cfg = json.loads((out / "weights_all" / "color.json").read_text())
-    assert cfg["inference"]["hue_head"]["training"]["cross_fit"] == str(out / "plan.json")
-    assert all((out / "head" / f"head_fold{k}.json").is_file() for k in range(2))
-    val = json.loads((out / "crossfit_validation.json").read_text())
-    assert val["photos"] == len(folds[0]) + len(folds[1]) and val["images"] == len(val["names"])
-    assert {n.split("/")[0] for n in val["names"]} == {"val_fold0", "val_fold1"}
-    assert [r["variant"] for r in val["rows"]] == ["hue=none", "hue=head"]
-    before = (out / "ck_all" / "color.safetensors").stat().st_mtime_ns
-    assert mod.main(args + ["--steps", "train"]) == 0
-    assert (out / "ck_all" / "color.safetensors").stat().st_mtime_ns == before      # trained already: skipped
-    assert mod.main(args + ["--loss", "classify", "--steps", "train"]) == 2         # other settings: refused
-
-
-def test_scene_overlap_finds_the_training_photo_of_a_mirrored_copy_and_splits_scores(sample_data, tmp_path):
-    """tools/scene_overlap.py: a mirrored copy of a training photo has that photo as its nearest training photo
-    (cosine near 1, a seen scene), a test photo is further; scores are averaged per photo, then per group."""
-    import json
-
-    import pandas as pd
-    from PIL import Image, ImageOps
-
-    mod = _tool("scene_overlap")
-    man = pd.read_csv(sample_data / "manifest.csv")
-    train = sorted(man[man.split == "train"].source.unique())
-    other = sorted(man[man.split == "test"].source.unique())[0]
-    mirrored = tmp_path / "mirrored.png"
-    ImageOps.mirror(Image.open(train[0]).convert("RGB")).save(mirrored)
-    t = mod.nearest_train(sample_data, [str(mirrored), other]).set_index("photo")
-    assert t.loc[str(mirrored), "nearest_train"] == train[0] and t.loc[str(mirrored), "cosine"] > 0.9
-    assert t.loc[other, "cosine"] < t.loc[str(mirrored), "cosine"]
-    scores = {"image_photos": ["a", "a", "b", "c"], "per_image": {"v": [[0.2, 0, 0, 0.1], [0.4, 0, 0, 0.3],
-                                                                         [0.9, 0, 0, 0.8], [0.5, 0, 0, 0.4]]}}
-    s = mod.split_scores(json.loads(json.dumps(scores)), {"a"}, None).set_index("photos")
-    assert s.loc["seen scene", "n"] == 1 and abs(s.loc["seen scene", "score"] - 0.3) < 1e-9
-    assert s.loc["new scene", "n"] == 2 and abs(s.loc["new scene", "hue"] - 0.6) < 1e-9

@@ -1,9 +1,10 @@
-"""Hue-histogram matching: exact luminance, monotone remap, the hole left alone, the identity is exact."""
+"""The colour post-process's hue remap: exact luminance, monotone remap, one strength knob (0 = natural), the hole
+left alone, the edge-aware smoothing of the change, the identity is exact."""
 import numpy as np
 import pytest
 
 import utils
-from utils.color import pil_luma
+from utils.color import compose_rgb, pil_luma
 from utils.hue import BINS, angle_histogram, chroma_polar
 
 
@@ -17,35 +18,53 @@ def two_colour_image(seed=0):
     return img
 
 
+def green_prior():
+    prior = np.zeros(BINS)
+    prior[40:80] = 1.0              # a green band (Cb, Cr < 0) the test images do not have
+    return prior / prior.sum()
+
 
 def test_identity_config_returns_the_image_unchanged():
     img = two_colour_image()
     assert utils.match_hue(img, utils.HueConfig()) is img
+    assert utils.match_hue(img, utils.HueConfig(strength=0.0, prior=list(green_prior()))) is img
     assert utils.HueConfig(strength=0.7, prior=None).is_identity
 
 
-def test_match_hue_keeps_luma_and_moves_towards_the_prior():
+def test_bad_settings_are_refused():
+    for s in (-0.1, 1.5):
+        with pytest.raises(ValueError, match=r"strength must be in \[0, 1\]"):
+            utils.HueConfig(strength=s)
+    with pytest.raises(ValueError, match="prior must be a histogram"):
+        utils.HueConfig(strength=1.0, prior=[0.0, -1.0, 2.0])
+    with pytest.raises(ValueError, match="edge_radius"):
+        utils.HueConfig(edge_radius=-1)
+
+
+def test_match_hue_keeps_luma_and_moves_towards_the_prior_by_strength():
     img = two_colour_image()
-    prior = np.zeros(BINS)
-    prior[40:80] = 1.0              # a green band (Cb, Cr < 0) the image does not have
-    prior /= prior.sum()
-    cfg = utils.HueConfig(strength=1.0, smooth=2.0, keep_hole=False, prior=list(prior))
-    out = utils.match_hue(img, cfg)
-    assert out.dtype == np.uint8 and out.shape == img.shape
-    np.testing.assert_array_equal(pil_luma(out), pil_luma(img))
-    before, after = angle_histogram(img), angle_histogram(out)
+    prior = green_prior()
     band = prior > 0
-    assert before[band].sum() < 0.5 and after[band].sum() > 0.9     # the hues moved into the prior's band
+    shares = []
+    for s in (0.25, 0.5, 1.0):
+        out = utils.match_hue(img, utils.HueConfig(strength=s, keep_hole=False, prior=list(prior)))
+        assert out.dtype == np.uint8 and out.shape == img.shape
+        np.testing.assert_array_equal(pil_luma(out), pil_luma(img))
+        shares.append(angle_histogram(out)[band].sum())
+    assert angle_histogram(img)[band].sum() < 0.05
+    assert shares[0] < shares[1] < shares[2] and shares[2] > 0.9     # the hues moved into the prior's band
+    assert abs(shares[1] - 0.5) < 0.1                                   # half way at strength 0.5
 
 
-def test_smoothing_spreads_peaks_and_keeps_equal_colours_together():
+def test_equal_colours_stay_together_and_the_hue_order_is_kept():
     img = np.zeros((32, 32, 3), np.uint8)
     img[:, :16] = (200, 80, 60)
     img[:, 16:] = (60, 90, 200)
-    out = utils.match_hue(img, utils.HueConfig(strength=0.0, smooth=8.0))
+    out = utils.match_hue(img, utils.HueConfig(strength=0.5, prior=list(np.full(BINS, 1.0 / BINS))))
     # a region of one exact colour stays one colour (no raster-order gradient) ...
     assert len(np.unique(out[:, :16].reshape(-1, 3), axis=0)) == 1
     assert len(np.unique(out[:, 16:].reshape(-1, 3), axis=0)) == 1
+    assert not np.array_equal(out, img)
     # ... and hue order around the circle is kept: the two regions stay apart
     t_in, _ = chroma_polar(img)
     t_out, _ = chroma_polar(out)
@@ -58,34 +77,55 @@ def test_keep_hole_and_gray_pixels_are_bit_exact():
     mask = np.zeros(img.shape[:2], bool)
     mask[20:40, 20:40] = True
     prior = np.full(BINS, 1.0 / BINS)
-    out = utils.match_hue(img, utils.HueConfig(strength=1.0, smooth=4.0, keep_hole=True, prior=list(prior)), mask)
+    out = utils.match_hue(img, utils.HueConfig(strength=1.0, keep_hole=True, prior=list(prior)), mask)
     np.testing.assert_array_equal(out[mask], img[mask])
     np.testing.assert_array_equal(out[:8], img[:8])
     assert not np.array_equal(out[~mask], img[~mask])
+    edge = utils.match_hue(img, utils.HueConfig(strength=1.0, prior=list(prior), edge_radius=8), mask)
+    np.testing.assert_array_equal(edge[mask], img[mask])                # the hole stays, with edge smoothing too
+    np.testing.assert_array_equal(pil_luma(edge), pil_luma(img))
 
 
-def test_config_round_trip_and_calibration_picks_a_setting():
-    prior = np.full(BINS, 1.0 / BINS)
-    cfg = utils.HueConfig(0.5, 8.0, True, list(prior))
+def sky_over_ground(n=128):
+    """Top: a smooth sky (flat luma) whose hue drifts slowly from cyan-blue to violet-blue; bottom: an orange
+    ground of another luma, with texture."""
+    rng = np.random.default_rng(0)
+    y = np.full((n, n), 170, np.uint8)
+    y[n // 2:] = rng.integers(60, 90, (n - n // 2, n))
+    ang = np.linspace(-0.2, 0.6, n)[None, :].repeat(n // 2, 0)      # Cb > 0: blue; the angle drifts along x
+    cbcr = np.zeros((n, n, 2), np.float32)
+    cbcr[:n // 2] = np.stack([0.1 * np.cos(ang), 0.1 * np.sin(ang)], -1)
+    cbcr[n // 2:] = (-0.08, 0.08)                                      # orange
+    return compose_rgb(y, cbcr + 0.5)
+
+
+def test_edge_smoothing_makes_the_change_follow_objects_not_bands():
+    """With edge_radius, the remap's chroma change is smoothed along the luminance: inside the flat sky its steps
+    (the bands a steep remap paints) are spread out, while the sky and the ground, apart in luma, keep changes of their own."""
+    from utils.chroma import rgb_to_cbcr_np
+
+    img = sky_over_ground()
+    rng = np.random.default_rng(1)
+    prior = rng.random(BINS) ** 4 + 0.01                                 # a spiky prior: a steep remap
+    cfg = utils.HueConfig(strength=1.0, keep_hole=False, prior=list(prior / prior.sum()))
+    plain = utils.match_hue(img, cfg)
+    edge = utils.match_hue(img, utils.HueConfig(**{**cfg.to_dict(), "edge_radius": 24, "edge_eps": 1e-3}))
+    np.testing.assert_array_equal(pil_luma(edge), pil_luma(img))
+    change = lambda x: rgb_to_cbcr_np(x) - rgb_to_cbcr_np(img)  # noqa: E731
+    sky = (slice(4, 60), slice(4, 124))
+    steps = lambda c: (np.diff(c[sky], axis=1) ** 2).sum(-1).mean()  # noqa: E731  (a band is a step)
+    assert steps(change(edge)) < 0.2 * steps(change(plain))
+    ground = (slice(70, 124), slice(4, 124))
+    d_plain = np.abs(change(plain)[sky].mean((0, 1)) - change(plain)[ground].mean((0, 1))).sum()
+    d_edge = np.abs(change(edge)[sky].mean((0, 1)) - change(edge)[ground].mean((0, 1))).sum()
+    assert d_edge > 0.5 * d_plain > 0                                    # the objects keep their own moves
+
+
+def test_config_round_trip():
+    cfg = utils.HueConfig(0.5, True, list(np.full(BINS, 1.0 / BINS)), edge_radius=16, edge_eps=0.02)
     assert utils.HueConfig.from_dict(cfg.to_dict()) == cfg
-    gts = [two_colour_image(s) for s in range(3)]
-    preds = [np.repeat(utils.gray_of(g)[..., None], 3, -1) for g in gts]   # gray predictions: nothing to move
-    masks = [np.zeros(g.shape[:2], bool) for g in gts]
-    best, table = utils.calibrate_hue(preds, gts, masks, prior, strengths=(0.0, 1.0), smooths=(0.0, 4.0))
-    assert len(table) == 4 and table["score"].is_monotonic_decreasing
-    assert table.iloc[0]["score"] == pytest.approx(table["score"].max())
-    assert isinstance(best, utils.HueConfig)
-
-
-def test_restorer_reads_the_hue_config(tiny_weights, tmp_path):
-    import shutil
-
-    shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
-    cfg = utils.HueConfig(0.0, 8.0, True, list(np.full(BINS, 1.0 / BINS)))
-    utils.update_inference_config(tmp_path / "color", hue=cfg.to_dict())
-    restorer = utils.Restorer.from_dir(tmp_path, device="cpu")
-    assert restorer.hue == cfg
-    assert utils.Restorer.from_dir(tiny_weights, device="cpu").hue.is_identity
+    with pytest.warns(UserWarning, match=r"unknown keys \['hsv_pass', 'smooth'\]"):
+        assert utils.HueConfig.from_dict({"strength": 0.5, "smooth": 8.0, "hsv_pass": 3.0}).strength == 0.5
 
 
 def test_hue_prior_reads_a_bounded_sample_of_a_competition_size_set(monkeypatch):
@@ -111,44 +151,3 @@ def test_hue_prior_reads_a_bounded_sample_of_a_competition_size_set(monkeypatch)
     opened.clear()
     utils.hue_prior(paths, progress=False)                   # the default is bounded too
     assert len(opened) == utils.hue.HUE_PRIOR_MAX_PHOTOS
-
-
-def _corr(a, b):
-    a, b = a - a.mean(), b - b.mean()
-    return float((a * b).sum() / np.sqrt((a * a).sum() * (b * b).sum()))
-
-
-def test_hsv_pass_realises_the_target_in_the_metrics_bins_and_keeps_luma():
-    """match_hsv_hue: the OpenCV hue histogram (the metric's) moves to the target taken to OpenCV's bins; pale
-    pixels (chroma below the threshold) stay bit-exact, and every pixel keeps its PIL luma."""
-    from utils.hue import _angle_hsv, hsv_hue_histogram, match_hsv_hue
-
-    from utils.color import compose_rgb
-
-    rng = np.random.default_rng(3)                  # many hues (a monotone remap keeps equal angles together)
-    ang = np.sort(rng.uniform(0.3, 1.8, 64 * 64)).reshape(64, 64)      # all in one arc, away from the target
-    cbcr = np.stack([0.08 * np.cos(ang), 0.08 * np.sin(ang)], -1) + 0.5
-    img = compose_rgb(rng.integers(70, 180, (64, 64)).astype(np.uint8), cbcr)
-    pale = np.zeros(img.shape[:2], bool)
-    pale[:, :6] = True
-    img[pale] = (img[pale].astype(np.int32).mean(-1, keepdims=True) + np.array([1, 0, 0])).clip(0, 255)
-    target = np.zeros(BINS)
-    target[40:80] = 1.0             # a green band the image does not have
-    target[120:140] = 0.5
-    target /= target.sum()
-    t_hsv = target @ _angle_hsv(BINS)[0]
-    out = match_hsv_hue(img, target, min_chroma=3.0)
-    np.testing.assert_array_equal(pil_luma(out), pil_luma(img))
-    _, radius = chroma_polar(img)
-    still = radius <= 3.0 / 255
-    assert still[pale].all()
-    np.testing.assert_array_equal(out[still], img[still])
-    before, after = _corr(hsv_hue_histogram(img), t_hsv), _corr(hsv_hue_histogram(out), t_hsv)
-    assert before < 0.2 and after > 0.7        # the pale 9% stay on one bin, a spike the target lacks
-    assert match_hsv_hue(img, target, min_chroma=1e6) is img      # nothing movable: unchanged
-
-
-def test_hsv_pass_config_key_defaults_off():
-    assert utils.HueConfig.from_dict({"strength": 1.0}).hsv_pass == 0.0
-    cfg = utils.HueConfig(1.0, 0.0, True, list(np.full(BINS, 1.0 / BINS)), hsv_pass=3.0)
-    assert utils.HueConfig.from_dict(cfg.to_dict()) == cfg

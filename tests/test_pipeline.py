@@ -151,43 +151,34 @@ def test_restore_takes_any_uint8_image_and_refuses_other_types_clearly(tiny_weig
 
 
 def test_natural_colour_keeps_the_nets_own_hues(sample_data, tiny_weights, tmp_path):
-    """colour='natural' turns the hue remap and the hue head off and keeps the chroma post-processing; luma exact."""
+    """colour='natural' (the default) keeps the colour net's hues; 'score' remaps them towards the stored prior at
+    the stored strength; both keep the luma exactly."""
     import shutil
 
-    from utils.chroma import ChromaConfig
-    from utils.hue import BINS
-    from utils.models import model_config
-
-    shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
-    cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color", "inference": {"size": 128}}
-    utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
-    rng = np.random.default_rng(1)
-    prior = rng.random(BINS) + 0.1
-    utils.update_inference_config(tmp_path / "color", hue={"strength": 1.0, "smooth": 0.0, "keep_hole": True,
-                                                           "prior": (prior / prior.sum()).tolist(), "hsv_pass": 3.0},
-                                  hue_head={"weights": [1.0, 0.5, 0.25], "bias": [0.0] * BINS, "own_smooth": 8.0},
-                                  chroma=ChromaConfig(4, 1e-3, 0.5, "ring").to_dict())
-    score = utils.Restorer.from_dir(tmp_path, device="cpu")
-    natural = utils.Restorer.from_dir(tmp_path, device="cpu", colour="natural")
-    assert score.hue_head is not None and natural.hue_head is None and natural.hue.is_identity
-    assert natural.chroma == score.chroma
     import cv2
     from skimage import data
 
-    from utils.hue import angle_histogram
+    from utils.hue import BINS, angle_histogram
 
+    shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
+    rng = np.random.default_rng(1)
+    prior = rng.random(BINS) + 0.1
+    utils.update_inference_config(tmp_path / "color", hue={"strength": 1.0, "keep_hole": True,
+                                                           "prior": (prior / prior.sum()).tolist()})
+    score = utils.Restorer.from_dir(tmp_path, device="cpu", colour="score")
+    natural = utils.Restorer.from_dir(tmp_path, device="cpu")
+    assert score.colour_strength == 1.0 and natural.colour_strength == 0.0 and natural.hue == score.hue
     rgb = cv2.resize(data.astronaut(), (512, 512), interpolation=cv2.INTER_AREA)   # a colourful restoration
     mask = np.zeros((512, 512), bool)
     mask[200:260, 300:380] = True
-    mass = np.full(len(natural.color_net.bin_centers), 1.0 / len(natural.color_net.bin_centers))
-    a, b = score.finish(rgb, mask, mass), natural.finish(rgb, mask, mass)
-    only_chroma = utils.Restorer(natural.mask_net, natural.color_net, natural.inpaint_net, chroma=natural.chroma)
-    np.testing.assert_array_equal(b, only_chroma.finish(rgb, mask, mass))      # no remap, the same chroma steps
+    a, b = score.finish(rgb, mask), natural.finish(rgb, mask)
+    assert b is rgb                                   # natural, no ring fill: the image as the networks made it
 
     def corr(x, y):
         return np.corrcoef(angle_histogram(x), angle_histogram(y))[0, 1]
 
-    assert corr(b, rgb) > 0.9 > corr(a, rgb)          # natural keeps the hues, the score's remap moves them
-    assert np.array_equal(utils.gray_of(b)[~mask], utils.gray_of(rgb)[~mask])   # luma kept exactly
+    assert corr(a, rgb) < 0.9                        # the score's remap moved the hues
+    assert np.corrcoef(angle_histogram(a), prior)[0, 1] > np.corrcoef(angle_histogram(rgb), prior)[0, 1]
+    assert np.array_equal(utils.gray_of(a)[~mask], utils.gray_of(rgb)[~mask])   # luma kept exactly
     with pytest.raises(ValueError, match="colour must be one of"):
         utils.Restorer.from_dir(tmp_path, device="cpu", colour="vivid")

@@ -109,7 +109,7 @@ def test_shipped_configs_have_no_unknown_keys():
         warnings.simplefilter("error")     # any unknown key would raise here
         utils.RefineConfig.from_dict(inference["mask"]["refine"])
         utils.HueConfig.from_dict(inference["color"]["hue"])
-        utils.chroma.ChromaConfig.from_dict(inference["color"]["chroma"])
+    assert inference["color"].get("hole_colour", "net") in utils.pipeline.HOLE_COLOURS
 
 
 def test_thin_dashed_tail_is_followed():

@@ -20,7 +20,7 @@ from .sample_data import build_sample_dataset, builtin_photo_paths, ensure_datas
 from .submission import SubmissionError, validate_submission, write_submission_zip, zip_folder
 from .color import compose_rgb, rgb_to_cbcr, ycbcr_to_rgb
 from .mask_refine import RefineConfig, mask_stats, refine_mask
-from .hue import HueConfig, hue_prior, match_hue
+from .hue import HueConfig, choose_hue_strength, hue_prior, match_hue, visible_change
 from .models import (ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, PretrainedWeightsError,
                      build_model, create_encoder)
 from .losses import ColorLoss, InpaintLoss, MaskLoss, PerceptualLoss, choose_loss
@@ -31,6 +31,6 @@ from .pipeline import Restoration, Restorer, colorize, inpaint, predict_mask, pr
 from .batch_restore import BatchReport, NothingRestoredError, make_submission, restore_files
 from .training import compare_options, fit
 from .stages import ColorStage, InpaintStage, MaskStage
-from .evaluation import (calibrate_checkpoint_hue, calibrate_chroma_gain, calibrate_hue, calibrate_pipeline_hue, median_ms, stage_summary,
+from .evaluation import (calibrate_chroma_gain, median_ms, stage_summary,
                          validate_color, validate_inpaint, validate_mask)
 from .plots import overlay_mask, plot_history, plot_hole_colour, show_grid, worst_and_best

@@ -1,77 +1,22 @@
-"""Chroma post-processing on the exact input luminance: the colour net's bin probabilities, edge-aware smoothing
-guided by the luminance, lower saturation where the net is unsure, and a hole whose chroma continues its ring.
+"""Chroma on the exact input luminance: a guided filter (edge-aware smoothing guided by the luminance, used by
+`utils.hue.match_hue`'s edge_radius), a hole whose chroma continues its ring (`continue_ring_chroma`, the
+pipeline's hole colour), and the hole-vs-ring colour check (`hole_ring_distance`, `utils.plots.plot_hole_colour`).
 
 Every function that returns an image keeps the PIL luma of every pixel exactly (it recomposes with
 `utils.color.compose_rgb` on the input's own luma).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-
 import cv2
 import numpy as np
-import torch
 
-from .configs import known_fields
 from .color import CB_FROM_RGB, CR_FROM_RGB, compose_rgb, pil_luma
-
-
-@dataclass
-class ChromaConfig:
-    """smooth_radius: guided-filter radius in pixels at 512 (0: off); smooth_eps: its edge threshold (luma 0-1
-    variance; smaller keeps finer edges); unsure_desat: saturation is scaled by 1 - unsure_desat * entropy / log(K)
-    (K = number of chroma bins; 0: off); hole: 'net' keeps the pipeline's hole colour, 'ring' replaces the hole's
-    chroma by the chroma of its surroundings carried inwards (OpenCV Telea on Cb and Cr)."""
-    smooth_radius: int = 0
-    smooth_eps: float = 1e-3
-    unsure_desat: float = 0.0
-    hole: str = "net"
-
-    @property
-    def is_identity(self) -> bool:
-        return self.smooth_radius == 0 and self.unsure_desat == 0 and self.hole == "net"
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict | None) -> "ChromaConfig":
-        cfg = cls(**known_fields(cls, d))
-        if cfg.hole not in ("net", "ring"):
-            raise ValueError(f"ChromaConfig.hole must be 'net' or 'ring', got {cfg.hole!r}")
-        return cfg
 
 
 def rgb_to_cbcr_np(rgb: np.ndarray) -> np.ndarray:
     """uint8 HxWx3 RGB -> float32 HxWx2 Cb/Cr offsets (0-1 units, 0 = neutral)."""
     x = rgb.astype(np.float32) / 255.0
     return np.stack([x @ np.float32(CB_FROM_RGB), x @ np.float32(CR_FROM_RGB)], -1)
-
-
-@torch.inference_mode()
-def net_chroma_and_bins(net, grays, masks, size: int = 256) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One forward pass of the colour net -> ([B,size,size,2] decoded Cb/Cr in 0-1, [B,K] probability mass per
-    chroma bin summed over pixels and normalised, [B,size,size] per-pixel entropy in nats).
-    Needs a ColorizationNet with head='classes'."""
-    if getattr(net, "head", None) != "classes":
-        raise ValueError("bin probabilities need a ColorizationNet with head='classes'")
-    rs = lambda a: a if a.shape[0] == size else cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)  # noqa: E731
-    g = np.stack([rs(x) for x in grays]).astype(np.float32)[:, None] / 255.0
-    m = np.stack([rs(x.astype(np.float32)) for x in masks])[:, None]
-    if not isinstance(net, torch.nn.Module):     # onnxruntime (utils.onnx_backend): the graph computes all three
-        return net.run_all(g, m)
-    dev = next(net.parameters()).device
-    cbcr, logits = net(torch.from_numpy(g).to(dev), torch.from_numpy(m).to(dev), return_logits=True)
-    p = torch.softmax(logits.float(), 1)
-    entropy = -(p * torch.log(p.clamp_min(1e-12))).sum(1)
-    mass = p.sum((2, 3))
-    return (cbcr.float().permute(0, 2, 3, 1).cpu().numpy(), (mass / mass.sum(1, keepdim=True)).cpu().numpy(),
-            entropy.cpu().numpy())
-
-
-def net_bin_probabilities(net, grays, masks, size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-    """-> ([B,K] bin mass, [B,size,size] entropy) of `net_chroma_and_bins`."""
-    return net_chroma_and_bins(net, grays, masks, size)[1:]
 
 
 def box(x: np.ndarray, r: int) -> np.ndarray:
@@ -108,24 +53,6 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float, s
             mean_a, mean_b = mean_a[..., None], mean_b[..., None]
     full = guide[..., None] if src.ndim == 3 else guide
     return mean_a * full + mean_b
-
-
-def smooth_chroma(rgb: np.ndarray, radius: int, eps: float, subsample: int = 4) -> np.ndarray:
-    """Edge-aware smoothing of the chroma of uint8 RGB, guided by its own luma; luma kept exactly."""
-    y = pil_luma(rgb).astype(np.uint8)
-    c = guided_filter(y.astype(np.float32) / 255.0, rgb_to_cbcr_np(rgb), radius, eps, subsample)
-    return compose_rgb(y, c + 0.5)
-
-
-def desaturate_unsure(rgb: np.ndarray, entropy: np.ndarray, strength: float, n_bins: int) -> np.ndarray:
-    """Scale each pixel's chroma by 1 - strength * entropy / log(n_bins) (entropy at any size: resized)."""
-    if strength == 0:
-        return rgb
-    h, w = rgb.shape[:2]
-    e = cv2.resize(entropy.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
-    scale = np.clip(1.0 - strength * e / np.log(n_bins), 0.0, 1.0)[..., None]
-    y = pil_luma(rgb).astype(np.uint8)
-    return compose_rgb(y, rgb_to_cbcr_np(rgb) * scale + 0.5)
 
 
 def ring_of(mask: np.ndarray, width: int = 16) -> np.ndarray:
@@ -169,17 +96,3 @@ def hole_ring_chroma(rgb: np.ndarray, mask: np.ndarray, width: int = 16) -> tupl
         return np.full(2, np.nan), np.full(2, np.nan)
     c = rgb_to_cbcr_np(rgb) * 255.0
     return c[mask].mean(0), c[ring].mean(0)
-
-
-def apply_chroma(rgb: np.ndarray, mask: np.ndarray, config: ChromaConfig, entropy: np.ndarray | None = None,
-                 n_bins: int = 169) -> np.ndarray:
-    """The post-processing of `config` without a hue remap, in the pipeline's order (`Restorer.finish`):
-    edge-aware smoothing, unsure pixels paler, hole chroma from the ring. Luma kept exactly."""
-    out = rgb
-    if config.smooth_radius:
-        out = smooth_chroma(out, config.smooth_radius, config.smooth_eps)
-    if config.unsure_desat and entropy is not None:
-        out = desaturate_unsure(out, entropy, config.unsure_desat, n_bins)
-    if config.hole == "ring":
-        out = continue_ring_chroma(out, mask)
-    return out

@@ -1,4 +1,4 @@
-"""Settings dataclasses read from a checkpoint's JSON (RefineConfig, HueConfig, ChromaConfig): unknown keys are
+"""Settings dataclasses read from a checkpoint's JSON (RefineConfig, HueConfig): unknown keys are
 named in a warning, never silently dropped (a renamed field in an old file would otherwise fall back to its
 default unnoticed)."""
 from __future__ import annotations

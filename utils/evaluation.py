@@ -15,7 +15,6 @@ from tqdm.auto import tqdm
 from .baselines import telea
 from .color import compose_rgb
 from .files import save_json
-from .hue import HueConfig, match_hue
 from .mask_refine import mask_stats, refine_mask
 from .metric import score_image
 from .pipeline import colorize_chroma, inpaint, mask_probability
@@ -89,57 +88,6 @@ def validate_inpaint(stage: InpaintStage, val_ds, batch_size: int = 8) -> dict:
             "val_score_telea": float(np.mean([r["score"] for r in ref]))}
 
 
-def calibrate_hue(preds, gts, masks, prior, strengths=(0.0, 0.5), smooths=(0.0, 8.0, 16.0), keep_holes=(True,)):
-    """Score every setting on validation predictions; -> (best HueConfig by score, table of settings)."""
-    rows = []
-    for s in strengths:
-        for sm in smooths:
-            for kh in keep_holes:
-                cfg = HueConfig(s, sm, kh, list(map(float, prior)))
-                scores = [score_image(g, match_hue(p, cfg, m), m) for p, g, m in zip(preds, gts, masks)]
-                rows.append({"strength": s, "smooth": sm, "keep_hole": kh, **mean_terms(scores)})
-                if cfg.is_identity:
-                    break          # keep_hole makes no difference to the identity
-    table = pd.DataFrame(rows).sort_values("score", ascending=False).reset_index(drop=True)
-    best = table.iloc[0]
-    return HueConfig(float(best.strength), float(best.smooth), bool(best.keep_hole), list(map(float, prior))), table
-
-
-def calibrate_pipeline_hue(restorer, val_ds, prior, batch_size: int = 8, progress: bool = True, **grid):
-    """Restore the validation set with the whole pipeline (hue matching off), then `calibrate_hue` on it.
-    -> (best HueConfig, table). Set `restorer.hue` to the result to use it."""
-    saved, restorer.hue = restorer.hue, HueConfig()
-    preds, gts, masks = [], [], []
-    try:
-        for samples in sample_batches(val_ds, batch_size, progress, "restore validation"):
-            preds += [r.restored for r in restorer.restore_batch([s["gray"] for s in samples])]
-            gts += [s["rgb"] for s in samples]
-            masks += [s["mask"] for s in samples]
-    finally:
-        restorer.hue = saved
-    return calibrate_hue(preds, gts, masks, prior, **grid)
-
-
-def calibrate_checkpoint_hue(ckpt_dir, val_ds, train_paths, device="cpu", **grid):
-    """The whole pipeline's hue matching, chosen on validation and stored: load the three checkpoints in
-    `ckpt_dir` (hue matching off), compute the training photos' mean hue histogram (a bounded sample of
-    `train_paths`), `calibrate_pipeline_hue`, then write the chosen setting into `color.json` and the table into
-    `hue_calibration.json`. -> (HueConfig, table, the restorer used, with its hue matching off)."""
-    from .checkpoints import update_inference_config
-    from .hue import hue_prior
-    from .pipeline import Restorer
-
-    ckpt_dir = Path(ckpt_dir)
-    restorer = Restorer.from_dir(ckpt_dir, device=device, verify=False, hue=HueConfig())
-    prior = hue_prior(train_paths)
-    cfg, table = calibrate_pipeline_hue(restorer, val_ds, prior, **grid)
-    update_inference_config(ckpt_dir / "color", hue=cfg.to_dict())
-    save_json(ckpt_dir / "hue_calibration.json", {"validation_images": len(val_ds),
-              "chosen": {k: v for k, v in cfg.to_dict().items() if k != "prior"},
-              "table": table.round(4).to_dict(orient="records")})
-    return cfg, table, restorer
-
-
 def median_ms(fn, repeats: int = 5, warmup: int = 1) -> float:
     """Median wall time of fn() in milliseconds, after warm-up runs, in this process."""
     for _ in range(warmup):
@@ -167,5 +115,5 @@ def stage_summary(stage: str, history: list[dict], ckpt_dir, loss: str, device, 
     return summary
 
 
-__all__ = ["calibrate_checkpoint_hue", "calibrate_chroma_gain", "calibrate_hue", "calibrate_pipeline_hue", "mean_terms", "median_ms",
+__all__ = ["calibrate_chroma_gain", "mean_terms", "median_ms",
            "sample_batches", "stage_summary", "validate_color", "validate_inpaint", "validate_mask"]

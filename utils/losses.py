@@ -155,14 +155,14 @@ class HueHistogramLoss(nn.Module):
     """The score's hue term as a loss (it is differentiable): 1 - Pearson correlation, per image, between the net's
     soft hue histogram and the true image's hue histogram, both in OpenCV's 180 hue bins. The soft histogram is the
     per-pixel bin probabilities (softmax at temperature 1, as the hue head reads them) averaged over the image,
-    spread onto the chroma-angle circle (`utils.hue_head.bins_to_angles`) and taken to hue bins
+    spread onto the chroma-angle circle (`utils.hue.bins_to_angles`) and taken to hue bins
     (`angle_to_hsv_hue`); the truth's counts its pixels with visible chroma. It trains the net's global colour
     distribution per photo, which the per-pixel classification loss only reaches through each pixel."""
 
     def __init__(self, bin_centers: torch.Tensor):
         super().__init__()
         from .hue import BINS, MIN_CHROMA
-        from .hue_head import angle_to_hsv_hue, bins_to_angles
+        from .hue import angle_to_hsv_hue, bins_to_angles
 
         a2h = angle_to_hsv_hue(BINS)
         self.bins, self.min_chroma = BINS, MIN_CHROMA
@@ -180,7 +180,7 @@ class HueHistogramLoss(nn.Module):
         return counts @ self.angle_to_hue
 
     def forward(self, logits: torch.Tensor, true_cbcr: torch.Tensor) -> torch.Tensor:
-        from .hue_head import pearson_loss
+        from .hue import pearson_loss
 
         mass = torch.softmax(logits.float(), 1).mean((2, 3))                     # [B,K]
         return pearson_loss(mass @ self.bin_to_hue, self.true_histogram(true_cbcr))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -25,13 +25,14 @@ from .baselines import telea
 from .color import compose_rgb
 from .checkpoints import load_model, read_config, verify_checksums
 from .images import IMAGE_SIZE, gray_of
-from .chroma import ChromaConfig, continue_ring_chroma, desaturate_unsure, net_chroma_and_bins, smooth_chroma
-from .hue import BINS, HueConfig, angle_histogram, hue_target, match_hsv_hue, match_hue
+from .chroma import continue_ring_chroma
+from .hue import HueConfig, match_hue
 from .mask_refine import RefineConfig, refine_mask
 from .runtime import autocast, default_amp, pick_device
 
 ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
-COLOURS = ("score", "natural")     # the colour post-processing: the weights' (for the score) or the net's own hues
+COLOURS = ("natural", "score")     # the colour net's own hues, or the hue remap at the strength the weights store
+HOLE_COLOURS = ("ring", "net")    # the hole's chroma: continued from its ring, or the pipeline's own
 BACKENDS = ("torch", "onnx")
 _POOL: ThreadPoolExecutor | None = None
 
@@ -139,38 +140,39 @@ class Restoration:
 
 
 class Restorer:
-    """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints."""
+    """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints.
+
+    The colour post-process (`finish`) keeps the luminance exactly: the hue remap towards the stored prior
+    (`utils.hue.match_hue`) at `colour_strength` (0 = the colour net's own hues, 'natural'), then, with
+    hole_colour='ring', the hole's chroma continued from its surroundings."""
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
                  order: str = ORDERS[0], amp: bool | None = None, chroma_gain: float = 1.0, hue: HueConfig | None = None,
-                 hue_head=None, chroma: ChromaConfig | None = None):
+                 colour_strength: float | None = None, hole_colour: str = "net"):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
+        if hole_colour not in HOLE_COLOURS:
+            raise ValueError(f"hole_colour must be one of {HOLE_COLOURS}, got {hole_colour!r}")
         self.mask_net, self.color_net, self.inpaint_net = mask_net, color_net, inpaint_net
         self.sizes = {"mask": 256, "color": 256, "inpaint": 256, **(sizes or {})}
         self.refine = refine or RefineConfig()
         self.order, self.chroma_gain = order, chroma_gain
-        self.hue = hue or HueConfig()   # hue-histogram matching of the final image (identity by default)
-        self.hue_head = hue_head        # utils.hue_head.HueHead: per-photo target histogram (overrides hue's prior)
-        self.chroma = chroma or ChromaConfig()   # chroma post-processing (utils.chroma; identity by default)
-        if (hue_head is not None or self.chroma.unsure_desat) and getattr(color_net, "head", None) != "classes":
-            raise ValueError("the hue head and chroma.unsure_desat need the colour net's bin probabilities "
-                             "(a ColorizationNet with head='classes')")
+        self.hue = hue or HueConfig()   # the remap's settings; hue.strength is the stored submission strength
+        self.hole_colour = hole_colour
+        self.colour_strength = self.hue.strength if colour_strength is None else _strength(colour_strength)
         self.amp = default_amp(_model_device(mask_net)) if amp is None else amp  # bf16 autocast on CUDA
 
     @classmethod
     def from_dir(cls, weights_dir, device: str = "auto", verify: bool = True, backend: str = "torch",
-                 colour: str = "score", **kwargs) -> "Restorer":
+                 colour: str | float = "natural", **kwargs) -> "Restorer":
         """backend 'torch' (CPU or CUDA) or 'onnx' (onnxruntime on the CPU; the ONNX files are exported
         on first use into <weights_dir>/onnx/ and verified at every load, see utils.onnx_backend).
-        colour 'score' (default): the colour post-processing the weights carry, chosen for the competition's score
-        (the hue remap towards the per-photo hue histogram; it can paint hues a person would not, e.g. a red band in
-        a blue sky); 'natural': the colour net's own hues, with the same chroma smoothing, paler-where-unsure and
-        hole fill (lower score, weights/README.md)."""
+        colour 'natural' (default): the colour net's own hues; 'score': the hue remap towards the training photos'
+        mean hue histogram at the strength the weights store (chosen for the competition's score: more hue term,
+        visibly other hues, docs/colour_experiments.md); or a strength in [0, 1] (0 = natural, 1 = the full remap)."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-        if colour not in COLOURS:
-            raise ValueError(f"colour must be one of {COLOURS}, got {colour!r}")
+        _check_colour(colour)
         weights_dir = Path(weights_dir)
         if not weights_dir.is_dir():
             raise FileNotFoundError(f"{weights_dir}: weights folder not found (a relative path is taken from the "
@@ -195,33 +197,30 @@ class Restorer:
                 nets[stage] = net.to(memory_format=torch.channels_last)
         sizes = {stage: cfg.get("inference", {}).get("size", 256) for stage, cfg in configs.items()}
         mask_inf, color_inf = configs["mask"].get("inference", {}), configs["color"].get("inference", {})
-        hue = HueConfig.from_dict(color_inf.get("hue"))
-        head = None
-        if color_inf.get("hue_head") and hue.prior is not None:
-            from .hue_head import HueHead
-            from .models import chroma_bins
-
-            arch = configs["color"].get("kwargs", {})
-            centers = chroma_bins(arch.get("bins", 13), arch.get("span", 0.3)).numpy()
-            head = HueHead.from_record(hue.prior, color_inf["hue_head"], centers)
         kwargs.setdefault("refine", RefineConfig.from_dict(mask_inf["refine"]) if "refine" in mask_inf else None)
-        kwargs.setdefault("hue", hue)
-        kwargs.setdefault("hue_head", head)
-        kwargs.setdefault("chroma", ChromaConfig.from_dict(color_inf.get("chroma")))
+        kwargs.setdefault("hue", HueConfig.from_dict(color_inf.get("hue")))
+        kwargs.setdefault("hole_colour", color_inf.get("hole_colour", "net"))
         kwargs.setdefault("chroma_gain", float(color_inf.get("chroma_gain", 1.0)))
         restorer = cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
-        return restorer.natural_colour() if colour == "natural" else restorer
+        return restorer.with_colour(colour)
 
-    def natural_colour(self) -> "Restorer":
-        """A restorer on the same networks with the colour net's own hues: no hue remap and no hue head; the chroma
-        smoothing, paler-where-unsure and the hole fill stay (`from_dir(..., colour='natural')`)."""
+    def with_colour(self, colour: str | float) -> "Restorer":
+        """A restorer on the same networks with another colour setting: 'natural' (strength 0), 'score' (the
+        strength the weights store, `hue.strength`) or a strength in [0, 1]."""
+        _check_colour(colour)
         out = copy.copy(self)
-        out.hue, out.hue_head = HueConfig(), None
+        out.colour_strength = (0.0 if colour == "natural" else self.hue.strength if colour == "score"
+                               else _strength(colour))
         return out
 
-    def restore_batch(self, grays, masks=None) -> list[Restoration]:
+    def natural_colour(self) -> "Restorer":
+        """`with_colour('natural')`: the colour net's own hues (the hole's ring fill stays)."""
+        return self.with_colour("natural")
+
+    def restore_batch(self, grays, masks=None, finish: bool = True) -> list[Restoration]:
         """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks` skips stage 1.
-        Other images (RGB, other sizes): `restore` or `restore_images`."""
+        finish=False: `restored` before the colour post-process (`finish` applies it; research/colour_frontier.py
+        applies several settings to one network pass). Other images (RGB, other sizes): `restore` or `restore_images`."""
         grays = [np.ascontiguousarray(g) for g in grays]
         for i, g in enumerate(grays):
             if g.dtype != np.uint8 or g.ndim != 2:
@@ -229,50 +228,26 @@ class Restorer:
                                  "Restorer.restore / restore_images take RGB, RGBA or gray uint8 of any size")
         if masks is None:
             masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
-        need_bins = self.hue_head is not None or bool(self.chroma.unsure_desat)
-        mass = entropy = None
         if self.order == "mask-colorize-inpaint":
-            seen_grays, seen_masks = grays, masks
-        else:
-            seen_grays = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
-            seen_masks = [np.zeros_like(m) for m in masks]
-        if need_bins:   # one forward pass gives the chroma and the bin probabilities
-            with autocast(_model_device(self.color_net), self.amp):
-                cbcr, mass, entropy = net_chroma_and_bins(self.color_net, seen_grays, seen_masks, self.sizes["color"])
-            colored = _map(lambda g, c: compose_rgb(g, c, self.chroma_gain), seen_grays, cbcr)
-        else:
-            colored = colorize(self.color_net, seen_grays, seen_masks, self.sizes["color"], self.amp, self.chroma_gain)
-        if self.order == "mask-colorize-inpaint":
+            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp, self.chroma_gain)
             restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
         else:
+            filled = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
+            colored = colorize(self.color_net, filled, [np.zeros_like(m) for m in masks], self.sizes["color"],
+                               self.amp, self.chroma_gain)
             restored = colored
-        restored = _map(lambda r, m, i: self.finish(r, m, None if mass is None else mass[i],
-                                                     None if entropy is None else entropy[i]),
-                        restored, masks, range(len(masks)))
+        if finish:
+            restored = _map(self.finish, restored, masks)
         return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
 
-    def finish(self, rgb: np.ndarray, mask: np.ndarray, bin_mass=None, entropy=None) -> np.ndarray:
-        """The post-processing of a restored image, luma kept exactly, in the order chosen on the validation-only
-        photos (weights/README.md): edge-aware chroma smoothing; the hue remap towards the head's per-photo
-        histogram (else `self.hue`'s prior); paler where the net is unsure (after the remap, which would
-        otherwise lose the pale pixels' hues); with chroma.hole == 'ring', the hole's chroma from its ring;
-        with hue.hsv_pass > 0, the same target realised once more in the metric's OpenCV hue bins."""
-        c = self.chroma
-        out = smooth_chroma(rgb, c.smooth_radius, c.smooth_eps) if c.smooth_radius else rgb
-        target = None
-        if self.hue_head is not None and bin_mass is not None:
-            target = self.hue_head.target(bin_mass, angle_histogram(out))
-            out = match_hue(out, HueConfig(1.0, 0.0, self.hue.keep_hole, target.tolist()), mask)
-        else:
-            if not self.hue.is_identity and self.hue.hsv_pass:
-                target = hue_target(self.hue, angle_histogram(out, len(self.hue.prior or []) or BINS))
-            out = match_hue(out, self.hue, mask)
-        if c.unsure_desat and entropy is not None:
-            out = desaturate_unsure(out, entropy, c.unsure_desat, len(bin_mass))
-        if c.hole == "ring":
+    def finish(self, rgb: np.ndarray, mask: np.ndarray, strength: float | None = None) -> np.ndarray:
+        """The colour post-process of a restored image (uint8 HxWx3), luminance kept exactly: the hue remap
+        towards the stored prior at `strength` (default: `colour_strength`; 0 = natural), then, with
+        hole_colour='ring', the hole's chroma carried in from the ring around it."""
+        s = self.colour_strength if strength is None else _strength(strength)
+        out = match_hue(rgb, replace(self.hue, strength=s), mask) if s > 0 else rgb
+        if self.hole_colour == "ring":
             out = continue_ring_chroma(out, mask)
-        if target is not None and self.hue.hsv_pass:
-            out = match_hsv_hue(out, target, self.hue.hsv_pass)
         return out
 
     def restore(self, image: np.ndarray) -> np.ndarray:
@@ -298,6 +273,26 @@ class Restorer:
                 yield from flush()
         if batch:
             yield from flush()
+
+
+def _strength(s) -> float:
+    try:
+        s = float(s)
+    except (TypeError, ValueError):
+        raise ValueError(f"a colour strength must be a number in [0, 1], got {s!r}") from None
+    if not 0.0 <= s <= 1.0:
+        raise ValueError(f"a colour strength must be in [0, 1] (0 = natural, 1 = the full hue remap), got {s}")
+    return s
+
+
+def _check_colour(colour) -> None:
+    if isinstance(colour, str):
+        if colour not in COLOURS:
+            raise ValueError(f"colour must be one of {COLOURS} or a strength in [0, 1], got {colour!r}")
+    elif isinstance(colour, bool) or not isinstance(colour, (int, float)):
+        raise ValueError(f"colour must be one of {COLOURS} or a strength in [0, 1], got {colour!r}")
+    else:
+        _strength(colour)
 
 
 def to_competition_gray(image: np.ndarray) -> np.ndarray:
