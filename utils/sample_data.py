@@ -87,7 +87,7 @@ def transparent_share(im: Image.Image) -> float:
     return float((np.asarray(im.convert("RGBA"))[..., 3] < 250).mean())
 
 
-def photo_problem(path) -> str | None:
+def photo_problem(path, min_side: int = MIN_PHOTO_SIDE) -> str | None:
     """Why a photo cannot be a colour ground truth, or None when it can: unreadable or truncated (the message of
     `utils.guards.decode_image`), too small (short side under MIN_PHOTO_SIDE), transparent (over
     MAX_TRANSPARENT_SHARE of its pixels: a cut-out, as tools/build_corpus.py drops) or gray (`is_gray`)."""
@@ -96,8 +96,8 @@ def photo_problem(path) -> str | None:
     except DataError as e:
         return str(e).removeprefix(f"{path}: ")
     w, h = im.size
-    if min(w, h) < MIN_PHOTO_SIDE:
-        return (f"too small ({w}x{h}; the short side must be at least {MIN_PHOTO_SIDE} px for "
+    if min(w, h) < min_side:
+        return (f"too small ({w}x{h}; the short side must be at least {min_side} px for "
                 f"{IMAGE_SIZE}x{IMAGE_SIZE} crops)")
     share = transparent_share(im)
     if share > MAX_TRANSPARENT_SHARE:
@@ -107,7 +107,7 @@ def photo_problem(path) -> str | None:
     return None
 
 
-def usable_photos(photos, where=None) -> list[Path]:
+def usable_photos(photos, where=None, min_side: int = MIN_PHOTO_SIDE) -> list[Path]:
     """The photos that pass `photo_problem`, checked before anything is written; each one left out is printed with
     the reason, then a summary. None usable: a DataError naming `where` (the folder) and the reasons."""
     photos = [Path(p) for p in photos]
@@ -116,7 +116,7 @@ def usable_photos(photos, where=None) -> list[Path]:
         where = parents.pop() if len(parents) == 1 else "photos"
     kept, left_out = [], []
     for p in tqdm(photos, desc="checking photos", leave=False):
-        why = photo_problem(p)
+        why = photo_problem(p, min_side)
         if why is None:
             kept.append(p)
         else:
@@ -181,12 +181,13 @@ def _crops(photos, n, rng, desc, info=None, max_crops: int = 8):
 def build_sample_dataset(out_dir, photos=None, n_train: int | None = 24, n_test: int | None = 8, seed: int = 0,
                          test_photos=None, train_damage: DamageConfig | None = None,
                          test_damage: DamageConfig | None = None, overwrite: bool = False,
-                         photo_info: dict | None = None, max_crops=(8, 2)) -> Path:
+                         photo_info: dict | None = None, max_crops=(8, 2), min_side: int = MIN_PHOTO_SIDE) -> Path:
     """Write train_input/, train_gt/, test_input/, test_gt/, test_mask/, train.csv, test.csv and
     manifest.csv under out_dir. `photos`: a folder or a list of paths (default: the built-in photos).
     Train inputs get train-style damage (near-black squares/circles) like the competition's,
     test inputs the polygon damage of the competition's test set. n_train/n_test=None: as many crops
     per photo as its resolution supports, at most max_crops=(train, test). photo_info: {path: {...}} columns added to the manifest.
+    min_side: the shortest photo side accepted (tools/build_corpus.py takes smaller photos for the 256-px nets).
 
     Your own photos (`photos` given) are all checked before anything is written (`usable_photos`): unreadable,
     truncated, too small, transparent and gray ones are left out, each named with the reason; none usable is a
@@ -204,7 +205,7 @@ def build_sample_dataset(out_dir, photos=None, n_train: int | None = 24, n_test:
             where, photos = photos, folder_photo_paths(photos)
             if not photos:
                 raise DataError(f"{where}: no photos ({', '.join(IMAGE_EXTENSIONS)}) found")
-        photos = usable_photos(photos, where)
+        photos = usable_photos(photos, where, min_side)
     photos = [Path(p) for p in photos]
     if len(photos) < 2:
         raise DataError(f"{where or 'photos'}: need at least 2 usable photos to split into train and test, "
