@@ -41,7 +41,7 @@ def validation_only_photos(corpus: Path, val_fraction: float = 0.1, seed: int = 
     import utils
 
     table = utils.load_train_table(corpus)
-    tr, va = utils.split_indices(len(table), val_fraction, seed)
+    tr, va = utils.split_indices(len(table), val_fraction, seed, utils.datasets.crop_groups(corpus, table))
     src = pd.read_csv(corpus / "manifest.csv").set_index("name")["source"]
     of = lambda i: src[Path(table.gt_image_path[i]).name]  # noqa: E731
     return sorted({of(i) for i in va} - {of(i) for i in tr})

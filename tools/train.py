@@ -81,6 +81,8 @@ def parse(argv=None) -> argparse.Namespace:
     g.add_argument("--ssim-weight", type=float, default=None)
     g.add_argument("--hole-weight", type=float, default=None)
     g.add_argument("--gray-share", type=float, default=0.1)
+    g.add_argument("--block", choices=("ffc", "gated", "unet"), default=None, help="the InpaintNet's middle blocks "
+                   "(default ffc: fast Fourier convolutions, chosen by measurement)")
     args = ap.parse_args(argv)
     # paths typed here are taken from the working directory (utils.distributed.train takes a relative one from the
     # repository root, as the notebooks do): hand it absolute ones
@@ -97,7 +99,7 @@ def parse(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = vars(parse(argv))
     stage = args.pop("stage")
-    for k in ("d_lr", "gan_weight", "ssim_weight", "hole_weight"):
+    for k in ("d_lr", "gan_weight", "ssim_weight", "hole_weight", "block"):
         if stage != "inpaint" and args[k] is not None:
             raise SystemExit(f"--{k.replace('_', '-')} is an inpaint option")
         if args[k] is None:

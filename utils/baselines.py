@@ -30,6 +30,27 @@ def telea(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
     return cv2.inpaint(np.ascontiguousarray(image), m, radius, cv2.INPAINT_TELEA)
 
 
+def prefill(gray: np.ndarray, mask: np.ndarray, scale: int = 4) -> np.ndarray:
+    """The inpainter's starting point: the hole of a uint8 gray image filled smoothly by scikit-image's biharmonic
+    inpainting, solved at 1/scale of the resolution (0.1 s for a large hole at 512 px) and upsampled; pixels
+    outside the hole unchanged. Measured better than Telea as a fill (weights/README.md)."""
+    from skimage.restoration import inpaint_biharmonic
+
+    hole = mask > 0
+    if not hole.any():
+        return gray.copy()
+    h, w = gray.shape
+    sh, sw = max(8, h // scale), max(8, w // scale)
+    small = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float64) / 255.0
+    small_hole = cv2.resize(hole.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    if small_hole.all():            # nothing known at all: a flat mid-gray
+        return np.where(hole, np.uint8(128), gray)
+    filled = inpaint_biharmonic(small, small_hole)
+    up = cv2.resize(filled.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
+    fill = np.clip(up * 255.0, 0, 255).round().astype(np.uint8)
+    return np.where(hole, fill, gray)
+
+
 BASELINE_IMPL = "smp"    # stored with its weights and training state: the in-house UNets before it are refused
 
 

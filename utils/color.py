@@ -77,3 +77,24 @@ def compose_rgb(gray: np.ndarray, cbcr: np.ndarray, gain: float = 1.0) -> np.nda
     rgb = np.stack(planes, -1).astype(np.uint8)
     rgb[bad] = gray[bad][:, None]                                    # rare: fall back to neutral gray
     return rgb
+
+
+def rgb_to_cbcr_array(rgb: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 RGB -> float32 HxWx2 Cb, Cr (0-1, 0.5 neutral)."""
+    x = rgb.astype(np.float32) / 255.0
+    cb = 0.5 + sum(CB_FROM_RGB[i] * x[..., i] for i in range(3))
+    cr = 0.5 + sum(CR_FROM_RGB[i] * x[..., i] for i in range(3))
+    return np.stack([cb, cr], -1)
+
+
+def replace_luma(rgb: np.ndarray, luma: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """`rgb` with the pixels under `mask` given the luminance `luma` (uint8 HxW, PIL luma exactly) and their own
+    chroma; the other pixels unchanged."""
+    out = rgb.copy()
+    if mask.any():
+        ys, xs = np.nonzero(mask)
+        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+        box = compose_rgb(luma[y0:y1, x0:x1], rgb_to_cbcr_array(rgb[y0:y1, x0:x1]))
+        sel = mask[y0:y1, x0:x1]
+        out[y0:y1, x0:x1][sel] = box[sel]
+    return out

@@ -187,11 +187,39 @@ def check_images(paths, mode: str, size: int = IMAGE_SIZE, on_error: str = "rais
     return problems
 
 
-def split_indices(n: int, val_fraction: float = 0.1, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A reproducible train/validation split of n items."""
-    order = np.random.default_rng(seed).permutation(n)
-    n_val = max(1, int(round(n * val_fraction))) if n > 1 else 0
-    return np.sort(order[n_val:]), np.sort(order[:n_val])
+def split_indices(n: int, val_fraction: float = 0.1, seed: int = 0, groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """A reproducible train/validation split of n items; with `groups` (a label per item, e.g. each crop's scene),
+    whole groups go to one side, drawn until about val_fraction of the items are in validation."""
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        order = rng.permutation(n)
+        n_val = max(1, int(round(n * val_fraction))) if n > 1 else 0
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+    groups = np.asarray(groups)
+    names = np.unique(groups)
+    val, target = [], max(1, int(round(n * val_fraction))) if n > 1 else 0
+    for g in names[rng.permutation(len(names))]:
+        if sum(len(v) for v in val) >= target or len(val) == len(names) - 1:
+            break
+        val.append(np.flatnonzero(groups == g))
+    va = np.sort(np.concatenate(val)) if val else np.array([], dtype=int)
+    return np.setdiff1d(np.arange(n), va), va
+
+
+def crop_groups(data_dir, table: pd.DataFrame):
+    """The scene of each row of train.csv when data_dir/manifest.csv records scenes (tools/build_corpus.py does),
+    else None: the validation split then keeps scenes whole (no scene on both sides)."""
+    manifest = Path(data_dir) / "manifest.csv"
+    if not manifest.is_file():
+        return None
+    man = pd.read_csv(manifest)
+    if "scene" not in man.columns or "name" not in man.columns:
+        return None
+    scene = dict(zip(man["name"], man["scene"].astype(str)))
+    names = [Path(p).name for p in table["gt_image_path"]]
+    if not all(n in scene for n in names):
+        return None
+    return [scene[n] for n in names]
 
 
 def geometric_augmentation(size: int = IMAGE_SIZE) -> A.Compose:
@@ -398,11 +426,15 @@ class JoinedDataset(Dataset):
 
 
 class InpaintDataset(Dataset):
-    """Wraps a SyntheticDamageDataset: the input is the true colour image with its hole pre-filled by
-    Telea (as the pipeline does), the target the true image; `gray_share` of items are gray copies."""
+    """The inpainter's training items, on luminance, from any damaged-photo dataset (`base`, whose `sample` gives the
+    clean gray and the hole at full size): a `size` x `size` window of the full-resolution image around the hole
+    (its centre jittered; holes larger than the window are cut by it), the input the window's gray with its hole
+    pre-filled (`utils.baselines.prefill`, as the pipeline does), the target the true gray. Colour is not needed,
+    so gray photos train it too. Items: image [1,s,s] (pre-filled), mask [1,s,s], target [1,s,s], all 0-1."""
 
     def __init__(self, base, size: int = 256, gray_share: float = 0.0):
-        self.base, self.size, self.gray_share = base, size, gray_share
+        self.base, self.size = base, size
+        self.gray_share = gray_share        # kept for old call sites: the inpainter sees gray only
 
     def __len__(self):
         return len(self.base)
@@ -410,14 +442,26 @@ class InpaintDataset(Dataset):
     def set_epoch(self, e):
         self.base.set_epoch(e)
 
+    def window(self, s: dict, idx: int) -> tuple[np.ndarray, np.ndarray]:
+        gray, mask = s["clean_gray"], s["mask"]
+        h, w = gray.shape
+        k = self.size
+        if k >= min(h, w):
+            return gray, mask
+        rng = np.random.default_rng([getattr(self.base, "seed", 0), getattr(self.base, "epoch", 0), idx, 31])
+        ys, xs = np.nonzero(mask)
+        cy, cx = (int(ys.mean()), int(xs.mean())) if len(ys) else (h // 2, w // 2)
+        cy += int(rng.integers(-k // 4, k // 4 + 1))
+        cx += int(rng.integers(-k // 4, k // 4 + 1))
+        y0, x0 = int(np.clip(cy - k // 2, 0, h - k)), int(np.clip(cx - k // 2, 0, w - k))
+        return gray[y0:y0 + k, x0:x0 + k], mask[y0:y0 + k, x0:x0 + k]
+
     def __getitem__(self, idx):
-        s = self.base.sample(idx)
-        rgb = s["rgb"]
-        if self.gray_share and np.random.default_rng([idx, self.base.epoch, 7]).random() < self.gray_share:
-            rgb = np.repeat(s["clean_gray"][..., None], 3, -1)
-        item = to_tensor_sample(s["gray"], s["mask"], rgb, self.size)
-        pre = to_tensor_sample(s["gray"], s["mask"], telea(rgb, s["mask"]), self.size)
-        return {"image": pre["rgb"], "mask": item["mask"], "rgb": item["rgb"]}
+        from .baselines import prefill
+
+        gray, mask = self.window(self.base.sample(idx), idx)
+        t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None]  # noqa: E731
+        return {"image": t(prefill(gray, mask) / 255.0), "mask": t(mask), "target": t(gray / 255.0)}
 
 
 def prepare_run(data_dir=None, device: str = "auto", seed: int = 0, val_fraction: float = 0.1, max_train: int | None = None,
@@ -430,7 +474,7 @@ def prepare_run(data_dir=None, device: str = "auto", seed: int = 0, val_fraction
 
     data_dir = ensure_dataset(resolve_data_dir(data_dir))
     table = load_train_table(data_dir)
-    tr, va = split_indices(len(table), val_fraction, seed)
+    tr, va = split_indices(len(table), val_fraction, seed, crop_groups(data_dir, table))
     gts = list(table["gt_image_path"])
     train_paths = [gts[i] for i in tr][:max_train]
     val_paths = [gts[i] for i in va][:max_val]

@@ -6,22 +6,17 @@ from __future__ import annotations
 import statistics
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .baselines import telea
+from .baselines import gray_copy, telea
 from .color import compose_rgb
 from .files import save_json
 from .mask_refine import mask_stats, refine_mask
 from .metric import score_image
 from .pipeline import colorize_chroma, inpaint, mask_probability
-
-if TYPE_CHECKING:
-    from .stages import ColorStage, InpaintStage, MaskStage
-
 
 def sample_batches(ds, batch_size: int = 8, progress: bool = False, desc: str = "validation"):
     """The items of a validation set (its `sample(i)`: uint8 arrays at full size) as lists of `batch_size`."""
@@ -35,8 +30,8 @@ def mean_terms(rows, keys=("score", "ssim", "masked_ssim", "hue"), prefix: str =
     return {f"{prefix}{k}": float(np.mean([r[k] for r in rows])) for k in keys}
 
 
-def validate_mask(stage: MaskStage, val_ds, batch_size: int = 8) -> dict:
-    """Raw (thresholded network) and refined mask IoU / precision / recall at full size."""
+def validate_mask(stage, val_ds, batch_size: int = 8) -> dict:
+    """A MaskStage's raw (thresholded network) and refined mask IoU / precision / recall at full size."""
     raw, ref = [], []
     for samples in sample_batches(val_ds, batch_size):
         probs = mask_probability(stage.net, [s["gray"] for s in samples], stage.size)
@@ -60,8 +55,8 @@ def _color_scores(net, val_ds, size: int, gains, batch_size: int = 8) -> dict:
     return rows
 
 
-def validate_color(stage: ColorStage, val_ds, batch_size: int = 8) -> dict:
-    """The stage on its own: predicted chroma on the true luminance, scored with the competition metric."""
+def validate_color(stage, val_ds, batch_size: int = 8) -> dict:
+    """A ColorStage on its own: predicted chroma on the true luminance, scored with the competition metric."""
     rows = _color_scores(stage.net, val_ds, stage.size, [stage.chroma_gain], batch_size)[stage.chroma_gain]
     return mean_terms(rows, ("hue", "score", "ssim", "masked_ssim"), "val_")
 
@@ -74,18 +69,24 @@ def calibrate_chroma_gain(net, val_ds, size: int, gains=(1.0, 1.5, 2.0, 2.5, 3.0
     return float(table["score"].idxmax()), table
 
 
-def validate_inpaint(stage: InpaintStage, val_ds, batch_size: int = 8) -> dict:
-    """Masked SSIM and score of the fill vs OpenCV Telea on the same holes (true colours around)."""
-    ours, ref = [], []
+def validate_inpaint(stage, val_ds, batch_size: int = 8) -> dict:
+    """An InpaintStage's masked SSIM (the metric's, on the gray image as RGB) and score on the validation holes at full
+    resolution, against the biharmonic pre-fill and OpenCV Telea on the same holes."""
+    from .baselines import prefill
+
+    rows = {"": [], "_prefill": [], "_telea": []}
     for samples in sample_batches(val_ds, batch_size):
-        outs = inpaint(stage.net, [s["rgb"] for s in samples], [s["mask"] for s in samples], stage.size)
-        for s, o in zip(samples, outs):
-            ours.append(score_image(s["rgb"], o, s["mask"]))
-            ref.append(score_image(s["rgb"], telea(s["rgb"], s["mask"]), s["mask"]))
-    return {"val_masked_ssim": float(np.mean([r["masked_ssim"] for r in ours])),
-            "val_score": float(np.mean([r["score"] for r in ours])),
-            "val_masked_ssim_telea": float(np.mean([r["masked_ssim"] for r in ref])),
-            "val_score_telea": float(np.mean([r["score"] for r in ref]))}
+        truth = [gray_copy(s["clean_gray"]) for s in samples]
+        outs = inpaint(stage.net, [s["clean_gray"] for s in samples], [s["mask"] for s in samples])
+        for s, t, o in zip(samples, truth, outs):
+            rows[""].append(score_image(t, gray_copy(o), s["mask"]))
+            rows["_prefill"].append(score_image(t, gray_copy(prefill(s["clean_gray"], s["mask"])), s["mask"]))
+            rows["_telea"].append(score_image(t, telea(s["clean_gray"], s["mask"]), s["mask"]))
+    out = {}
+    for suffix, rs in rows.items():
+        out[f"val_masked_ssim{suffix}"] = float(np.mean([r["masked_ssim"] for r in rs]))
+        out[f"val_score{suffix}"] = float(np.mean([r["score"] for r in rs]))
+    return out
 
 
 def median_ms(fn, repeats: int = 5, warmup: int = 1) -> float:

@@ -227,29 +227,63 @@ class ColorLoss(nn.Module):
         return parts
 
 
-INPAINT_LOSSES = ("l1", "l1+gan", "l1+ssim", "l1+gan+ssim")
+def masked_ssim(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, win: int = 7,
+                data_range: float = 1.0) -> torch.Tensor:
+    """The competition's masked SSIM, differentiable: per image and channel, the hole's pixels in raster order as a
+    1-D signal, SSIM with a uniform window of `win` and sample covariances (as skimage's structural_similarity, whose
+    filtered signal is cropped by win//2 at each end), averaged over the valid positions; mean over the batch.
+    pred/target [B,C,H,W], mask [B,1,H,W]. Images with fewer than win hole pixels are left out."""
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    norm = win / (win - 1)
+    kernel = torch.full((1, 1, win), 1.0 / win, dtype=torch.float32, device=pred.device)
+    values = []
+    for b in range(pred.shape[0]):
+        sel = mask[b, 0] > 0.5
+        if int(sel.sum()) < win:
+            continue
+        x = pred[b][:, sel].float().unsqueeze(1)       # [C,1,N]
+        y = target[b][:, sel].float().unsqueeze(1)
+        mx, my = F.conv1d(x, kernel), F.conv1d(y, kernel)
+        vx = norm * (F.conv1d(x * x, kernel) - mx * mx)
+        vy = norm * (F.conv1d(y * y, kernel) - my * my)
+        cxy = norm * (F.conv1d(x * y, kernel) - mx * my)
+        s = ((2 * mx * my + c1) * (2 * cxy + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+        values.append(s.mean())
+    if not values:
+        return pred.sum() * 0 + 1.0
+    return torch.stack(values).mean()
+
+
+INPAINT_LOSSES = ("l1+gan", "l1+mssim", "l1+mssim+perceptual", "l1+mssim+gan")
 
 
 class InpaintLoss(nn.Module):
-    """Stage 3 generator loss by name: L1 weighted on the hole (always), plus the adversarial term (hinge,
-    'gan', weight `gan_weight`) and an SSIM term ('ssim', weight `ssim_weight`); 'l1+gan' is the design's."""
+    """Stage 3 generator loss by name, on the hole: L1 (always, weighted on the hole), plus the adversarial term
+    (hinge, 'gan', weight `gan_weight`; 'l1+gan' is the design's), the metric's own masked SSIM ('mssim',
+    1 - masked_ssim, weight `ssim_weight`) and a perceptual term ('perceptual': frozen ImageNet features,
+    weight `perceptual_weight`)."""
 
-    def __init__(self, kind: str = "l1+gan", hole_weight: float = 6.0, valid_weight: float = 1.0,
-                 ssim_weight: float = 1.0, gan_weight: float = 0.01):
+    def __init__(self, kind: str = "l1+mssim", hole_weight: float = 6.0, valid_weight: float = 1.0,
+                 ssim_weight: float = 1.0, gan_weight: float = 0.01, perceptual_weight: float = 0.1):
         super().__init__()
         if kind not in INPAINT_LOSSES:
             raise ValueError(f"inpaint loss {kind!r} not in {INPAINT_LOSSES}")
         self.kind = kind
         self.hole_w, self.valid_w = hole_weight, valid_weight
-        self.ssim_w = ssim_weight if "ssim" in kind else 0.0
-        self.gan_w = gan_weight if "gan" in kind else 0.0
+        parts = kind.split("+")
+        self.ssim_w = ssim_weight if "mssim" in parts else 0.0
+        self.gan_w = gan_weight if "gan" in parts else 0.0
+        self.perceptual_w = perceptual_weight if "perceptual" in parts else 0.0
+        self.perceptual = PerceptualLoss() if self.perceptual_w else None
 
     def forward(self, out, target, mask, fake_logits=None) -> dict:
         out = out.float()
         err = (out - target).abs()
         parts = {"l1": (self.hole_w * (err * mask).sum() + self.valid_w * (err * (1 - mask)).sum()) / err.numel()}
         if self.ssim_w > 0:
-            parts["ssim"] = self.ssim_w * (1 - ssim_fn(out, target, data_range=1.0, size_average=True))
+            parts["mssim"] = self.ssim_w * (1 - masked_ssim(out, target, mask))
+        if self.perceptual is not None:
+            parts["perceptual"] = self.perceptual_w * self.perceptual(out, target)
         if self.gan_w > 0 and fake_logits is not None:
             parts["gan"] = -self.gan_w * fake_logits.float().mean()
         parts["loss"] = sum(parts.values())

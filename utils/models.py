@@ -169,25 +169,119 @@ class ColorizationNet(nn.Module):
         return (cbcr, out) if return_logits else cbcr
 
 
-class InpaintNet(nn.Module):
-    """Stage 3: image with a pre-filled hole (RGB, or gray repeated) + mask -> image; only the hole changes.
-    The network predicts a residual over the pre-fill (OpenCV Telea by default), coarse-to-fine."""
+class FourierUnit(nn.Module):
+    """LaMa's global branch: a 1x1 convolution in the 2-D Fourier domain, so every output pixel sees the whole
+    image (the hole is filled from the picture's structure, not only from its border)."""
 
-    def __init__(self, encoder="tf_efficientnet_lite0", decoder_channels=(128, 64, 48, 32, 16), pretrained="none"):
+    def __init__(self, channels: int):
         super().__init__()
-        self.unet = UNet(4, 3, encoder, decoder_channels, pretrained)
-        nn.init.zeros_(self.unet.head.weight)   # untrained, the net returns its input: training starts at Telea
-        nn.init.zeros_(self.unet.head.bias)
+        self.conv = nn.Sequential(nn.Conv2d(2 * channels, 2 * channels, 1, bias=False), nn.BatchNorm2d(2 * channels),
+                                  nn.ReLU(inplace=True))
 
-    def forward(self, image, mask):
-        fill = (image + 0.5 * torch.tanh(self.unet(torch.cat([(image - 0.5) / 0.5, mask], 1)))).clamp(0, 1)
-        return image * (1 - mask) + fill * mask
+    def forward(self, x):
+        h, w = x.shape[-2:]
+        f = torch.fft.rfft2(x.float(), norm="ortho")
+        f = self.conv(torch.cat([f.real, f.imag], 1))
+        real, imag = f.chunk(2, 1)
+        return torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho").to(x.dtype)
+
+
+class FFCBlock(nn.Module):
+    """A residual block of fast Fourier convolutions (LaMa): half the channels through a 3x3 convolution
+    (local), half through a FourierUnit (global), twice."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        half = channels // 2
+        self.local = nn.ModuleList([conv_bn_act(channels, channels - half) for _ in range(2)])
+        self.spectral = nn.ModuleList([nn.Sequential(nn.Conv2d(channels, half, 1, bias=False), nn.BatchNorm2d(half),
+                                                     nn.ReLU(inplace=True), FourierUnit(half)) for _ in range(2)])
+
+    def forward(self, x):
+        y = x
+        for local, spectral in zip(self.local, self.spectral):
+            y = torch.cat([local(y), spectral(y)], 1)
+        return x + y
+
+
+class GatedBlock(nn.Module):
+    """A residual block of dilated gated convolutions (Yu et al., free-form inpainting): features times a
+    learned sigmoid gate, so the net can ignore the hole's unknown pixels."""
+
+    def __init__(self, channels: int, dilation: int = 2):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(channels, 2 * channels, 3, padding=dilation, dilation=dilation)
+                                    for _ in range(2)])
+
+    def forward(self, x):
+        y = x
+        for conv in self.convs:
+            f, g = conv(y).chunk(2, 1)
+            y = F.elu(f) * torch.sigmoid(g)
+        return x + y
+
+
+INPAINT_BLOCKS = ("ffc", "gated", "unet")
+
+
+class InpaintNet(nn.Module):
+    """Stage 3, the Inpaint network, on luminance: the damaged image's gray with its hole pre-filled (a smooth
+    biharmonic fill, utils.baselines.prefill) + the hole mask -> gray; only the hole changes. Fully
+    convolutional, so it runs at the input's full resolution (512) after training on smaller crops.
+
+    block 'ffc' (default, chosen by measurement, weights/README.md): an encoder to 1/8 scale, `blocks` residual
+    blocks of fast Fourier convolutions (LaMa: a global receptive field), a decoder with skips; 'gated': the same
+    with dilated gated convolutions; 'unet': the EfficientNet-Lite0 UNet of the previous inpainter. The net adds
+    a residual to the pre-fill (zero-initialised: the untrained net *is* the pre-fill)."""
+
+    def __init__(self, block: str = "ffc", width: int = 16, blocks: int = 4, encoder: str = "tf_efficientnet_lite0",
+                 pretrained: str = "none"):
+        super().__init__()
+        if block not in INPAINT_BLOCKS:
+            raise ValueError(f"block must be one of {INPAINT_BLOCKS}, got {block!r}")
+        self.block = block
+        if block == "unet":
+            self.unet = UNet(2, 1, encoder, (128, 64, 48, 32, 16), pretrained)
+            head = self.unet.head
+        else:
+            w = width
+            self.stem = nn.Sequential(nn.Conv2d(2, w, 5, padding=2, bias=False), nn.BatchNorm2d(w), nn.ReLU(inplace=True))
+            self.down = nn.ModuleList([nn.Sequential(nn.Conv2d(c, 2 * c, 3, 2, 1, bias=False), nn.BatchNorm2d(2 * c),
+                                                     nn.ReLU(inplace=True)) for c in (w, 2 * w, 4 * w)])
+            make = FFCBlock if block == "ffc" else GatedBlock
+            self.middle = nn.Sequential(*[make(8 * w) if block == "ffc" else make(8 * w, 2 ** (1 + i % 3))
+                                          for i in range(blocks)])
+            # decoder: upsample, fuse with the skip by a 1x1 convolution, refine by a 3x3 one (cheap at 512 px)
+            self.up = nn.ModuleList([nn.Sequential(nn.Conv2d(cin + cout, cout, 1, bias=False), nn.BatchNorm2d(cout),
+                                                   nn.ReLU(inplace=True), conv_bn_act(cout, cout))
+                                     for cin, cout in ((8 * w, 4 * w), (4 * w, 2 * w), (2 * w, w))])
+            head = self.head = nn.Conv2d(w, 1, 3, padding=1)
+        nn.init.zeros_(head.weight)
+        nn.init.zeros_(head.bias)
+
+    def residual(self, x):
+        if self.block == "unet":
+            return self.unet(x)
+        skips = [self.stem(x)]
+        for down in self.down:
+            skips.append(down(skips[-1]))
+        y = self.middle(skips.pop())
+        for up in self.up:
+            skip = skips.pop()
+            y = up(torch.cat([F.interpolate(y, size=skip.shape[-2:], mode="nearest"), skip], 1))
+        return self.head(y)
+
+    def forward(self, gray, mask):
+        """gray [B,1,H,W] in 0-1 with the hole pre-filled, mask [B,1,H,W] (1 in the hole); H, W multiples of 8
+        (32 for 'unet')."""
+        fill = (gray + 0.5 * torch.tanh(self.residual(torch.cat([(gray - 0.5) / 0.5, mask], 1)))).clamp(0, 1)
+        return gray * (1 - mask) + fill * mask
 
 
 class PatchDiscriminator(nn.Module):
     """PatchGAN with spectral norm: (image, mask) -> a map of real/fake logits."""
 
-    def __init__(self, in_chans: int = 4, width: int = 32, n_layers: int = 3):
+    def __init__(self, in_chans: int = 2, width: int = 32, n_layers: int = 3):
         super().__init__()
         sn = nn.utils.spectral_norm
         layers, c = [sn(nn.Conv2d(in_chans, width, 4, 2, 1)), nn.LeakyReLU(0.2, True)], width

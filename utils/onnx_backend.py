@@ -33,7 +33,7 @@ from .files import write_bytes_atomic
 from .checkpoints import STAGES, ChecksumError, sha256
 
 OPSET = 18
-EXPORT_FORMAT = 2   # 2: the colour graph also outputs its bin mass and entropy (older caches are exported again)
+EXPORT_FORMAT = 3   # 3: the luminance inpainter (fast Fourier convolutions, exported with torch.export); older caches are exported again
 CACHE_DIR = "onnx"
 MANIFEST = "manifest.json"
 # max |ONNX - PyTorch| of each network's float output (mask logits, chroma 0-1, image 0-1), measured on the
@@ -65,7 +65,9 @@ class _ColorNHWC(torch.nn.Module):
 
 def _export_one(net: torch.nn.Module, stage: str, size: int) -> bytes:
     """One network -> ONNX bytes (dynamic batch, height and width)."""
-    chans = {"mask": (1,), "color": (1, 1), "inpaint": (3, 1)}[stage]
+    if stage == "inpaint":
+        return _export_inpaint(net)
+    chans = {"mask": (1,), "color": (1, 1)}[stage]
     names = {"mask": ["gray"], "color": ["gray", "mask"], "inpaint": ["image", "mask"]}[stage]
     module = _ColorNHWC(net) if stage == "color" else net
     args = tuple(torch.rand(2, c, size, size) for c in chans)
@@ -81,6 +83,25 @@ def _export_one(net: torch.nn.Module, stage: str, size: int) -> bytes:
         torch.onnx.export(module.eval(), args, buf, dynamo=False, opset_version=OPSET, input_names=names,
                           output_names=outputs, dynamic_axes=axes)
     return buf.getvalue()
+
+
+def _export_inpaint(net: torch.nn.Module) -> bytes:
+    """The inpainter -> ONNX bytes with the torch.export-based exporter (the TorchScript one has no FFT; ONNX's DFT
+    op carries the Fourier units), dynamic batch and size (multiples of 8, or 32 for the 'unet' block)."""
+    step = 32 if getattr(net, "block", None) == "unet" else 8
+    b = torch.export.Dim("batch", min=1, max=64)
+    h, w = torch.export.Dim("h", min=2, max=512), torch.export.Dim("w", min=2, max=512)
+    shapes = {"gray": {0: b, 2: step * h, 3: step * w}, "mask": {0: b, 2: step * h, 3: step * w}}
+    args = (torch.rand(2, 1, 8 * step, 8 * step), (torch.rand(2, 1, 8 * step, 8 * step) > 0.5).float())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import contextlib
+        import os
+
+        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
+            prog = torch.onnx.export(net.eval(), args, dynamo=True, opset_version=OPSET, input_names=["image", "mask"],
+                                     output_names=["out"], dynamic_shapes=shapes)
+    return prog.model_proto.SerializeToString()
 
 
 def _source_record(weights_dir: Path, stage: str) -> dict:
@@ -118,7 +139,8 @@ def export_onnx(weights_dir, cache=None) -> Path:
     files = {}
     for stage in STAGES:
         net, cfg = load_model(weights_dir / stage, "cpu")
-        data = _export_one(net, stage, int(cfg.get("inference", {}).get("size", 256)))
+        size = cfg.get("inference", {}).get("size", 256)
+        data = _export_one(net, stage, size if isinstance(size, int) else 256)
         write_bytes_atomic(cache / f"{stage}.onnx", data)
         files[f"{stage}.onnx"] = {"sha256": sha256(cache / f"{stage}.onnx"), "source": _source_record(weights_dir, stage)}
     manifest = {"opset": OPSET, "format": EXPORT_FORMAT, "torch": torch.__version__, "files": files}

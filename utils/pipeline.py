@@ -21,8 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .baselines import telea
-from .color import compose_rgb
+from .baselines import prefill
+from .color import compose_rgb, replace_luma
 from .checkpoints import load_model, read_config, verify_checksums
 from .images import IMAGE_SIZE, gray_of
 from .chroma import continue_ring_chroma
@@ -103,27 +103,37 @@ def colorize(net, grays, masks, size: int = 256, amp: bool = False, gain: float 
     return _map(lambda g, c: compose_rgb(g, c, gain), grays, colorize_chroma(net, grays, masks, size, amp))
 
 
-def inpaint(net, images, masks, size: int = 256, amp: bool = False) -> list:
-    """Fill the hole of RGB (or gray) images: Telea pre-fill at full size plus the network's correction,
-    computed at the working size and upsampled. Pixels outside the hole are returned unchanged."""
-    gray_in = images[0].ndim == 2
-    rgb = [np.repeat(im[..., None], 3, -1) if im.ndim == 2 else im for im in images]
-    pre = _map(telea, rgb, masks)
-    x = _resize_stack(pre, size).astype(np.float32).transpose(0, 3, 1, 2) / 255.0
-    m = _resize_stack([mk.astype(np.float32) for mk in masks], size)[:, None]
-    out = _run(net, x, m, amp=amp).cpu().numpy()
-    delta = (out - x).transpose(0, 2, 3, 1) * 255.0
+def _pad_to(a: np.ndarray, multiple: int) -> np.ndarray:
+    h, w = a.shape[:2]
+    ph, pw = -h % multiple, -w % multiple
+    return np.pad(a, ((0, ph), (0, pw)), mode="reflect") if ph or pw else a
 
-    def fill_hole(im, p, d, mk):
-        d = cv2.resize(d, (im.shape[1], im.shape[0]), interpolation=cv2.INTER_LINEAR)
-        fill = np.clip(p.astype(np.float32) + d, 0, 255).round().astype(np.uint8)
-        res = im.copy()
-        res[mk] = fill[mk]
-        if gray_in:
-            res = cv2.cvtColor(res, cv2.COLOR_RGB2GRAY) if res.ndim == 3 else res
-        return res
 
-    return _map(fill_hole, rgb, pre, delta, masks)
+def inpaint(net, images, masks, size=None, amp: bool = False) -> list:
+    """Fill the hole of gray (or RGB) images: the luminance is pre-filled (biharmonic, utils.baselines.prefill) and
+    refined by the network at the image's own resolution; an RGB image keeps its chroma (Cb/Cr) and gets the new
+    luminance in the hole. Pixels outside the hole are returned unchanged. (`size` is accepted and ignored: the
+    network is fully convolutional.)"""
+    multiple = 32 if getattr(net, "block", None) == "unet" else 8
+    lumas = [im if im.ndim == 2 else gray_of(im) for im in images]
+    pre = _map(prefill, lumas, masks)
+    out = []
+    for p, m in zip(pre, masks):      # one at a time: images may differ in size
+        h, w = p.shape
+        x = _pad_to(p, multiple).astype(np.float32)[None, None] / 255.0
+        mk = _pad_to(m.astype(np.float32), multiple)[None, None]
+        y = _run(net, x, mk, amp=amp)
+        y = y.cpu().numpy() if torch.is_tensor(y) else np.asarray(y)
+        out.append(np.clip(y[0, 0, :h, :w] * 255.0, 0, 255).round().astype(np.uint8))
+
+    def put(im, luma, mk):
+        if im.ndim == 2:
+            res = im.copy()
+            res[mk] = luma[mk]
+            return res
+        return replace_luma(im, luma, mk)
+
+    return _map(put, images, out, masks)
 
 
 @dataclass

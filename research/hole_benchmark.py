@@ -1,0 +1,135 @@
+"""The hole's luminance, method by method (issue 25's benchmark): on a held-out folder (tools/build_heldout.py),
+each method fills the hole of the damaged gray input given the TRUE mask, and the metric's masked SSIM (1-D over
+the hole's pixels) is computed on the luminance against the truth. Methods: OpenCV Telea; the biharmonic pre-fill
+(utils.baselines.prefill); the inpainter of a weights folder (utils.inpaint); optionally the previous project
+version's inpainter (--old-repo: a checkout of it, run in its own process); and the truth blurred by a Gaussian
+of sigma 4 / 8 / 16 px (how much coarse structure is worth). Prints mean masked SSIM with 95% intervals, paired
+differences over photos (each photo's crops averaged first), time per image, and writes JSON and a grid of the
+worst and best holes of the inpainter.
+
+    python research/hole_benchmark.py heldout --weights weights --old-repo ../old --out runs/hole
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+OLD_RUNNER = """
+import sys, numpy as np, utils
+from pathlib import Path
+from PIL import Image
+from utils.checkpoints import load_model
+net, _ = load_model(Path(sys.argv[1]) / 'inpaint', 'cpu')
+src, out = Path(sys.argv[2]), Path(sys.argv[3])
+out.mkdir(parents=True, exist_ok=True)
+for name in sys.argv[4:]:
+    g = np.asarray(Image.open(src / 'test_input' / name).convert('L'))
+    m = np.asarray(Image.open(src / 'test_mask' / name).convert('L')) > 0
+    rgb = utils.inpaint(net, [np.repeat(g[..., None], 3, -1)], [m], 256)[0]
+    Image.fromarray(utils.gray_of(rgb)).save(out / name)
+"""
+
+
+def interval(values) -> tuple[float, float]:
+    v = np.asarray(values, float)
+    half = 1.96 * v.std(ddof=1) / np.sqrt(len(v)) if len(v) > 1 else float("nan")
+    return float(v.mean()), float(half)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("data", type=Path)
+    ap.add_argument("--weights", type=Path, default=Path("weights"))
+    ap.add_argument("--old-repo", type=Path, default=None, help="a checkout of an earlier version (its weights/)")
+    ap.add_argument("--out", type=Path, default=Path("runs/hole"))
+    ap.add_argument("--baseline", default="biharmonic pre-fill", help="the method the paired differences are against")
+    ap.add_argument("--limit", type=int, default=None)
+    args = ap.parse_args(argv)
+    import torch
+    import utils
+    from utils.baselines import prefill
+    from utils.metric import masked_ssim_term
+
+    torch.set_num_threads(2)
+    man = pd.read_csv(args.data / "manifest.csv")[: args.limit]
+    names, photos = list(man["name"]), list(man["source"])
+    read = lambda sub, n: np.asarray(utils.read_image(args.data / sub / n, "L"))  # noqa: E731
+    truth = {n: utils.gray_of(utils.read_image(args.data / "test_gt" / n, "RGB")) for n in names}
+    gray = {n: read("test_input", n) for n in names}
+    mask = {n: read("test_mask", n) > 0 for n in names}
+    net, _ = utils.load_model(args.weights / "inpaint", "cpu")
+    methods = {
+        "Telea": lambda n: cv2.inpaint(gray[n], mask[n].astype(np.uint8), 5, cv2.INPAINT_TELEA),
+        "biharmonic pre-fill": lambda n: prefill(gray[n], mask[n]),
+        "inpainter": lambda n: utils.inpaint(net, [gray[n]], [mask[n]])[0],
+    }
+    for sigma in (4, 8, 16):
+        methods[f"truth blurred, sigma {sigma}"] = (lambda s: lambda n: np.where(
+            mask[n], cv2.GaussianBlur(truth[n], (0, 0), s), gray[n]))(sigma)
+    fills, seconds = {}, {}
+    for method, fn in methods.items():
+        t = time.perf_counter()
+        fills[method] = {n: fn(n) for n in tqdm(names, desc=method, leave=False)}
+        seconds[method] = (time.perf_counter() - t) / len(names)
+    if args.old_repo:
+        old_out = args.out / "old_inpainter"
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "-c", OLD_RUNNER, str(args.old_repo / "weights"), str(args.data), str(old_out),
+                        *names], check=True, cwd=args.old_repo, env={"PYTHONPATH": str(args.old_repo), "PATH": "/usr/bin:/bin",
+                                                                      "OMP_NUM_THREADS": "2"})
+        seconds["previous inpainter (RGB, 256 px, over Telea)"] = (time.perf_counter() - t) / len(names)
+        fills["previous inpainter (RGB, 256 px, over Telea)"] = {n: read_png(old_out / n) for n in names}
+    rows = []
+    for method, f in fills.items():
+        for n, p in zip(names, photos):
+            value, _ = masked_ssim_term(np.repeat(truth[n][..., None], 3, -1), np.repeat(f[n][..., None], 3, -1), mask[n])
+            rows.append({"method": method, "name": n, "photo": p, "masked_ssim": value})
+    table = pd.DataFrame(rows)
+    per_photo = table.groupby(["method", "photo"]).masked_ssim.mean().unstack(0)
+    result = {}
+    print(f"{len(names)} crops of {len(per_photo)} photos; masked SSIM of the hole's luminance (true mask), "
+          f"paired over photos against '{args.baseline}'")
+    for method in fills:
+        mean, half = interval(per_photo[method])
+        d_mean, d_half = interval(per_photo[method] - per_photo[args.baseline])
+        result[method] = {"masked_ssim": mean, "ci95": half, "vs_baseline": d_mean, "vs_baseline_ci95": d_half,
+                          "seconds_per_image": seconds[method]}
+        print(f"  {method:48s} {mean:.4f} +- {half:.4f}   vs baseline {d_mean:+.4f} +- {d_half:.4f}   "
+              f"{1000 * seconds[method]:.0f} ms/image")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "hole_benchmark.json").write_text(json.dumps({"crops": len(names), "photos": len(per_photo),
+                                                              "baseline": args.baseline, "methods": result}, indent=1))
+    ours = table[table.method == "inpainter"].reset_index(drop=True)
+    order = list(ours.masked_ssim.argsort())
+    picks = order[:3] + order[-3:]
+    from utils.plots import show_grid
+
+    grid = []
+    for i in picks:
+        n = ours.name[i]
+        grid.append([gray[n], fills["biharmonic pre-fill"][n], fills["inpainter"][n], truth[n]])
+    fig = show_grid(grid, titles=["input", "biharmonic", "inpainter", "truth"],
+                    suptitle="worst 3 (top) and best 3 holes of the inpainter, held out")
+    fig.savefig(args.out / "holes_worst_best.png", dpi=80)
+    print(f"wrote {args.out / 'hole_benchmark.json'} and {args.out / 'holes_worst_best.png'}")
+    return 0
+
+
+def read_png(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
