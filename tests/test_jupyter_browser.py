@@ -134,3 +134,33 @@ def test_eda_notebook_runs_in_jupyter_lab(lab):
     floors = json.loads((lab["runs"] / "floors.json").read_text())  # saved where $IMAGE_RESTORE_RUNS says
     assert set(floors) == {"gray copy", "Telea, known mask"}
     assert (ROOT / "notebooks" / NOTEBOOK).read_bytes() == committed  # the committed notebook is untouched
+
+
+NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+# the open notebook's tab, marked when the document differs from the file on disk (Lab's "unsaved" dot)
+DIRTY_TAB = "document.querySelector('.lm-DockPanel-tabBar .lm-TabBar-tab.jp-mod-current.jp-mod-dirty') !== null"
+
+
+def test_notebooks_open_unmodified_in_jupyter_lab(lab):
+    """Opening a notebook and starting its kernel changes nothing: Lab writes the kernel's kernelspec and
+    language_info into the notebook's metadata, and a notebook whose metadata differ opens already marked unsaved."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"Chromium not found at {CHROMIUM}: `make test` installs Debian's chromium package")
+    from playwright.sync_api import sync_playwright
+
+    for name in NOTEBOOKS:
+        shutil.copy(ROOT / "notebooks" / name, lab["home"] / "notebooks" / name)
+    dirty = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        for name in NOTEBOOKS:              # one page each, its workspace reset: that notebook's tab alone
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.goto(f"{lab['base']}/lab/tree/notebooks/{name}?reset&token={lab['token']}", timeout=120_000)
+            page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
+            page.wait_for_function("(document.querySelector('#jp-main-statusbar') || {}).innerText?.includes('| Idle')",
+                                   timeout=120_000)
+            page.wait_for_timeout(2000)       # the kernel's info and spec land in the metadata once it is connected
+            dirty[name] = page.evaluate(DIRTY_TAB)
+            page.close()
+        browser.close()
+    assert not any(dirty.values()), f"opened as modified: {[n for n, d in dirty.items() if d]}"
