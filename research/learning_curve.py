@@ -2,7 +2,7 @@
 recipe and the same budget per photo (epochs x repeats fixed, so steps grow with the photos), each net written to
 its own checkpoint folder (resumable: rerun the same command after an interruption).
 
-    python research/learning_curve.py corpus --out runs/curve --epochs 8 --repeats 3
+    python research/learning_curve.py corpus --out runs/curve --epochs 6 --repeats 2 --image-size 128
     python research/learning_curve.py corpus --out runs/curve --score heldout   # then score each net held out
 
 The photos of each fraction are nested (the 1/8 list is in the 1/4 list, ...), drawn by scene so a scene's photos
@@ -53,6 +53,7 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/curve"))
     ap.add_argument("--epochs", type=int, default=8)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--image-size", type=int, default=256, help="the colour net's working size")
     ap.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
     ap.add_argument("--score", type=Path, default=None, metavar="HELDOUT", help="score the trained nets on this folder")
     ap.add_argument("--weights", type=Path, default=Path("weights"), help="mask and inpaint nets for scoring")
@@ -65,7 +66,8 @@ def main(argv=None) -> int:
             subprocess.run([sys.executable, "tools/train.py", "--stage", "color", "--data-dir", str(args.corpus),
                             "--ckpt-dir", str(args.out / f"ck_{f:g}"), "--train-source", "photos", "--photos",
                             str(lists[f]), "--epochs", str(args.epochs), "--repeats", str(args.repeats),
-                            "--val-count", "24", "--num-workers", "0"], check=True)
+                            "--val-count", "24", "--num-workers", "0", "--image-size", str(args.image_size)],
+                           check=True)
         return 0
     import utils
     from benchmark import heldout_scores      # noqa: the benchmark's scoring of a weights folder

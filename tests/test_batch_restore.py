@@ -59,7 +59,7 @@ def test_choose_loss_reads_the_comparison_or_falls_back_to_the_measured_default(
     table = pd.DataFrame({"val_score": [0.5, 0.6], "val_hue": [0.3, 0.1]}, index=["perceptual", "l1"])
     assert utils.choose_loss("color", "auto", table) == "l1"
     assert utils.choose_loss("color", "auto", None) == "classify"      # not the regression loss that collapses
-    assert utils.choose_loss("inpaint", "auto") == "l1+gan"
+    assert utils.choose_loss("inpaint", "auto") == utils.losses.MEASURED_DEFAULT["inpaint"] == "l1+mssim"
     assert utils.choose_loss("mask", "auto", {"bce": {"val_recall": 0.8}, "dice": {"val_recall": 0.9}}) == "dice"
     assert utils.choose_loss("mask", "bce") == "bce"
     with pytest.raises(ValueError, match="inpaint loss 'l2'"):
@@ -67,8 +67,9 @@ def test_choose_loss_reads_the_comparison_or_falls_back_to_the_measured_default(
 
 
 def test_inpaint_loss_by_name_turns_its_terms_on():
-    assert utils.InpaintLoss("l1").gan_w == 0 and utils.InpaintLoss("l1").ssim_w == 0
-    both = utils.InpaintLoss("l1+gan+ssim", ssim_weight=0.5, gan_weight=0.02)
+    design = utils.InpaintLoss("l1+gan")
+    assert design.gan_w > 0 and design.ssim_w == 0 and design.perceptual is None
+    both = utils.InpaintLoss("l1+mssim+gan", ssim_weight=0.5, gan_weight=0.02)
     assert both.ssim_w == 0.5 and both.gan_w == 0.02
     with pytest.raises(ValueError, match="not in"):
         utils.InpaintLoss("gan")

@@ -88,7 +88,7 @@ def test_perceptual_features_are_pretrained_not_random():
     lambda: utils.MaskStage(loss="l2+perceptual", lr=2e-3, size=128),
     lambda: utils.ColorStage(loss="perceptual+l1", lr=2e-3, size=128),
     lambda: utils.ColorStage(loss="classify", lr=2e-3, size=128),
-    lambda: utils.InpaintStage(loss="l1+gan+ssim", lr=2e-3, size=128, ssim_weight=1.0, gan_weight=0.01),
+    lambda: utils.InpaintStage(loss="l1+mssim+gan", lr=2e-3, size=128, ssim_weight=1.0, gan_weight=0.01),
 ], ids=["mask-bce-dice", "mask-l2-perceptual", "color", "color-classify", "inpaint"])
 def test_few_steps_lower_the_loss_on_a_fixed_batch(sample_data, make):
     torch.manual_seed(0)
@@ -106,7 +106,7 @@ def test_nan_guard_skips_step_and_stops_run(sample_data, tmp_path):
     stage = utils.InpaintStage(size=128)
     ds, _ = batch_of(sample_data)
     batch = default_collate([utils.InpaintDataset(ds, 128)[i] for i in range(2)])
-    batch["rgb"][:] = float("nan")
+    batch["image"][:] = float("nan")
     stage.train_mode()
     before = {k: v.clone() for k, v in stage.net.state_dict().items()}
     assert stage.train_step(batch) is None
@@ -126,7 +126,7 @@ def test_nan_guard_skips_step_and_stops_run(sample_data, tmp_path):
 
         def __getitem__(self, i):
             item = utils.InpaintDataset(ds, 128)[i % len(ds)]
-            item["rgb"] = torch.full_like(item["rgb"], float("nan"))
+            item["image"] = torch.full_like(item["image"], float("nan"))
             return item
 
     with pytest.raises(FloatingPointError, match="non-finite"):

@@ -249,7 +249,7 @@ def test_training_notebooks(nb_env):
     # no --ckpt-dir: $IMAGE_RESTORE_CHECKPOINTS says where the checkpoints go
     run_notebooks(["02", "03", "04"], nb_env["data"], nb_env["out"], None,
                   env={"IMAGE_RESTORE_CHECKPOINTS": str(nb_env["ckpt"])})
-    for stage in ("mask", "color", "inpaint", "inpaint_disc"):
+    for stage in ("mask", "color", "inpaint"):
         net, cfg = utils.load_model(nb_env["ckpt"] / stage)
         assert cfg["epoch"] == 1
     for name in ("mask", "color", "inpaint"):

@@ -6,7 +6,6 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from pytorch_msssim import ssim as ssim_fn
 
 from .color import rgb_to_cbcr
 
@@ -298,10 +297,10 @@ def discriminator_hinge_loss(real_logits, fake_logits) -> torch.Tensor:
 # Each stage's loss comparison (the training notebooks' "Which loss?") is read on one validation metric, and
 # without a comparison the loss that won the recorded comparison is used (weights/README.md, "Training"):
 # mask BCE+Dice (best recall), colour the classification loss (hue 0.159 vs 0.022 for the design's perceptual+L1,
-# which collapses to a sepia mean), inpaint the design's L1+GAN (best masked SSIM).
+# which collapses to a sepia mean), inpaint L1 + the metric's masked SSIM (weights/README.md: held-out masked SSIM).
 STAGE_LOSSES = {"mask": MASK_LOSSES, "color": COLOR_LOSSES, "inpaint": INPAINT_LOSSES}
 COMPARISON_METRIC = {"mask": "val_recall", "color": "val_score", "inpaint": "val_masked_ssim"}
-MEASURED_DEFAULT = {"mask": "bce+dice", "color": "classify", "inpaint": "l1+gan"}
+MEASURED_DEFAULT = {"mask": "bce+dice", "color": "classify", "inpaint": "l1+mssim"}
 
 
 def choose_loss(stage: str, loss: str = "auto", comparison=None) -> str:
