@@ -4,9 +4,10 @@ the tests (the read -> restore -> write -> zip flow is utils.batch_restore). It 
 
 Order 'mask-colorize-inpaint' (the design, default): find the hole, colour the image, fill the hole.
 Order 'mask-inpaint-colorize': find the hole, fill it in gray, colour the result.
-Each network runs at its working size (256 by default); the mask is refined at full size, chroma is
-upsampled onto the full-resolution luminance, and the inpainter's correction is added to a full-size
-Telea pre-fill inside the hole only.
+The mask and colour networks run at their working size (256 by default); the mask is refined at full size and
+chroma is upsampled onto the full-resolution luminance. The inpainter works on luminance at full resolution, on a
+window around the hole: a biharmonic pre-fill plus the network's correction, inside the hole only; the hole keeps
+the colour stage's chroma.
 """
 from __future__ import annotations
 
