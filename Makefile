@@ -13,7 +13,9 @@ $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements.txt
-	$(BIN)/python -m pip install -q --no-deps -e .   # `import utils` from any folder (notebooks/, tools/, ...)
+	@# -qq: setuptools' boxed note on editable installs ("folders ... with the same name as your package") is a
+	@# warning that pip 26 shows at -q; an error still shows
+	$(BIN)/python -m pip install -qq --no-deps -e .   # `import utils` from any folder (notebooks/, tools/, ...)
 	touch $@
 
 venv: $(BIN)/.installed

@@ -103,6 +103,18 @@ def test_notebooks_carry_the_metadata_their_kernel_reports():
         assert version.split(".")[:2] == reported["version"].split(".")[:2], (name, version)
 
 
+def test_make_venv_installs_quietly(tmp_path):
+    """The first `make run` creates the venv: every pip call quiet, and the editable install of the project at -qq,
+    where pip 26 would still show setuptools' boxed note on editable installs (a BuildBackendWarning, shown at -q)."""
+    proc = subprocess.run(["make", "-n", "-B", "venv", f"VENV={tmp_path / 'venv'}"], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    pip = [line.split() for line in proc.stdout.splitlines() if " -m pip install" in line]
+    assert len(pip) == 3 and all({"-q", "-qq"} & set(words) for words in pip), proc.stdout
+    editable = next(words for words in pip if "-e" in words)
+    assert "-qq" in editable, proc.stdout
+
+
 def test_the_runs_last_lines_say_where_the_images_are_and_how_the_score_reads(tmp_path):
     runner = load_runner()
     png = tmp_path / "png"
