@@ -5,12 +5,13 @@
 
 --backend (default: $IMAGE_RESTORE_BACKEND, else torch): onnx runs the networks in onnxruntime on the CPU.
 --colour: the Colours choice the page starts with (natural, the default: the colour net's own hues; score: the hue
-remap chosen for the competition's score, which can paint hues a person would not). Batch zips always use score.
+remap chosen for the competition's score, which can paint hues a person would not). Every tab uses the choice.
 
-Runs on localhost, offline. Tabs: restore a damaged grayscale image (upload or a sample, optional ground
-truth for the score); damage a colour photo on the spot with the competition's polygon generator and
-restore it; batch mode (a zip of inputs in, a validated submission zip out). Bad uploads get a message in
-the page and the app keeps running.
+Runs on localhost, offline. Tabs: restore a damaged grayscale image (upload or a sample, shown as images, with an
+optional ground truth for the score); damage a colour photo on the spot with the competition's polygon generator
+and restore it; batch mode (a zip of inputs in, a validated submission zip out). Downloads are named after the
+input (`photo.png` -> `photo_restored.png`); a photo's EXIF orientation is applied (utils.guards.decode_image).
+Bad uploads get a message in the page and the app keeps running.
 """
 from __future__ import annotations
 
@@ -67,7 +68,8 @@ def decode_upload(source, name: str) -> np.ndarray:
 
 class OutputFolder:
     """Where the app writes the files it offers for download: one temporary folder per app process, removed
-    at exit, holding only the last `keep` results (Gradio serves its own copy of each from its cache)."""
+    at exit, holding only the last `keep` results (Gradio serves its own copy of each from its cache). Each result
+    gets a folder of its own, so that the file keeps the name it is downloaded under (`photo_restored.png`)."""
 
     def __init__(self, keep: int = 16):
         self.keep, self.dir = keep, None
@@ -78,11 +80,33 @@ class OutputFolder:
             atexit.register(shutil.rmtree, self.dir, True)
         old = sorted(self.dir.iterdir(), key=lambda p: p.stat().st_mtime)
         for p in old[: max(0, len(old) - self.keep + 1)]:
-            p.unlink(missing_ok=True)
-        stem, suffix = Path(name).stem, Path(name).suffix
-        fd, path = tempfile.mkstemp(dir=self.dir, prefix=stem + "-", suffix=suffix)
-        os.close(fd)
-        return Path(path)
+            shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        return Path(tempfile.mkdtemp(dir=self.dir)) / safe_name(name)
+
+
+def safe_name(name: str, fallback: str = "image") -> str:
+    """A file name for a download: the last part of `name`, without characters that browsers or file systems
+    refuse, at most 120 characters before its suffix."""
+    p = Path(str(name).replace("\\", "/"))
+    stem = "".join(c if c.isalnum() or c in "-_. " else "_" for c in p.stem).strip(" .")[:120] or fallback
+    return stem + "".join(c for c in p.suffix if c.isalnum() or c == ".")
+
+
+def restored_name(input_name: str | None) -> str:
+    """The download name of a restoration: `<input stem>_restored.png` (`restored.png` without an input name)."""
+    return f"{Path(safe_name(input_name)).stem}_restored.png" if input_name else "restored.png"
+
+
+def upload_of(payload) -> tuple[str | None, str | None]:
+    """(path, the name the user's file had) of an image component's raw value (the app's listeners take the upload
+    as Gradio received it, unprocessed, so that every image is decoded by `load_upload` with its checks and
+    messages); a path string (a test, an example) is its own name."""
+    if not payload:
+        return None, None
+    if isinstance(payload, (str, os.PathLike)):
+        return str(payload), Path(payload).name
+    path = payload.get("path")
+    return path, payload.get("orig_name") or (Path(path).name if path else None)
 
 
 OUTPUTS = OutputFolder()
@@ -94,8 +118,10 @@ def score_text(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> str:
             f"hue {r['hue']:.4f}")
 
 
-def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, true_mask=None, colour: str = "score"):
-    """-> (mask overlay, colorized, restored, result PNG path, markdown)."""
+def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, true_mask=None, colour: str = "score",
+                  name: str | None = None):
+    """-> (mask overlay, colorized, restored, result PNG path, markdown). `name`: the input's file name, which the
+    result's is made from (`photo.jpg` -> `photo_restored.png`)."""
     gray = utils.gray_of(image) if image.ndim == 3 else image
     r = next(restorer.restore_images([gray]))
     md = (f"Restored a {gray.shape[1]}x{gray.shape[0]} image ({colour} colours); detected hole: "
@@ -108,7 +134,7 @@ def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, tru
         else:
             mask = true_mask if true_mask is not None else (gray != utils.gray_of(gt))
             md += "\n\n" + score_text(gt, r.restored, mask)
-    out = OUTPUTS.path("restored.png")
+    out = OUTPUTS.path(restored_name(name))
     utils.write_png(out, r.restored)
     return utils.overlay_mask(gray, r.mask), r.colorized, r.restored, str(out), md
 
@@ -123,8 +149,9 @@ def damage_photo(path, seed: int):
     return utils.apply_damage(utils.gray_of(crop), dmg), crop, dmg.mask
 
 
-def restore_zip(restorer, zip_path, progress=None):
-    """A zip of damaged inputs -> (validated submission zip path, markdown report).
+def restore_zip(restorer, zip_path, progress=None, colour: str | None = None):
+    """A zip of damaged inputs -> (validated submission zip path, markdown report); `colour`: the restorer's colour
+    setting, said in the report.
 
     Checked before anything is decoded: at most MAX_ZIP_MEMBERS images, each at most MAX_UPLOAD_BYTES
     uncompressed (declared and actually inflated), MAX_ZIP_TOTAL_BYTES in all; two members with one output name
@@ -169,7 +196,7 @@ def restore_zip(restorer, zip_path, progress=None):
             raise UploadError("No image in the zip could be read: " + "; ".join(problems + e.failed)) from e
     problems += report.failed
     done = len(report.zipped)
-    md = f"Restored {done} image(s) into a validated submission zip."
+    md = f"Restored {done} image(s) into a validated submission zip" + (f" ({colour} colours)." if colour else ".")
     if problems:
         md += "\n\nSkipped:\n" + "\n".join(f"- {p}" for p in problems)
     return str(out), md
@@ -206,19 +233,26 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                 return (*([None] * (n_out - 1)), f"⚠️ {e}")
         return wrapper
 
-    def on_restore(path, gt_path, colours="score"):
+    # the image listeners take the uploads unprocessed (preprocess=False): Gradio's Image would open them with PIL
+    # first, and a broken file would fail there with Gradio's message instead of ours (load_upload)
+    def on_restore(payload, gt_payload, colours=colour):
+        path, name = upload_of(payload)
         image = load_upload(path, "image")
+        gt_path, _ = upload_of(gt_payload)
         gt = load_upload(gt_path, "ground truth") if gt_path else None
-        return restore_array(restorers[colours], image, gt, colour=colours)
+        return restore_array(restorers[colours], image, gt, colour=colours, name=name)
 
-    def on_damage(path, seed, colours="score"):
+    def on_damage(payload, seed, colours=colour):
+        path, name = upload_of(payload)
+        seed = int(seed or 0)                  # an emptied field: seed 0
         gray, gt, mask = damage_photo(path, seed)
+        stem = Path(safe_name(name or "photo")).stem
         overlay, colorized, restored, out, md = restore_array(restorers[colours], gray, gt, true_mask=mask,
-                                                              colour=colours)
-        return gray, overlay, colorized, restored, out, md
+                                                              colour=colours, name=f"{stem}_seed{seed}.png")
+        return gray, gt, overlay, colorized, restored, out, md
 
-    def on_batch(zip_path, progress=gr.Progress()):
-        return restore_zip(restorers["score"], zip_path, progress)
+    def on_batch(zip_path, colours=colour, progress=gr.Progress()):
+        return restore_zip(restorers[colours], zip_path, progress, colour=colours)
 
     # Gradio's own copies of uploads and results are deleted after 10 minutes (and at restart)
     with gr.Blocks(title="Image-Restore", delete_cache=(300, 600)) as demo:
@@ -228,8 +262,10 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
         with gr.Tabs():
             with gr.Tab("Restore"):
                 with gr.Row():
-                    in_file = gr.File(label="Damaged grayscale image", file_types=["image"], type="filepath", elem_id="input-file")
-                    gt_file = gr.File(label="Ground truth (optional, for the score)", file_types=["image"], type="filepath", elem_id="gt-file")
+                    in_file = gr.Image(label="Damaged grayscale image", type="filepath", image_mode=None,
+                                       sources=["upload", "clipboard"], format="png", elem_id="input-file")
+                    gt_file = gr.Image(label="Ground truth (optional, for the score)", type="filepath", image_mode=None,
+                                       sources=["upload", "clipboard"], format="png", elem_id="gt-file")
                 go = gr.Button("Restore", variant="primary", elem_id="restore-btn")
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
@@ -239,26 +275,31 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                 download = gr.File(label="Download the restored PNG", interactive=False, elem_id="download")
                 if examples_dir is not None:
                     gr.Examples(sample_examples(examples_dir), inputs=[in_file, gt_file], label="Samples (with ground truth)")
-                go.click(guarded(on_restore, 5), [in_file, gt_file, colours], [mask_img, col_img, res_img, download, status])
+                go.click(guarded(on_restore, 5), [in_file, gt_file, colours], [mask_img, col_img, res_img, download, status],
+                         preprocess=False)
             with gr.Tab("Damage a colour photo"):
                 with gr.Row():
-                    photo = gr.File(label="Colour photo", file_types=["image"], type="filepath", elem_id="photo-file")
+                    photo = gr.Image(label="Colour photo", type="filepath", image_mode=None,
+                                     sources=["upload", "clipboard"], format="png", elem_id="photo-file")
                     seed = gr.Number(value=0, precision=0, label="Damage seed")
                 go2 = gr.Button("Damage and restore", variant="primary", elem_id="damage-btn")
                 status2 = gr.Markdown(elem_id="status-damage")
                 with gr.Row():
                     dmg_img = gr.Image(label="Damaged input", format="png", interactive=False)
+                    truth2 = gr.Image(label="Ground truth (the photo's crop)", format="png", interactive=False,
+                                      elem_id="truth-damage")
                     mask2 = gr.Image(label="Detected hole", format="png", interactive=False)
                     col2 = gr.Image(label="Colorized", format="png", interactive=False)
                     res2 = gr.Image(label="Restored", format="png", interactive=False, elem_id="restored-damage")
-                download2 = gr.File(label="Download the restored PNG", interactive=False)
-                go2.click(guarded(on_damage, 6), [photo, seed, colours], [dmg_img, mask2, col2, res2, download2, status2])
+                download2 = gr.File(label="Download the restored PNG", interactive=False, elem_id="download-damage")
+                go2.click(guarded(on_damage, 7), [photo, seed, colours],
+                          [dmg_img, truth2, mask2, col2, res2, download2, status2], preprocess=False)
             with gr.Tab("Batch"):
                 zip_in = gr.File(label="Zip of damaged grayscale PNGs", file_types=[".zip"], type="filepath", elem_id="zip-file")
                 go3 = gr.Button("Restore all", variant="primary", elem_id="batch-btn")
                 status3 = gr.Markdown(elem_id="status-batch")
                 zip_out = gr.File(label="Submission zip", interactive=False, elem_id="zip-out")
-                go3.click(guarded(on_batch, 2), [zip_in], [zip_out, status3])
+                go3.click(guarded(on_batch, 2), [zip_in, colours], [zip_out, status3])
     return demo
 
 
@@ -272,7 +313,7 @@ def main(argv=None) -> int:
                     help="torch (CPU or CUDA) or onnx (onnxruntime, CPU); default $IMAGE_RESTORE_BACKEND, else torch")
     ap.add_argument("--colour", default="natural", choices=list(utils.pipeline.COLOURS),
                     help="the page's starting Colours choice (natural: the colour net's own hues; score: for the "
-                         "competition's score); batch zips always use score")
+                         "competition's score); every tab uses the choice")
     args = ap.parse_args(argv)
     from utils.runtime import tune_malloc
 
@@ -290,9 +331,15 @@ def main(argv=None) -> int:
     samples = Path(tempfile.mkdtemp(prefix="image-restore-samples-"))
     atexit.register(shutil.rmtree, samples, True)
     demo = build_app(restorer, samples, args.colour)
-    print(f"Image-Restore app on http://{args.host}:{args.port} (weights: {weights}, backend: {args.backend})", flush=True)
+    # quiet: Gradio's own lines would suggest share=True (a public link) for this offline, local app
     demo.queue().launch(server_name=args.host, server_port=args.port, share=False, show_error=True,
-                        max_file_size="50mb", ssr_mode=False)
+                        max_file_size="50mb", ssr_mode=False, quiet=True, prevent_thread_lock=True)
+    print(f"Image-Restore app running on http://{args.host}:{demo.server_port} (weights: {weights}, backend: "
+          f"{args.backend}; offline, on this machine only). Ctrl-C to stop.", flush=True)
+    try:
+        demo.block_thread()
+    except KeyboardInterrupt:
+        pass
     return 0
 
 

@@ -4,6 +4,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import zipfile
@@ -29,10 +30,13 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tiny_weights):
+def app_server(tiny_weights):
+    """app.py on a free port: {"url", "port", "output": the lines it has printed so far (read as they come)}."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--weights", str(tiny_weights), "--port", str(port),
                              "--device", "cpu"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output = []
+    threading.Thread(target=lambda: output.extend(iter(proc.stdout.readline, "")), daemon=True).start()
     url = f"http://127.0.0.1:{port}/"
     deadline = time.time() + 120
     while time.time() < deadline:
@@ -41,14 +45,20 @@ def app_url(tiny_weights):
                 break
         except OSError:
             if proc.poll() is not None:
-                pytest.fail("app exited: " + proc.stdout.read()[-2000:])
+                time.sleep(0.5)
+                pytest.fail("app exited: " + "".join(output)[-2000:])
             time.sleep(1)
     else:
         proc.kill()
         pytest.fail("app did not start in 120 s")
-    yield url
+    yield {"url": url, "port": port, "output": output}
     proc.terminate()
     proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def app_url(app_server):
+    return app_server["url"]
 
 
 @pytest.fixture(scope="module")
@@ -62,22 +72,37 @@ def browser():
         b.close()
 
 
-def open_with_uploads(page, url: str, uploads, attempts: int = 3):
-    """Open the app and upload each (elem_id, path), waiting until the component shows the file's name. Under load
-    an upload can be lost (before Gradio's front end has attached its handler, or half-way, with the file field
-    gone and no name shown): then load the page afresh and upload everything again."""
+def open_with_uploads(page, url: str, uploads, attempts: int = 3, tab: str | None = None):
+    """Open the app (and `tab`) and upload each (elem_id, path), waiting until the component shows the upload as an
+    image (a preview, not a file name). Under load an upload can be lost (before Gradio's front end has attached
+    its handler, or half-way, with the file field gone and no preview): then load the page afresh and upload
+    everything again."""
     for attempt in range(attempts):
         page.goto(url)
         page.wait_for_selector("#restore-btn", timeout=60_000)
+        if tab:
+            page.get_by_role("tab", name=tab).click()
         try:
             for elem_id, path in uploads:
                 page.locator(f"#{elem_id} input[type=file]").set_input_files(str(path))
-                page.wait_for_function(f"document.querySelector('#{elem_id}').innerText.includes('{path.name}')",
-                                       timeout=45_000)
+                page.wait_for_selector(f"#{elem_id} img", timeout=45_000)
             return
         except Exception:
             if attempt == attempts - 1:
                 raise
+
+
+def image_size(page, selector: str):
+    """[naturalWidth, naturalHeight] of the image shown at `selector` once it has loaded ([0, 0] if it cannot)."""
+    page.wait_for_function(f"(document.querySelector('{selector}') || {{}}).complete === true", timeout=30_000)
+    return page.evaluate(f"(() => {{ const i = document.querySelector('{selector}'); "
+                         "return [i.naturalWidth, i.naturalHeight]; })()")
+
+
+def file_shown(page, elem_id: str, name: str, timeout: int = 30_000):
+    """Wait until the file component `elem_id` shows a file called `name` (Gradio breaks the name over lines)."""
+    page.wait_for_function(f"document.querySelector('#{elem_id}').innerText.replace(/\\s/g, '').includes('{name}')",
+                           timeout=timeout)
 
 
 def test_upload_restore_and_see_result(app_url, browser, sample_data, tmp_path):
@@ -87,6 +112,8 @@ def test_upload_restore_and_see_result(app_url, browser, sample_data, tmp_path):
     gt = tmp_path / "gt.png"
     gt.write_bytes((sample_data / "test_gt" / "TEST_000.png").read_bytes())
     open_with_uploads(page, app_url, [("input-file", src), ("gt-file", gt)])
+    # the upload and the ground truth are shown as images (previews), not as file names
+    assert image_size(page, "#input-file img") == [512, 512] and image_size(page, "#gt-file img") == [512, 512]
     t = time.time()
     page.click("#restore-btn")
     page.wait_for_selector("#restored-out img", timeout=120_000)
@@ -96,6 +123,8 @@ def test_upload_restore_and_see_result(app_url, browser, sample_data, tmp_path):
                          " return [i.naturalWidth, i.naturalHeight]; })()")
     assert size == [512, 512]
     assert page.locator("#mask-out img").count() == 1 and page.locator("#colorized-out img").count() == 1
+    # the download is named after the input, not restored-u0ekigsi.png
+    file_shown(page, "download", "TEST_000_restored.png")
     assert "(natural colours)" in page.inner_text("#status")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "app.png"), full_page=True)
@@ -141,3 +170,71 @@ def test_upload_checks_and_batch(tiny_weights, sample_data, tmp_path):
     gray, gt, mask = app.damage_photo(utils.builtin_photo_paths()[0], seed=3)
     assert gray.shape == (512, 512) and gt.shape == (512, 512, 3)
     assert np.array_equal(gray[~mask], utils.gray_of(gt)[~mask])
+
+
+def test_the_terminal_says_where_the_app_is_and_suggests_no_public_link(app_server):
+    """Gradio's launch lines would suggest `share=True` (a public link through gradio.live) for this offline app."""
+    text = "".join(app_server["output"])
+    assert f"running on http://127.0.0.1:{app_server['port']}" in text and "Ctrl-C to stop" in text, text
+    assert "share=True" not in text and "public" not in text.lower(), text
+
+
+def test_batch_and_damage_tabs_follow_the_colour_choice(app_url, browser, sample_data, tmp_path):
+    from test_restore_cli import phone_photo
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    z = tmp_path / "inputs.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.write(sample_data / "test_input" / "TEST_000.png", "TEST_000.png")
+    for attempt in range(3):                  # (an upload lost under load: see open_with_uploads)
+        page.goto(app_url)
+        page.wait_for_selector("#restore-btn", timeout=60_000)
+        page.get_by_role("tab", name="Batch").click()
+        page.locator("#zip-file input[type=file]").set_input_files(str(z))
+        try:
+            file_shown(page, "zip-file", "inputs.zip", timeout=45_000)
+            break
+        except Exception:
+            if attempt == 2:
+                raise
+    page.click("#batch-btn")                  # the page starts on natural colours
+    page.wait_for_function("document.querySelector('#status-batch').innerText.includes('(natural colours)')",
+                           timeout=120_000)
+    page.locator("#colours").get_by_label("score").check()
+    page.click("#batch-btn")
+    page.wait_for_function("document.querySelector('#status-batch').innerText.includes('(score colours)')",
+                           timeout=120_000)
+    file_shown(page, "zip-out", "submission.zip")
+    page.close()
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    phone_photo(tmp_path / "phone.jpg", 600, 800)         # stored sideways with EXIF orientation 6
+    open_with_uploads(page, app_url, [("photo-file", tmp_path / "phone.jpg")], tab="Damage a colour photo")
+    page.locator("#colours").get_by_label("score").check()
+    page.click("#damage-btn")
+    page.wait_for_function("document.querySelector('#status-damage').innerText.includes('(score colours)')",
+                           timeout=120_000)
+    assert image_size(page, "#truth-damage img") == [512, 512]
+    file_shown(page, "download-damage", "phone_seed0_restored.png")
+    page.close()
+
+
+def test_uploads_are_read_upright_and_downloads_named_after_them(tiny_weights, tmp_path):
+    import app
+    from test_restore_cli import phone_photo
+
+    upright = phone_photo(tmp_path / "IMG_0001.jpg")      # a phone photo: pixels sideways, EXIF orientation 6
+    rgb = app.load_upload(tmp_path / "IMG_0001.jpg")
+    assert rgb.shape == upright.shape and np.abs(rgb.astype(int) - upright).mean() < 4
+    # the crop of the damage tab comes from the upright photo: its top rows are the red band
+    _, truth, _ = app.damage_photo(tmp_path / "IMG_0001.jpg", seed=0)
+    assert truth[:20, :, 0].mean() > 200 and truth[:20, :, 2].mean() < 60
+    restorer = utils.Restorer.from_dir(tiny_weights, device="cpu")
+    *_, out, _ = app.restore_array(restorer, utils.gray_of(rgb), name="IMG_0001.jpg")
+    assert Path(out).name == "IMG_0001_restored.png" and utils.read_image(out, "RGB").shape == rgb.shape
+    *_, again, _ = app.restore_array(restorer, utils.gray_of(rgb), name="IMG_0001.jpg")
+    assert Path(again).name == Path(out).name and again != out and Path(out).exists()   # a folder each
+    assert app.restored_name("../a b/<weird>:name.tif") == "_weird__name_restored.png"
+    assert app.restored_name(None) == "restored.png"
+    assert app.upload_of({"path": "/tmp/gradio/x/abc.png", "orig_name": "holiday.png"}) == ("/tmp/gradio/x/abc.png",
+                                                                                          "holiday.png")
