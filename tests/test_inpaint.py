@@ -68,6 +68,12 @@ Source: https://example.org/owl
 License: CC-BY-2.0
 Comments: cropping
 Files: owl.webp other.webp
+
+Copyright: 2000, 2008 Bruno Coudoin and others
+License: CC-BY-SA 4.0
+Louvre_0.webp
+Louvre_background.webp
+Comment: based on a photo by Benh LIEU SONG, license CC-BY-SA 3.0, source at https://commons.wikimedia.org/wiki/File:Louvre.jpg
 """
 
 
@@ -86,6 +92,9 @@ def test_credits_give_each_photo_its_author_and_licence_in_the_manifest(tmp_path
     assert parsed["bison.webp"] == {"author": "Kurt Kaiser", "license": "CC0-1.0",
                                     "url": "https://commons.wikimedia.org/wiki/File:American_Bison_9.jpg"}
     assert parsed["other.webp"]["license"] == "CC-BY-2.0" and parsed["question.svg"]["author"] == "Timothee Giet, 2018"
+    # a block that lists its files without a Files: line, its source in the comment
+    assert parsed["Louvre_background.webp"] == {"author": "2000, 2008 Bruno Coudoin and others", "license": "CC-BY-SA 4.0",
+                                                "url": "https://commons.wikimedia.org/wiki/File:Louvre.jpg"}
 
     # a GCompris package tree with one activity's resource file, as dpkg-deb -x unpacks it
     root = tmp_path / "unpacked" / bc.GCOMPRIS

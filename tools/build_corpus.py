@@ -51,7 +51,9 @@ NOT_PHOTOS = {"Autumn", "Canopee", "ColorfulCups", "Honeywave", "Kay", "Patak", 
               "pic1", "pic2", "pic3", "pic4", "pic5", "pic6", "starry_night",
               # GCompris: paintings, a framed picture and a photo with painted-on marks (details, categorization)
               "PortraitOfPereTanguy_background", "Van_Gogh_The_Night_Cafe_background", "Pieter_Bruegel_background",
-              "lady_unicorn_background", "Bosschaert_04_background", "Paul_Gauguin_006_background"}
+              "lady_unicorn_background", "Bosschaert_04_background", "Paul_Gauguin_006_background",
+              "Gogh4_background", "VincentVanGogh0012_background", "VincentVanGogh0013_background",
+              "VincentVanGogh0019_background", "VincentVanGoghBridge_background"}
 
 
 def fetch(src: Path) -> None:
@@ -81,27 +83,28 @@ def fetch(src: Path) -> None:
 
 def parse_credits(text: str) -> dict:
     """{file path relative to the credits file: {author, license, url}} from a GCompris credits README: blocks
-    separated by blank lines, fields `Copyright:`, `License:`, `Source:` and `Files:` (names on the same line or
-    on the lines after it)."""
+    separated by blank lines, fields `Copyright:`, `License:`, `Source:`, `Comment(s):` and `Files:` (names on the
+    same line or on the lines after it; some blocks list their files without a `Files:` line). Where `Source:` is
+    missing, the first address in the comment (e.g. "based on a photo by ..., source at https://...") is used."""
     out = {}
     for block in re.split(r"\n\s*\n", text.replace("\r", "")):
         fields, files, key = {}, [], None
         for line in block.splitlines():
             m = re.match(r"^(Copyright|License|Licence|Source|Files|Comments?)\s*:\s*(.*)$", line.strip(), re.I)
             if m:
-                key = m.group(1).lower().replace("licence", "license")
+                key = m.group(1).lower().replace("licence", "license").replace("comments", "comment")
                 value = m.group(2).strip()
                 if key == "files":
-                    files += value.split()
+                    files += value.replace(",", " ").split()
                 else:
                     fields[key] = value
-            elif key == "files" and line.strip():
-                files += line.split()
-            elif key and line.strip() and key != "files":
+            elif re.fullmatch(r"[\w./+-]+\.(webp|svg|png|jpe?g|ogg|wav|gif)", line.strip(), re.I):
+                files.append(line.strip())
+            elif key and line.strip():
                 fields[key] = (fields.get(key, "") + " " + line.strip()).strip()
+        url = fields.get("source") or next(iter(re.findall(r"https?://\S+", fields.get("comment", ""))), "")
         for f in files:
-            out[f] = {"author": fields.get("copyright", ""), "license": fields.get("license", ""),
-                      "url": fields.get("source", "")}
+            out[f] = {"author": fields.get("copyright", ""), "license": fields.get("license", ""), "url": url}
     return out
 
 
