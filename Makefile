@@ -7,7 +7,7 @@ DATA ?=
 # glibc malloc tuning doubles CPU training speed (must be set before Python starts)
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
 
-.PHONY: venv run test app lab browser clean-runs
+.PHONY: venv run test test-fast app lab browser clean-runs
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,8 +29,15 @@ run: venv
 browser:
 	@command -v chromium >/dev/null || { if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; else sudo apt-get install -y -qq chromium; fi; }
 
+# Every test (tests/ and research/): unit tests, the notebooks in smoke mode, the app and Jupyter Lab in Chromium,
+# gloo training processes; two pytest workers, one test file each at a time (docs/testing.md)
+TEST_WORKERS ?= 2
 test: venv browser
-	$(BIN)/python -m pytest -q tests $(TEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests research $(TEST_ARGS)
+
+# The unit tests only: no Chromium, no notebooks, no training processes, nothing marked slow (tests/conftest.py)
+test-fast: venv
+	$(BIN)/python -m pytest -q -m "not slow and not browser and not notebook and not distributed" tests $(TEST_ARGS)
 
 # The web app on http://127.0.0.1:7860 (offline; shipped weights, else checkpoints/)
 app: venv

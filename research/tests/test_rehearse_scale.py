@@ -9,6 +9,8 @@ import pytest
 import utils
 from research_fixtures import load_tool, sample_data  # noqa: F401  (sample_data: a fixture)
 
+pytestmark = pytest.mark.slow      # builds a data set and runs the research tool on it
+
 rehearse = load_tool("rehearse_scale")
 
 

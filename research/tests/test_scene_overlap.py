@@ -2,9 +2,12 @@
 import json
 
 import pandas as pd
+import pytest
 from PIL import Image, ImageOps
 
 from research_fixtures import load_tool, sample_data  # noqa: F401  (sample_data: a fixture)
+
+pytestmark = pytest.mark.slow      # builds a data set and runs the research tool on it
 
 
 def test_scene_overlap_finds_the_training_photo_of_a_mirrored_copy_and_splits_scores(sample_data, tmp_path):
