@@ -26,10 +26,11 @@ from .models import (ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, P
 from .losses import ColorLoss, InpaintLoss, MaskLoss, PerceptualLoss, choose_loss
 from .checkpoints import (ChecksumError, default_weights, export_weights, find_weights, load_model, read_config,
                           save_model, update_inference_config, verify_checksums, write_checksums)
-from .baselines import gray_copy, telea
-from .pipeline import Restoration, Restorer, colorize, inpaint, predict_mask, predict_masks
+from .baselines import gray_copy, prefill, telea
+from .pipeline import Restoration, Restorer, colorize, colorize_chroma, inpaint, predict_mask, predict_masks
 from .batch_restore import BatchReport, NothingRestoredError, make_submission, restore_files
 from .training import compare_options, fit
+from .distributed import train_stage
 from .stages import ColorStage, InpaintStage, MaskStage
 from .evaluation import (calibrate_chroma_gain, median_ms, stage_summary,
                          validate_color, validate_inpaint, validate_mask)
