@@ -205,3 +205,15 @@ def test_prefill_is_smooth_and_leaves_the_rest_alone():
     out = prefill(damaged, mask)
     assert np.array_equal(out[~mask], ramp[~mask])
     assert np.abs(out[mask].astype(int) - ramp[mask]).mean() < 4     # a ramp is continued, not filled black
+
+
+def test_prefill_never_reads_the_holes_pixels():
+    """Whatever the hole holds (the damage's fill value, or the truth in training), the pre-fill is the same: a
+    partly covered low-resolution pixel counts as unknown."""
+    rng = np.random.default_rng(0)
+    y, x = np.mgrid[0:512, 0:512]
+    img = (128 + 60 * np.sin(x / 40.0) + 40 * np.cos(y / 25.0)).astype(np.uint8)
+    mask = utils.sample_damage(rng).mask
+    dark, bright, noisy = (np.where(mask, v, img).astype(np.uint8) for v in (0, 255, rng.integers(0, 256, img.shape)))
+    outs = [prefill(im, mask) for im in (dark, bright, noisy, img)]
+    assert all(np.array_equal(outs[0], o) for o in outs[1:])

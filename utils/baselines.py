@@ -41,11 +41,13 @@ def prefill(gray: np.ndarray, mask: np.ndarray, scale: int = 4) -> np.ndarray:
         return gray.copy()
     h, w = gray.shape
     sh, sw = max(8, h // scale), max(8, w // scale)
-    small = cv2.resize(gray, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float64) / 255.0
-    small_hole = cv2.resize(hole.astype(np.uint8), (sw, sh), interpolation=cv2.INTER_AREA) > 0
+    # a small pixel is unknown if any of its pixels is in the hole (a float mask: uint8 area averages round down);
+    # the hole's own values are never read, whatever they are
+    small = cv2.resize(np.where(hole, 0, gray).astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) / 255.0
+    small_hole = cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
     if small_hole.all():            # nothing known at all: a flat mid-gray
         return np.where(hole, np.uint8(128), gray)
-    filled = inpaint_biharmonic(small, small_hole)
+    filled = inpaint_biharmonic(small.astype(np.float64), small_hole)
     up = cv2.resize(filled.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
     fill = np.clip(up * 255.0, 0, 255).round().astype(np.uint8)
     return np.where(hole, fill, gray)
