@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-FRACTIONS = (0.125, 0.25, 0.5, 1.0)
+FRACTIONS = (0.0625, 0.125, 0.25, 0.5, 1.0)
 
 
 def photo_lists(corpus: Path, out: Path, seed: int = 0) -> dict:
@@ -56,7 +56,8 @@ def main(argv=None) -> int:
     ap.add_argument("--image-size", type=int, default=256, help="the colour net's working size")
     ap.add_argument("--fractions", type=float, nargs="+", default=list(FRACTIONS))
     ap.add_argument("--score", type=Path, default=None, metavar="HELDOUT", help="score the trained nets on this folder")
-    ap.add_argument("--weights", type=Path, default=Path("weights"), help="mask and inpaint nets for scoring")
+    ap.add_argument("--weights", type=Path, default=Path("weights"), help="mask and inpaint nets for scoring (the "
+                    "true masks are used: the curve is about colour)")
     args = ap.parse_args(argv)
     lists = photo_lists(args.corpus, args.out)
     if args.score is None:
@@ -70,8 +71,17 @@ def main(argv=None) -> int:
                            check=True)
         return 0
     import utils
-    from benchmark import heldout_scores      # noqa: the benchmark's scoring of a weights folder
 
+    from utils.hue import HueConfig
+
+    all_photos = lists[max(lists)].read_text().split()
+    prior = utils.hue_prior(all_photos, progress=False).tolist()    # the constant guess: the training photos' mean
+    data = args.score
+    names = sorted(p.name for p in (data / "test_input").glob("*.png"))
+    photo = dict(zip(*pd_read(data / "manifest.csv", ["name", "source"])))
+    grays = [utils.read_image(data / "test_input" / n, "L") for n in names]
+    masks = [np.asarray(utils.read_image(data / "test_mask" / n, "L")) > 0 for n in names]
+    gts = [utils.read_image(data / "test_gt" / n, "RGB") for n in names]
     rows = {}
     for f in args.fractions:
         w = args.out / f"weights_{f:g}"
@@ -82,10 +92,68 @@ def main(argv=None) -> int:
         for ext in (".json", ".safetensors"):
             shutil.copy(args.out / f"ck_{f:g}" / f"color{ext}", w / f"color{ext}")
         utils.write_checksums(w)
-        rows[f"{f:g}"] = {"photos": len(lists[f].read_text().split()), **heldout_scores(w, args.score)}
-        print(f, rows[f"{f:g}"], flush=True)
+        restorer = utils.Restorer.from_dir(w, device="cpu", colour="natural", hole_colour="ring",
+                                           hue=HueConfig(1.0, True, prior))
+        row = {"photos": len(lists[f].read_text().split())}
+        for label, r in (("net", restorer), ("prior_remap", restorer.with_colour(1.0))):
+            outs = [x.restored for i in range(0, len(names), 8)
+                    for x in r.restore_batch(grays[i:i + 8], masks[i:i + 8])]
+            per = {}
+            for n, gt, out, m in zip(names, gts, outs, masks):
+                sc = utils.score_image(gt, out, m)
+                per.setdefault(photo[n], []).append([sc["score"], sc["hue"], sc["ssim"], sc["masked_ssim"]])
+            means = np.array([np.mean(v, 0) for v in per.values()])
+            for j, k in enumerate(("score", "hue", "ssim", "masked_ssim")):
+                row[f"{label}_{k}"], row[f"{label}_{k}_ci95"] = interval(means[:, j])
+            row.setdefault("per_photo", {})[label] = means[:, :2].tolist()
+        d = np.array(row["per_photo"]["net"])[:, 1] - np.array(row["per_photo"]["prior_remap"])[:, 1]
+        row["hue_net_minus_prior"], row["hue_net_minus_prior_ci95"] = interval(d)
+        rows[f"{f:g}"] = row
+        print(f"{f:g} ({row['photos']} photos): score {row['net_score']:.4f} +- {row['net_score_ci95']:.4f}, "
+              f"hue {row['net_hue']:.4f} +- {row['net_hue_ci95']:.4f}; prior remap of its output: score "
+              f"{row['prior_remap_score']:.4f}, hue {row['prior_remap_hue']:.4f}; net - prior hue "
+              f"{row['hue_net_minus_prior']:+.4f} +- {row['hue_net_minus_prior_ci95']:.4f}", flush=True)
     (args.out / "curve.json").write_text(json.dumps(rows, indent=1))
+    plot(rows, args.out / "learning_curve.png")
     return 0
+
+
+def pd_read(path, columns):
+    import pandas as pd
+
+    t = pd.read_csv(path)
+    return [list(t[c]) for c in columns]
+
+
+def interval(values) -> tuple[float, float]:
+    v = np.asarray(values, float)
+    return float(v.mean()), float(1.96 * v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def plot(rows: dict, path: Path) -> None:
+    """Score and hue against the number of training photos (log scale), with 95% intervals and the constant-prior
+    remap of each net's output."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n = [r["photos"] for r in rows.values()]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, k in zip(axes, ("score", "hue")):
+        ax.errorbar(n, [r[f"net_{k}"] for r in rows.values()], [r[f"net_{k}_ci95"] for r in rows.values()],
+                    marker="o", capsize=3, label="colour net (natural)")
+        ax.errorbar(n, [r[f"prior_remap_{k}"] for r in rows.values()], [r[f"prior_remap_{k}_ci95"] for r in rows.values()],
+                    marker="s", capsize=3, linestyle="--", label="constant prior remap of its output")
+        ax.set_xscale("log")
+        ax.set_xlabel("training photos")
+        ax.set_ylabel(f"held-out {k}")
+        ax.set_xticks(n)
+        ax.set_xticklabels([str(x) for x in n])
+    axes[0].legend(fontsize=7)
+    fig.suptitle("What data buys: the colour stage on 1/8 .. all of the training photos")
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
 
 
 if __name__ == "__main__":
