@@ -196,7 +196,7 @@ def test_inpaint_changes_only_the_hole_and_keeps_the_chroma(sample_data):
     assert np.abs(cb_in[sat] - cb_out[sat]).mean() < 0.02
 
 
-def test_prefill_is_smooth_and_leaves_the_rest_alone():
+def test_prefill_continues_the_surroundings_and_leaves_the_rest_alone():
     y, x = np.mgrid[0:256, 0:256]
     ramp = (x * 0.8 + y * 0.2).astype(np.uint8)
     mask = np.zeros((256, 256), bool)
@@ -204,7 +204,8 @@ def test_prefill_is_smooth_and_leaves_the_rest_alone():
     damaged = np.where(mask, np.uint8(0), ramp)
     out = prefill(damaged, mask)
     assert np.array_equal(out[~mask], ramp[~mask])
-    assert np.abs(out[mask].astype(int) - ramp[mask]).mean() < 4     # a ramp is continued, not filled black
+    err = np.abs(out[mask].astype(int) - ramp[mask]).mean()
+    assert err < 10 and out[mask].std() > 10      # the ramp is continued (a black fill errs by ~110, a flat one by ~25)
 
 
 def test_prefill_never_reads_the_holes_pixels():

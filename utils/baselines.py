@@ -30,27 +30,12 @@ def telea(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
     return cv2.inpaint(np.ascontiguousarray(image), m, radius, cv2.INPAINT_TELEA)
 
 
-def prefill(gray: np.ndarray, mask: np.ndarray, scale: int = 4) -> np.ndarray:
-    """The inpainter's starting point: the hole of a uint8 gray image filled smoothly by scikit-image's biharmonic
-    inpainting, solved at 1/scale of the resolution (0.1 s for a large hole at 512 px) and upsampled; pixels
-    outside the hole unchanged. Measured better than Telea as a fill (weights/README.md)."""
-    from skimage.restoration import inpaint_biharmonic
-
-    hole = mask > 0
-    if not hole.any():
-        return gray.copy()
-    h, w = gray.shape
-    sh, sw = max(8, h // scale), max(8, w // scale)
-    # a small pixel is unknown if any of its pixels is in the hole (a float mask: uint8 area averages round down);
-    # the hole's own values are never read, whatever they are
-    small = cv2.resize(np.where(hole, 0, gray).astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) / 255.0
-    small_hole = cv2.resize(hole.astype(np.float32), (sw, sh), interpolation=cv2.INTER_AREA) > 0
-    if small_hole.all():            # nothing known at all: a flat mid-gray
-        return np.where(hole, np.uint8(128), gray)
-    filled = inpaint_biharmonic(small.astype(np.float64), small_hole)
-    up = cv2.resize(filled.astype(np.float32), (w, h), interpolation=cv2.INTER_CUBIC)
-    fill = np.clip(up * 255.0, 0, 255).round().astype(np.uint8)
-    return np.where(hole, fill, gray)
+def prefill(gray: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
+    """The inpainter's starting point: the hole of a uint8 gray image filled by OpenCV Telea at full resolution
+    (it never reads the hole's own pixels); pixels outside the hole unchanged. Measured against a biharmonic fill
+    (scikit-image, solved at 1/4 size for speed) on the held-out holes: Telea +0.0076 +- 0.0061 masked SSIM
+    (weights/README.md), so Telea it is."""
+    return cv2.inpaint(gray, (mask > 0).astype(np.uint8), radius, cv2.INPAINT_TELEA)
 
 
 BASELINE_IMPL = "smp"    # stored with its weights and training state: the in-house UNets before it are refused
