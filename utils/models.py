@@ -226,7 +226,7 @@ INPAINT_BLOCKS = ("ffc", "gated", "unet")
 
 class InpaintNet(nn.Module):
     """Stage 3, the Inpaint network, on luminance: the damaged image's gray with its hole pre-filled (a smooth
-    biharmonic fill, utils.baselines.prefill) + the hole mask -> gray; only the hole changes. Fully
+    OpenCV Telea, utils.baselines.prefill) + the hole mask -> gray; only the hole changes. Fully
     convolutional, so it runs at the input's full resolution (512) after training on smaller crops.
 
     block 'ffc' (default, chosen by measurement, weights/README.md): an encoder to 1/8 scale, `blocks` residual

@@ -6,7 +6,7 @@ Order 'mask-colorize-inpaint' (the design, default): find the hole, colour the i
 Order 'mask-inpaint-colorize': find the hole, fill it in gray, colour the result.
 The mask and colour networks run at their working size (256 by default); the mask is refined at full size and
 chroma is upsampled onto the full-resolution luminance. The inpainter works on luminance at full resolution, on a
-window around the hole: a biharmonic pre-fill plus the network's correction, inside the hole only; the hole keeps
+window around the hole: a Telea pre-fill plus the network's correction, inside the hole only; the hole keeps
 the colour stage's chroma.
 """
 from __future__ import annotations
@@ -126,7 +126,7 @@ def _hole_window(mask: np.ndarray, margin: int = 64, least: int = 128) -> tuple[
 
 
 def inpaint(net, images, masks, size=None, amp: bool = False) -> list:
-    """Fill the hole of gray (or RGB) images: the luminance is pre-filled (biharmonic, utils.baselines.prefill) and
+    """Fill the hole of gray (or RGB) images: the luminance is pre-filled (OpenCV Telea, utils.baselines.prefill) and
     refined by the network at the image's own resolution; an RGB image keeps its chroma (Cb/Cr) and gets the new
     luminance in the hole. Pixels outside the hole are returned unchanged. (`size` is accepted and ignored: the
     network is fully convolutional.)"""
