@@ -99,7 +99,7 @@ def hue_prior(paths, bins: int = BINS, progress: bool = True, max_photos: int | 
         paths = [paths[i] for i in np.sort(pick)]
     total = np.zeros(bins)
     for p in tqdm(paths, desc="hue prior", disable=not progress):
-        total += angle_histogram(read_image(p, "RGB"), bins)
+        total += angle_histogram(read_image(p, "RGB", convert=True), bins)
     return total / total.sum()
 
 
