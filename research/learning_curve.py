@@ -134,6 +134,7 @@ def plot(rows: dict, path: Path) -> None:
     """Score and hue against the number of training photos (log scale), with 95% intervals and the constant-prior
     remap of each net's output."""
     import matplotlib
+    import matplotlib.ticker
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -150,8 +151,9 @@ def plot(rows: dict, path: Path) -> None:
         ax.set_ylabel(f"held-out {k}")
         ax.set_xticks(n)
         ax.set_xticklabels([str(x) for x in n])
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     axes[0].legend(fontsize=7)
-    fig.suptitle("What data buys: the colour stage on 1/8 .. all of the training photos")
+    fig.suptitle("What data buys: the colour stage on 1/16 .. all of the training photos (held out)")
     fig.tight_layout()
     fig.savefig(path, dpi=90)
 
