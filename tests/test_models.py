@@ -16,7 +16,7 @@ def batch_of(sample_data, n=2, size=128, seed=0):
 @pytest.mark.parametrize("cls,args,out", [
     (utils.MaskNet, [(2, 1)], 1),
     (utils.ColorizationNet, [(2, 1), (2, 1)], 2),
-    (utils.InpaintNet, [(2, 3), (2, 1)], 3),
+    (utils.InpaintNet, [(2, 1), (2, 1)], 1),
 ])
 def test_shapes_on_cpu(cls, args, out):
     net = cls().eval()
@@ -44,7 +44,7 @@ def test_classification_colour_head():
 
 def test_discriminator_shape():
     d = utils.PatchDiscriminator()
-    assert d(torch.rand(2, 3, 128, 128), torch.rand(2, 1, 128, 128)).shape[:2] == (2, 1)
+    assert d(torch.rand(2, 1, 128, 128), torch.rand(2, 1, 128, 128)).shape[:2] == (2, 1)
 
 
 def test_offline_weights_load_into_encoder():
@@ -190,11 +190,12 @@ def test_inpaint_changes_only_the_hole(sample_data):
 
 def test_untrained_inpainter_starts_at_telea():
     rng = np.random.default_rng(0)
-    img = rng.integers(0, 256, (512, 512, 3), dtype=np.uint8)
+    img = rng.integers(0, 256, (512, 512), dtype=np.uint8)
     mask = np.zeros((512, 512), bool)
     mask[100:200, 100:220] = True
-    out = utils.inpaint(utils.InpaintNet().eval(), [img], [mask], size=128)[0]
-    assert np.array_equal(out, utils.telea(img, mask))
+    out = utils.inpaint(utils.InpaintNet().eval(), [img], [mask])[0]     # zero-initialised: the net returns its input
+    assert np.array_equal(out, utils.prefill(img, mask))
+    assert np.array_equal(out, utils.telea(img, mask)[..., 0])
 
 
 def test_stage_starts_from_trained_weights(sample_data, tiny_weights, tmp_path):
