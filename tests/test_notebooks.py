@@ -267,8 +267,8 @@ def test_training_notebooks(nb_env):
     for name in ("mask", "color", "inpaint"):
         metrics = json.loads((nb_env["ckpt"] / f"{name}_metrics.json").read_text())
         assert metrics["ms_per_image"] > 0 and "loss_comparison" in metrics
-    hue = utils.load_model(nb_env["ckpt"] / "color")[1]["inference"]["hue"]   # 04 tuned the pipeline's hue matching
-    assert len(hue["prior"]) == utils.hue.BINS and abs(sum(hue["prior"]) - 1) < 1e-6 and hue["smooth"] >= 0
+    hue = utils.load_model(nb_env["ckpt"] / "color")[1]["inference"]["hue"]   # 03 wrote the colour post-process
+    assert len(hue["prior"]) == utils.hue.BINS and abs(sum(hue["prior"]) - 1) < 1e-6 and 0 <= hue["strength"] <= 1
     assert (nb_env["out"] / "03_train_colorization.ipynb").exists()
     assert not list((ROOT / "notebooks").glob("*.ipynb.*"))  # executed copies go to runs/, never notebooks/
     assert not [d for d in ("data", "runs", "checkpoints", "submission") if (ROOT / "notebooks" / d).exists()]
