@@ -187,7 +187,9 @@ def test_inpaint_changes_only_the_hole_and_keeps_the_chroma(sample_data):
     out_gray, out_rgb = utils.inpaint(net, [gray, rgb], [mask, mask])
     assert np.array_equal(out_gray[~mask], gray[~mask]) and np.array_equal(out_rgb[~mask], rgb[~mask])
     assert not np.array_equal(out_gray[mask], prefill(gray, mask)[mask])      # the net did something
-    from utils.color import rgb_to_cbcr_array
+    from utils.color import rgb_to_cbcr_np
+
+    rgb_to_cbcr_array = lambda x: rgb_to_cbcr_np(x) + 0.5  # noqa: E731   (0.5 = neutral)
 
     # the hole's new luminance is the gray fill exactly (PIL luma), and its chroma is the input's own
     assert np.array_equal(utils.gray_of(out_rgb)[mask], utils.inpaint(net, [utils.gray_of(rgb)], [mask])[0][mask])

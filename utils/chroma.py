@@ -10,13 +10,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .color import CB_FROM_RGB, CR_FROM_RGB, compose_rgb, pil_luma
-
-
-def rgb_to_cbcr_np(rgb: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 RGB -> float32 HxWx2 Cb/Cr offsets (0-1 units, 0 = neutral)."""
-    x = rgb.astype(np.float32) / 255.0
-    return np.stack([x @ np.float32(CB_FROM_RGB), x @ np.float32(CR_FROM_RGB)], -1)
+from .color import compose_rgb, pil_luma, rgb_to_cbcr_np
 
 
 def box(x: np.ndarray, r: int) -> np.ndarray:

@@ -79,12 +79,10 @@ def compose_rgb(gray: np.ndarray, cbcr: np.ndarray, gain: float = 1.0) -> np.nda
     return rgb
 
 
-def rgb_to_cbcr_array(rgb: np.ndarray) -> np.ndarray:
-    """uint8 HxWx3 RGB -> float32 HxWx2 Cb, Cr (0-1, 0.5 neutral)."""
+def rgb_to_cbcr_np(rgb: np.ndarray) -> np.ndarray:
+    """uint8 HxWx3 RGB -> float32 HxWx2 Cb/Cr offsets (0-1 units, 0 = neutral)."""
     x = rgb.astype(np.float32) / 255.0
-    cb = 0.5 + sum(CB_FROM_RGB[i] * x[..., i] for i in range(3))
-    cr = 0.5 + sum(CR_FROM_RGB[i] * x[..., i] for i in range(3))
-    return np.stack([cb, cr], -1)
+    return np.stack([x @ np.float32(CB_FROM_RGB), x @ np.float32(CR_FROM_RGB)], -1)
 
 
 def replace_luma(rgb: np.ndarray, luma: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -94,7 +92,7 @@ def replace_luma(rgb: np.ndarray, luma: np.ndarray, mask: np.ndarray) -> np.ndar
     if mask.any():
         ys, xs = np.nonzero(mask)
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        box = compose_rgb(luma[y0:y1, x0:x1], rgb_to_cbcr_array(rgb[y0:y1, x0:x1]))
+        box = compose_rgb(luma[y0:y1, x0:x1], rgb_to_cbcr_np(rgb[y0:y1, x0:x1]) + 0.5)
         sel = mask[y0:y1, x0:x1]
         out[y0:y1, x0:x1][sel] = box[sel]
     return out
