@@ -43,10 +43,10 @@ test-fast: venv
 app: venv
 	$(BIN)/python app.py $(APP_ARGS)
 
-# Jupyter Lab on http://127.0.0.1:8888 with the project's kernel (the venv's Python), opened on notebooks/
+# Jupyter Lab on http://127.0.0.1:8888 with the project's kernel (the venv's Python), opened on notebooks/; its
+# kernels talk to it over an encrypted channel (tools/lab.py)
 lab: venv
-	$(BIN)/python -m jupyterlab --ip=127.0.0.1 --ServerApp.root_dir=. --LabApp.default_url=/lab/tree/notebooks \
-		$$([ "$$(id -u)" = 0 ] && echo --allow-root) $(LAB_ARGS)
+	$(BIN)/python tools/lab.py $(LAB_ARGS)
 
 clean-runs:
 	rm -rf runs

@@ -1,4 +1,4 @@
-"""Notebook 01 as a person uses it: Jupyter Lab (the venv's, as `make lab` starts it) in Debian's Chromium driven by
+"""Notebook 01 as a person uses it: Jupyter Lab (tools/lab.py, as `make lab` starts it) in Debian's Chromium driven by
 Playwright, Run > Run All Cells, then a figure and no error on the page. The kernel starts in a copy of notebooks/
 outside the repository, so the notebook must find its data and output folders through `utils` (not the working
 directory); the server's environment turns smoke mode on and points the data dir at the tests' sample dataset.
@@ -47,9 +47,8 @@ def lab(sample_data, tmp_path):
                 "JUPYTER_RUNTIME_DIR": str(tmp_path / "jupyter-runtime"), "IPYTHONDIR": str(tmp_path / "ipython")})
     port, token = free_port(), secrets.token_hex(16)
     log = (tmp_path / "lab.log").open("w")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--ip=127.0.0.1", f"--port={port}",
-                             "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home}"]
-                            + (["--allow-root"] if os.geteuid() == 0 else []),
+    proc = subprocess.Popen([sys.executable, str(ROOT / "tools" / "lab.py"), "--no-browser", f"--port={port}",
+                             "--port-retries=0", f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={home}"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.time() + 120
@@ -63,7 +62,7 @@ def lab(sample_data, tmp_path):
             proc.kill()
             pytest.fail("Jupyter Lab did not start: " + (tmp_path / "lab.log").read_text()[-3000:])
         time.sleep(1)
-    yield {"base": base, "token": token, "home": home, "runs": tmp_path / "runs"}
+    yield {"base": base, "token": token, "home": home, "runs": tmp_path / "runs", "log": tmp_path / "lab.log"}
     proc.terminate()
     try:
         proc.wait(timeout=30)
@@ -134,6 +133,8 @@ def test_eda_notebook_runs_in_jupyter_lab(lab):
     floors = json.loads((lab["runs"] / "floors.json").read_text())  # saved where $IMAGE_RESTORE_RUNS says
     assert set(floors) == {"gray copy", "Telea, known mask"}
     assert (ROOT / "notebooks" / NOTEBOOK).read_bytes() == committed  # the committed notebook is untouched
+    # the kernel talked to the server over an encrypted channel (tools/lab.py): no plain-TCP warning in the log
+    assert "Kernel is running over TCP" not in lab["log"].read_text()
 
 
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
