@@ -116,6 +116,7 @@ SLOW_TESTS = {
     "test_onnx.py::test_app_onnx_backend",
     "test_onnx.py::test_corrupt_onnx_file_is_refused",
     "test_onnx.py::test_networks_match_pytorch_within_tolerance",
+    "test_onnx.py::test_restorations_match_pytorch",
     "test_onnx.py::test_restore_cli_onnx_backend",
     "test_onnx.py::test_stale_export_is_redone_when_the_weights_change",
     "test_paths.py::test_command_line_paths_are_taken_from_the_working_directory",
@@ -133,6 +134,7 @@ SLOW_TESTS = {
     "test_resume_settings.py::test_an_older_checkpoint_without_the_data_settings_resumes",
     "test_resume_settings.py::test_resume_on_other_data_or_another_source_is_refused",
     "test_resume_settings.py::test_train_cli_resume_with_other_settings_is_one_line_and_exit_code_2",
+    "test_shipped_weights.py::test_shipped_weights_beat_the_telea_floor",
     "test_train_stage.py::test_one_process_builds_with_make_stage_and_trains",
 }
 
