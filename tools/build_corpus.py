@@ -3,7 +3,7 @@
 Sources (and no others, so results stay comparable): the Debian packages mate-backgrounds,
 plasma-workspace-wallpapers, opencv-doc (its examples/data sample photos), tuxpaint-stamps-default and
 gcompris-qt-data (about 280 Wikimedia Commons photographs packed in Qt resource files, read with
-tools/qt_resources.py; author and licence of each from its activity's credits), fetched with `apt-get download`
+utils/qt_resources.py; author and licence of each from its activity's credits), fetched with `apt-get download`
 and unpacked with `dpkg-deb -x` (no system install); the PyPI package mvtb-data; and the photos inside
 scikit-image, scikit-learn and matplotlib.
 
