@@ -11,7 +11,7 @@ written, a folder where an output file would go: an error naming them, exit code
 of another mode are converted to gray; inputs of another size are processed at 512x512 and resized back. A
 file that cannot be read is reported by name and skipped while the rest are restored; the exit code is then
 1. Outputs are written atomically. --zip also writes a flat submission zip of the 512x512 restorations (validated); --masks writes
-each predicted mask as a 0/255 PNG. --backend onnx runs the three networks in onnxruntime on the CPU (exported
+each predicted mask as a 0/255 PNG. --backend onnx runs the mask and colour networks in onnxruntime on the CPU (exported
 on first use into <weights>/onnx/, verified at every load; see utils/onnx_backend.py). Output PNGs are written
 with zlib level 1 (4x faster than PIL's default 6, files about 10% larger; the pixels are the same).
 --colour natural (the default without --zip) keeps the colour net's own hues; --colour score (the default with

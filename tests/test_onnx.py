@@ -87,8 +87,8 @@ def test_corrupt_onnx_file_is_refused(tiny_weights, tmp_path):
         utils.Restorer.from_dir(weights, backend="onnx")
     (cache / "color.onnx").write_bytes(good)
     utils.Restorer.from_dir(weights, backend="onnx")
-    (cache / "inpaint.onnx").unlink()
-    with pytest.raises(utils.ChecksumError, match="inpaint.onnx"):
+    (cache / "mask.onnx").unlink()
+    with pytest.raises(utils.ChecksumError, match="mask.onnx"):
         onnx_backend.load_onnx_nets(weights)
 
 

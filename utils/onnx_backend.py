@@ -1,11 +1,12 @@
-"""ONNX Runtime backend: the three networks exported to ONNX and run by onnxruntime on the CPU.
+"""ONNX Runtime backend: the mask and colour networks exported to ONNX and run by onnxruntime on the CPU; the
+inpainter stays in PyTorch (its Fourier units through ONNX Runtime's DFT made a 70-image restore.py run 0.83 s per
+image, against 0.52 s with it in PyTorch), so it is not exported.
 
 Where the files live: they are derived from the shipped weights, so they are not shipped (and git-ignored);
 they are exported on demand into a cache next to the weights, `<weights>/onnx/`, by `export_onnx(weights_dir)`
 (run by `Restorer.from_dir(..., backend="onnx")` when the cache is missing or stale, or by hand:
-`python -m utils.onnx_backend WEIGHTS_DIR`). The cache holds mask.onnx, color.onnx, inpaint.onnx and
-manifest.json: for each ONNX file its SHA-256 and the SHA-256 of the safetensors (and the architecture) it
-was exported from.
+`python -m utils.onnx_backend WEIGHTS_DIR`). The cache holds mask.onnx, color.onnx and manifest.json: for each
+ONNX file its SHA-256 and the SHA-256 of the safetensors (and the architecture) it was exported from.
 
 Loading verifies, as for the safetensors: the weights' checksums first (by the caller), then each ONNX file's
 bytes against the manifest; a mismatch raises ChecksumError naming the file (delete `<weights>/onnx/` to
@@ -30,78 +31,43 @@ import numpy as np
 import torch
 
 from .files import write_bytes_atomic
-from .checkpoints import STAGES, ChecksumError, sha256
+from .checkpoints import ChecksumError, sha256
 
 OPSET = 18
-EXPORT_FORMAT = 3   # 3: the luminance inpainter (fast Fourier convolutions, exported with torch.export); older caches are exported again
+EXPORT_FORMAT = 4   # 4: the mask and colour nets only, the colour net's chroma alone; older caches are exported again
+STAGES = ("mask", "color")      # the networks run by onnxruntime (the inpainter runs in PyTorch)
 CACHE_DIR = "onnx"
 MANIFEST = "manifest.json"
-# max |ONNX - PyTorch| of each network's float output (mask logits, chroma 0-1, image 0-1), measured on the
-# shipped weights at 1.7e-5, 1e-6 and 2e-7; the restored uint8 images then differ by at most 1 level
-# in a few pixels (tests/test_onnx.py checks both)
-ONNX_TOLERANCE = {"mask": 1e-3, "color": 1e-4, "inpaint": 1e-4}
+# max |ONNX - PyTorch| of each network's float output (mask logits, chroma 0-1), measured on the shipped weights
+# at 1.7e-5 and 1e-6; the restored uint8 images then differ by at most 1 level in a few pixels (tests/test_onnx.py
+# checks both)
+ONNX_TOLERANCE = {"mask": 1e-3, "color": 1e-4}
 
 
 class _ColorNHWC(torch.nn.Module):
-    """The colour net's chroma as [B,H,W,2] (what the pipeline consumes), decode included; for a net with the
-    class head also what the hue head and the unsure-desaturation read (utils.chroma.net_chroma_and_bins):
-    the [B,K] probability mass per chroma bin and the [B,H,W] per-pixel entropy (nats), softmax at T=1."""
+    """The colour net's chroma as [B,H,W,2], what the pipeline consumes (decode included)."""
 
     def __init__(self, net):
         super().__init__()
         self.net = net
-        self.bins = getattr(net, "head", None) == "classes"
 
     def forward(self, gray, mask):
-        if not self.bins:
-            return self.net(gray, mask).permute(0, 2, 3, 1)
-        cbcr, logits = self.net(gray, mask, return_logits=True)
-        logp = torch.log_softmax(logits.float().permute(0, 2, 3, 1), -1)
-        p = logp.exp()
-        entropy = -(p * logp).sum(-1)
-        mass = p.sum((1, 2))
-        return cbcr.permute(0, 2, 3, 1), mass / mass.sum(1, keepdim=True), entropy
+        return self.net(gray, mask).permute(0, 2, 3, 1)
 
 
 def _export_one(net: torch.nn.Module, stage: str, size: int) -> bytes:
-    """One network -> ONNX bytes (dynamic batch, height and width)."""
-    if stage == "inpaint":
-        return _export_inpaint(net)
-    chans = {"mask": (1,), "color": (1, 1)}[stage]
-    names = {"mask": ["gray"], "color": ["gray", "mask"], "inpaint": ["image", "mask"]}[stage]
+    """The mask or colour network -> ONNX bytes (dynamic batch, height and width)."""
+    names = {"mask": ["gray"], "color": ["gray", "mask"]}[stage]
     module = _ColorNHWC(net) if stage == "color" else net
-    args = tuple(torch.rand(2, c, size, size) for c in chans)
+    args = tuple(torch.rand(2, 1, size, size) for _ in names)
     axes = {n: {0: "batch", 2: "height", 3: "width"} for n in names}
     axes["out"] = {0: "batch", 1: "height", 2: "width"} if stage == "color" else {0: "batch", 2: "height", 3: "width"}
-    outputs = ["out"]
-    if stage == "color" and module.bins:
-        outputs += ["bin_mass", "entropy"]
-        axes["bin_mass"], axes["entropy"] = {0: "batch"}, {0: "batch", 1: "height", 2: "width"}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")       # the TorchScript exporter's deprecation notice
         torch.onnx.export(module.eval(), args, buf, dynamo=False, opset_version=OPSET, input_names=names,
-                          output_names=outputs, dynamic_axes=axes)
+                          output_names=["out"], dynamic_axes=axes)
     return buf.getvalue()
-
-
-def _export_inpaint(net: torch.nn.Module) -> bytes:
-    """The inpainter -> ONNX bytes with the torch.export-based exporter (the TorchScript one has no FFT; ONNX's DFT
-    op carries the Fourier units), dynamic batch and size (multiples of 8, or 32 for the 'unet' block)."""
-    step = 32 if getattr(net, "block", None) == "unet" else 8
-    b = torch.export.Dim("batch", min=1, max=64)
-    h, w = torch.export.Dim("h", min=2, max=512), torch.export.Dim("w", min=2, max=512)
-    shapes = {"gray": {0: b, 2: step * h, 3: step * w}, "mask": {0: b, 2: step * h, 3: step * w}}
-    args = (torch.rand(2, 1, 8 * step, 8 * step), (torch.rand(2, 1, 8 * step, 8 * step) > 0.5).float())
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import contextlib
-        import os
-
-        with open(os.devnull, "w") as quiet, contextlib.redirect_stdout(quiet):
-            prog = torch.onnx.export(net.eval(), args, dynamo=True, opset_version=OPSET, input_names=["image", "mask"],
-                                     output_names=["out"], dynamic_shapes=shapes)
-    return prog.model_proto.SerializeToString()
 
 
 def _source_record(weights_dir: Path, stage: str) -> dict:
@@ -129,7 +95,7 @@ def is_current(weights_dir, cache=None) -> bool:
 
 
 def export_onnx(weights_dir, cache=None) -> Path:
-    """Export the three networks of `weights_dir` to `<weights_dir>/onnx/` (or `cache`) with a manifest of
+    """Export the mask and colour networks of `weights_dir` to `<weights_dir>/onnx/` (or `cache`) with a manifest of
     checksums; every file is written atomically, the manifest last. Returns the cache folder."""
     from .checkpoints import load_model
 
@@ -164,8 +130,6 @@ class OnnxNet:
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-waiting between calls
         self.session = ort.InferenceSession(model_bytes, so, providers=["CPUExecutionProvider"])
         self.input_names = [i.name for i in self.session.get_inputs()]
-        # a colour net exported with its bin outputs answers utils.chroma.net_chroma_and_bins as the torch net does
-        self.head = "classes" if len(self.session.get_outputs()) == 3 else None
         self.nhwc_output = nhwc_output
 
     def _feed(self, arrays) -> dict:
@@ -174,10 +138,6 @@ class OnnxNet:
     def __call__(self, *arrays) -> torch.Tensor:
         out = torch.from_numpy(self.session.run(["out"], self._feed(arrays))[0])
         return out.permute(0, 3, 1, 2) if self.nhwc_output else out
-
-    def run_all(self, *arrays) -> list[np.ndarray]:
-        """Every output of the graph as NumPy arrays (the colour net: chroma NHWC, bin mass, entropy)."""
-        return self.session.run(None, self._feed(arrays))
 
 
 def load_onnx_nets(weights_dir, cache=None, export: bool = True, threads: int | None = None) -> dict:
@@ -212,7 +172,7 @@ def load_onnx_nets(weights_dir, cache=None, export: bool = True, threads: int | 
 def main(argv=None) -> int:
     import argparse
 
-    ap = argparse.ArgumentParser(description="Export the three networks of a weights folder to ONNX.")
+    ap = argparse.ArgumentParser(description="Export the mask and colour networks of a weights folder to ONNX.")
     ap.add_argument("weights_dir", type=Path)
     ap.add_argument("--cache", type=Path, default=None, help="output folder (default: WEIGHTS_DIR/onnx)")
     args = ap.parse_args(argv)
@@ -229,4 +189,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["ONNX_TOLERANCE", "OnnxNet", "export_onnx", "is_current", "load_onnx_nets"]
+__all__ = ["ONNX_TOLERANCE", "STAGES", "OnnxNet", "export_onnx", "is_current", "load_onnx_nets"]

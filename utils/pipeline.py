@@ -215,13 +215,12 @@ class Restorer:
                 raise ValueError("the ONNX backend runs on the CPU (onnxruntime); use backend='torch' for CUDA")
             from .onnx_backend import load_onnx_nets
 
+            # mask and colour in onnxruntime; the inpainter stays in PyTorch (its Fourier units are slow through
+            # ONNX Runtime's DFT)
             nets = load_onnx_nets(weights_dir)
-            configs = {}
-            for stage in nets:
-                configs[stage] = read_config(weights_dir / f"{stage}.json")
-            # the inpainter's Fourier units are slow through ONNX Runtime's DFT (a 70-image restore.py run: 0.83 s per
-            # image with it in ONNX Runtime, 0.52 s with it in PyTorch), so that one network stays in PyTorch on the CPU
-            nets["inpaint"] = load_model(weights_dir / "inpaint", "cpu")[0].to(memory_format=torch.channels_last)
+            configs = {stage: read_config(weights_dir / f"{stage}.json") for stage in nets}
+            nets["inpaint"], configs["inpaint"] = load_model(weights_dir / "inpaint", "cpu")
+            nets["inpaint"] = nets["inpaint"].to(memory_format=torch.channels_last)
         else:
             dev = pick_device(device)
             nets, configs = {}, {}
