@@ -77,13 +77,17 @@ def declared_parameters(nb_path: Path) -> set[str]:
 
 
 def _assigned_names(nodes) -> set[str]:
+    """The names these statements assign, less those whose new value reads their old one (`x = x or [...]` keeps
+    a value given with -p)."""
     names = set()
     for node in nodes:
         for sub in ast.walk(node):
             targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target] \
                 if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else []
+            value = sub.value if targets and sub.value is not None else None
+            read = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)} if value is not None else set()
             for t in targets:
-                names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+                names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - read
     return names
 
 
