@@ -95,3 +95,17 @@ def test_train_cli_resume_with_other_settings_is_one_line_and_exit_code_2(sample
     assert "resume=False" not in err
     again = train("--data-dir", str(other_data), "--epochs", "1", "--train-source", "provided", "--no-resume")
     assert again.returncode == 0, again.stderr[-3000:]
+
+
+def test_a_default_spelled_out_is_not_another_network():
+    """tools/train.py records the colour net without its default encoder, notebook 03 with it: the notebook
+    refused to resume (and so to calibrate) a checkpoint that tools/train.py had trained. Another encoder is
+    still another network."""
+    from utils.training import changed_settings
+
+    def nets(**kwargs):
+        return {"nets": {"color": {"arch": "ColorizationNet", "kwargs": {"head": "classes", **kwargs}}}}
+
+    assert changed_settings(nets(), nets(encoder="tf_efficientnet_lite0")) == {}
+    assert list(changed_settings(nets(), nets(encoder="tf_efficientnet_lite1"))) == ["nets"]
+    assert list(changed_settings(nets(), nets(head="regression"))) == ["nets"]

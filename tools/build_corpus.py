@@ -262,7 +262,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import utils
 
-    src = args.src or args.out / "_src"
+    src = (args.src or args.out / "_src").resolve()    # the manifest names each photo by its absolute path
     fetch(src)
     info = candidates(src)
     kept, reasons = [], []

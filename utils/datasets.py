@@ -532,7 +532,9 @@ def train_photo_paths(data_dir, train_paths, val_paths, photos=None) -> list[Pat
     man = read_csv_table(manifest)
     if not {"name", "source"} <= set(man.columns):
         raise DataError(f"{manifest}: needs the columns name and source (found {list(man.columns)})")
-    source = dict(zip(man["name"], man["source"]))
+    # a relative source path is taken from the data dir (tools/build_corpus.py writes absolute ones)
+    source = {n: str(Path(data_dir) / s) if not Path(s).is_absolute() else s for n, s in zip(man["name"], man["source"])}
+
     def of(paths):
         return {source[Path(p).name] for p in paths if Path(p).name in source}
     chosen = sorted(of(train_paths) - of(val_paths))

@@ -311,3 +311,16 @@ def build_model(config: dict) -> nn.Module:
 
 def model_config(arch: str, **kwargs) -> dict:
     return {"arch": arch, "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}}
+
+
+def same_architecture(a: dict, b: dict) -> bool:
+    """Whether two model configs build the same network: the kwargs left out of one take the constructor's
+    defaults (a net made with encoder='tf_efficientnet_lite0' spelled out is the one made without it)."""
+    import inspect
+
+    if a.get("arch") != b.get("arch") or a.get("arch") not in MODELS:
+        return a == b
+    defaults = {k: p.default for k, p in inspect.signature(MODELS[a["arch"]]).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    full = [model_config(c["arch"], **{**defaults, **c.get("kwargs", {})}) for c in (a, b)]
+    return full[0] == full[1]

@@ -14,6 +14,7 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpoints import load_train_state, save_train_state
+from .models import same_architecture
 from .ranks import sync_epoch
 
 
@@ -41,7 +42,14 @@ def changed_settings(old: dict | None, new: dict) -> dict:
     if old is None:
         return {}
     keys = ((old.keys() & new.keys()) | ((old.keys() | new.keys()) & set(OPTIONAL_SETTINGS))) - set(INFO_SETTINGS)
-    return {k: (old.get(k), new.get(k)) for k in sorted(keys) if old.get(k) != new.get(k)}
+
+    def differ(k):
+        a, b = old.get(k), new.get(k)
+        if k == "nets" and isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
+            return not all(same_architecture(a[n], b[n]) for n in a)     # defaults spelled out or not
+        return a != b
+
+    return {k: (old.get(k), new.get(k)) for k in sorted(keys) if differ(k)}
 
 
 def data_settings(train_ds) -> dict:
