@@ -72,6 +72,7 @@ def own_data(sample_data, tmp_path_factory):
 FILE_MARKERS = {
     "test_distributed.py": ("distributed", "slow"),       # gloo processes through accelerate
     "test_notebooks.py": ("notebook", "slow"),            # notebooks executed by tools/run_notebooks.py
+    "test_training_notebooks.py": ("notebook", "slow"),   # notebooks 02-04 executed in smoke mode
     "test_jupyter_browser.py": ("notebook", "browser", "slow"),   # Jupyter Lab driven in Chromium
     "test_app.py": ("slow",),                             # the app in a subprocess
 }

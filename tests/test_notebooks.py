@@ -257,23 +257,6 @@ def test_eda_notebook(nb_env):
     assert any(o.get("output_type") == "display_data" for c in nb["cells"] for o in c.get("outputs", []))  # plots drawn
 
 
-def test_training_notebooks(nb_env):
-    # no --ckpt-dir: $IMAGE_RESTORE_CHECKPOINTS says where the checkpoints go
-    run_notebooks(["02", "03", "04"], nb_env["data"], nb_env["out"], None,
-                  env={"IMAGE_RESTORE_CHECKPOINTS": str(nb_env["ckpt"])})
-    for stage in ("mask", "color", "inpaint"):
-        net, cfg = utils.load_model(nb_env["ckpt"] / stage)
-        assert cfg["epoch"] == 1
-    for name in ("mask", "color", "inpaint"):
-        metrics = json.loads((nb_env["ckpt"] / f"{name}_metrics.json").read_text())
-        assert metrics["ms_per_image"] > 0 and "loss_comparison" in metrics
-    hue = utils.load_model(nb_env["ckpt"] / "color")[1]["inference"]["hue"]   # 03 wrote the colour post-process
-    assert len(hue["prior"]) == utils.hue.BINS and abs(sum(hue["prior"]) - 1) < 1e-6 and 0 <= hue["strength"] <= 1
-    assert (nb_env["out"] / "03_train_colorization.ipynb").exists()
-    assert not list((ROOT / "notebooks").glob("*.ipynb.*"))  # executed copies go to runs/, never notebooks/
-    assert not [d for d in ("data", "runs", "checkpoints", "submission") if (ROOT / "notebooks" / d).exists()]
-
-
 def test_mask_notebook_trains_in_two_processes(nb_env, tmp_path):
     """num_processes=2: notebook 02 trains through accelerate's notebook_launcher (two gloo processes on the CPU),
     then loads the checkpoint back for its later cells."""
