@@ -8,6 +8,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # (`IMAGE_RESTORE_TEST_CUDA=1 pytest tests/test_cuda.py` on a GPU machine).
 if os.environ.get("IMAGE_RESTORE_TEST_CUDA") != "1":
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# With pytest-xdist (`make test`: two workers on two cores) each worker, and every process it starts (notebook
+# kernels, restore.py, the app), computes on one thread: two workers of two threads each oversubscribed the cores
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
 
 
 def cuda_available() -> bool:
