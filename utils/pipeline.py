@@ -210,21 +210,19 @@ class Restorer:
                                     f"{Path(__file__).resolve().parent.parent / 'weights'})")
         if verify:      # the weights and configs against checksums.json (a missing listing is an error too)
             verify_checksums(weights_dir)
+        nets, configs = {}, {}
         if backend == "onnx":
             if device == "cuda":
                 raise ValueError("the ONNX backend runs on the CPU (onnxruntime); use backend='torch' for CUDA")
             from .onnx_backend import load_onnx_nets
 
-            # mask and colour in onnxruntime; the inpainter stays in PyTorch (its Fourier units are slow through
-            # ONNX Runtime's DFT)
+            # mask and colour in onnxruntime; the inpainter stays in PyTorch below (its Fourier units are slow
+            # through ONNX Runtime's DFT)
             nets = load_onnx_nets(weights_dir)
             configs = {stage: read_config(weights_dir / f"{stage}.json") for stage in nets}
-            nets["inpaint"], configs["inpaint"] = load_model(weights_dir / "inpaint", "cpu")
-            nets["inpaint"] = nets["inpaint"].to(memory_format=torch.channels_last)
-        else:
-            dev = pick_device(device)
-            nets, configs = {}, {}
-            for stage in ("mask", "color", "inpaint"):
+        dev = pick_device("cpu" if backend == "onnx" else device)
+        for stage in ("mask", "color", "inpaint"):
+            if stage not in nets:
                 net, configs[stage] = load_model(weights_dir / stage, dev)
                 nets[stage] = net.to(memory_format=torch.channels_last)
         sizes = {stage: cfg.get("inference", {}).get("size", 256) for stage, cfg in configs.items()}
