@@ -1,4 +1,9 @@
+import contextlib
+import io
 import os
+import runpy
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,6 +28,35 @@ def cuda_available() -> bool:
 
 requires_cuda = pytest.mark.skipif(not cuda_available(), reason="needs CUDA: run on a GPU machine with "
                                    "IMAGE_RESTORE_TEST_CUDA=1 (the tests hide GPUs otherwise)")
+
+
+@dataclass
+class CliRun:
+    """What a command printed and returned, as subprocess.run(..., capture_output=True, text=True) gives it."""
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def run_cli(script, *args) -> CliRun:
+    """Run one of the project's command-line scripts (restore.py, benchmark.py, tools/*.py) as `python script
+    args...` would, inside this process: its `main(argv)` with stdout and stderr captured, an argparse exit taken
+    as the exit code, and warnings printed to stderr under Python's default filters, as a fresh interpreter would.
+    It saves each call the 5-10 s of interpreter start-up and imports on 2 cores; the tests that need a real
+    process (signals, imports, the network) still start one."""
+    main = runpy.run_path(str(ROOT / script), run_name="cli_under_test")["main"]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), warnings.catch_warnings():
+        warnings.resetwarnings()                 # the interpreter's defaults: DeprecationWarning only in __main__
+        for category in (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning):
+            warnings.simplefilter("ignore", category)
+        try:
+            code = main([str(a) for a in args])
+        except SystemExit as e:                 # argparse errors (2) and --help (0)
+            code = e.code if isinstance(e.code, int) or e.code is None else 1
+            if isinstance(e.code, str):
+                print(e.code, file=err)
+    return CliRun(code or 0, out.getvalue(), err.getvalue())
 
 
 @pytest.fixture(scope="session")

@@ -19,13 +19,13 @@ from PIL import Image
 
 import utils
 from utils.guards import OutputError, plan_outputs
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_restore(*args, timeout=300):
-    return subprocess.run([sys.executable, str(ROOT / "restore.py"), *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout)
+def run_restore(*args):
+    return run_cli("restore.py", *args)
 
 
 def digest(folder: Path) -> dict:

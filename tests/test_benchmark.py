@@ -6,6 +6,7 @@ from pathlib import Path
 import torch
 
 from utils.baselines import CompetitionBaseline, baseline_loss, baseline_restore
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -120,8 +121,7 @@ def test_benchmark_with_a_bad_data_dir_is_one_line_and_exit_2(sample_data, tmp_p
     empty = tmp_path / "empty"
     empty.mkdir()
     for data, says in ((missing, f"{missing}: data folder not found"), (empty, f"{empty / 'test.csv'}: file not found")):
-        proc = subprocess.run([sys.executable, str(ROOT / "benchmark.py"), "--data-dir", str(data)], capture_output=True,
-                              text=True, timeout=300)
+        proc = run_cli("benchmark.py", "--data-dir", data)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith(f"error: {says}"), proc.stderr[-2000:]

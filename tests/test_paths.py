@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 import utils
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -77,7 +78,7 @@ def test_only_the_default_data_folder_gets_the_sample_dataset(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("tool", ["run_notebooks", "train"])
-def test_command_line_paths_are_taken_from_the_working_directory(tmp_path, tool):
+def test_command_line_paths_are_taken_from_the_working_directory(tmp_path, tool, monkeypatch):
     """`--data-dir probe` from another folder means <cwd>/probe, as with any command-line tool (benchmark.py too);
     a folder there without a dataset is an error (exit 2) naming it, and nothing is built in the repository."""
     name = f"probe_{uuid.uuid4().hex[:8]}"
@@ -86,11 +87,12 @@ def test_command_line_paths_are_taken_from_the_working_directory(tmp_path, tool)
             "train": ["--stage", "mask", "--cpu", "--epochs", "1", "--steps-per-epoch", "1", "--val-count", "1",
                       "--image-size", "64", "--pretrained", "none", "--no-validate", "--ckpt-dir",
                       str(tmp_path / "ckpt")]}[tool]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_RESTORE_")}
+    for var in [k for k in os.environ if k.startswith("IMAGE_RESTORE_")]:
+        monkeypatch.delenv(var)
+    monkeypatch.chdir(tmp_path)
     try:
         for folder, problem in [(name, "no dataset"), (name + "_typo", "folder not found")]:
-            proc = subprocess.run([sys.executable, str(ROOT / "tools" / f"{tool}.py"), "--data-dir", folder, *args],
-                                  cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+            proc = run_cli(f"tools/{tool}.py", "--data-dir", folder, *args)
             assert proc.returncode == 2, proc.stdout[-2000:] + proc.stderr[-2000:]
             assert f"{tmp_path / folder}: {problem}" in proc.stderr, proc.stderr[-2000:]
             assert "building the sample dataset" not in proc.stdout

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 import utils
+from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,8 +40,8 @@ def test_restore_folder_with_corrupt_and_odd_files(sample_data, tiny_weights, tm
 def test_restore_missing_weights_is_a_clear_error(tmp_path):
     (tmp_path / "in").mkdir()
     Image.new("L", (64, 64)).save(tmp_path / "in" / "a.png")
-    proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(tmp_path / "in"), str(tmp_path / "out"),
-                           "--weights", str(tmp_path / "nothing")], capture_output=True, text=True, timeout=120)
+    proc = run_cli("restore.py", str(tmp_path / "in"), str(tmp_path / "out"),
+                           "--weights", str(tmp_path / "nothing"))
     assert proc.returncode == 2 and "no complete set" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -50,8 +51,8 @@ def test_restore_with_only_unreadable_inputs_writes_no_zip_and_lists_them(tiny_w
     for name in ("a.png", "b.png"):
         (inp / name).write_bytes(b"\x89PNG\r\n\x1a\n truncated")
     z = tmp_path / "sub.zip"
-    proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(inp), str(tmp_path / "out"), "--weights",
-                           str(tiny_weights), "--device", "cpu", "--zip", str(z)], capture_output=True, text=True, timeout=300)
+    proc = run_cli("restore.py", str(inp), str(tmp_path / "out"), "--weights",
+                           str(tiny_weights), "--device", "cpu", "--zip", str(z))
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert "restored 0 of 2 images" in proc.stdout
     assert "2 failed" in proc.stderr and "a.png" in proc.stderr and "b.png" in proc.stderr
@@ -63,8 +64,8 @@ def test_restore_numeric_options_out_of_range_are_argparse_errors(tmp_path):
     (tmp_path / "in").mkdir()
     for option, value in (("--threads", "-1"), ("--threads", "0"), ("--batch-size", "0"), ("--batch-size", "-2"),
                           ("--batch-size", "two")):
-        proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(tmp_path / "in"), str(tmp_path / "out"),
-                               option, value], capture_output=True, text=True, timeout=120)
+        proc = run_cli("restore.py", str(tmp_path / "in"), str(tmp_path / "out"),
+                               option, value)
         assert proc.returncode == 2, (option, value, proc.stderr)
         assert f"argument {option}: expected an integer of 1 or more" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out").exists()
@@ -72,8 +73,7 @@ def test_restore_numeric_options_out_of_range_are_argparse_errors(tmp_path):
 
 def test_restore_given_an_image_file_says_it_is_a_file_not_a_folder(sample_data, tmp_path):
     image = sample_data / "test_input" / "TEST_000.png"
-    proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(image), str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_cli("restore.py", str(image), str(tmp_path / "out"))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert f"{image}: is a file, not a folder" in proc.stderr and "not found" not in proc.stderr
     assert f"give the folder (e.g. {image.parent})" in proc.stderr
@@ -125,17 +125,15 @@ def test_restore_natural_colour_keeps_the_nets_hues_and_the_input_luma(sample_da
     shutil.copy(sample_data / "test_input" / "TEST_000.png", inputs)
     runs = {}
     for colour in ("score", "natural"):
-        proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(inputs), str(tmp_path / colour),
-                               "--masks", str(tmp_path / f"{colour}_masks"), "--device", "cpu", "--colour", colour],
-                              capture_output=True, text=True, timeout=300)
+        proc = run_cli("restore.py", str(inputs), str(tmp_path / colour),
+                               "--masks", str(tmp_path / f"{colour}_masks"), "--device", "cpu", "--colour", colour)
         assert proc.returncode == 0, proc.stderr
         runs[colour] = utils.read_image(tmp_path / colour / "TEST_000.png", "RGB")
     gray = utils.read_image(inputs / "TEST_000.png", "L")
     hole = utils.read_image(tmp_path / "natural_masks" / "TEST_000.png", "L") > 0
     assert np.array_equal(utils.gray_of(runs["natural"])[~hole], gray[~hole])
     assert np.abs(runs["natural"].astype(int) - runs["score"]).mean() > 1.0
-    proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(inputs), str(tmp_path / "x"), "--colour", "vivid"],
-                          capture_output=True, text=True, timeout=120)
+    proc = run_cli("restore.py", str(inputs), str(tmp_path / "x"), "--colour", "vivid")
     assert proc.returncode == 2 and "--colour" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -166,7 +164,7 @@ def test_restore_cli_writes_a_phone_photo_upright(tiny_weights, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
     phone_photo(inp / "phone.jpg")
-    proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(inp), str(tmp_path / "out"), "--weights",
-                           str(tiny_weights), "--device", "cpu"], capture_output=True, text=True, timeout=300)
+    proc = run_cli("restore.py", str(inp), str(tmp_path / "out"), "--weights",
+                           str(tiny_weights), "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     assert utils.read_image(tmp_path / "out" / "phone.png", "RGB").shape == (96, 160, 3)   # upright, as viewed

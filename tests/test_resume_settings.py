@@ -2,17 +2,14 @@
 (train_source, the files' names and sizes; the same data moved to another folder resumes) too, from the notebooks (utils.fit) and from tools/train.py (one line, exit code
 2, naming --no-resume); a checkpoint stored before a setting existed is not refused for lacking it."""
 import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 import utils
 from utils.checkpoints import load_train_state, save_train_state
 from utils.training import SettingsChangedError
+from conftest import run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def datasets(data, source="synthetic"):
@@ -74,15 +71,16 @@ def test_an_older_checkpoint_without_the_data_settings_resumes(sample_data, othe
     assert load_train_state(path)["settings"]["train_source"] == "provided"    # recorded from now on
 
 
-def test_train_cli_resume_with_other_settings_is_one_line_and_exit_code_2(sample_data, other_data, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_RESTORE_")}
+def test_train_cli_resume_with_other_settings_is_one_line_and_exit_code_2(sample_data, other_data, tmp_path,
+                                                                        monkeypatch):
+    for var in [k for k in os.environ if k.startswith("IMAGE_RESTORE_")]:
+        monkeypatch.delenv(var)
     common = ["--stage", "mask", "--cpu", "--steps-per-epoch", "1", "--batch-size", "2", "--num-workers", "0",
               "--val-count", "1", "--image-size", "64", "--pretrained", "none", "--no-validate", "--loss", "bce",
               "--ckpt-dir", str(tmp_path / "ckpt")]
 
     def train(*args):
-        return subprocess.run([sys.executable, str(ROOT / "tools" / "train.py"), *common, *args], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=600)
+        return run_cli("tools/train.py", *common, *args)
 
     first = train("--data-dir", str(sample_data), "--epochs", "1")
     assert first.returncode == 0, first.stderr[-3000:]
