@@ -6,6 +6,7 @@ app) does not pay for the training code's imports (timm's model zoo, albumentati
 `python -c "import utils"` takes well under a second; `utils.Restorer` loads the inference modules only.
 """
 import importlib as _importlib
+from importlib.util import find_spec as _find_spec
 import os as _os
 
 # no network at run time: albumentations asks PyPI for a newer version when it is imported unless told not to
@@ -49,8 +50,10 @@ __all__ = sorted(_MODULE_OF)
 
 def __getattr__(name: str):
     module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module 'utils' has no attribute {name!r}")
+    if module is None:       # a module itself, e.g. `utils.hue.BINS` after a plain `import utils`
+        if _find_spec(f"{__name__}.{name}") is None:
+            raise AttributeError(f"module 'utils' has no attribute {name!r}")
+        return _importlib.import_module(f".{name}", __name__)
     value = getattr(_importlib.import_module(f".{module}", __name__), name)
     globals()[name] = value          # imported once; later lookups do not come here
     return value
