@@ -34,9 +34,11 @@ def write_lab_config(config_dir: Path):
         path.write_text(json.dumps(settings))
 
 
-@pytest.fixture
-def lab(sample_data, tmp_path):
-    """Jupyter Lab on a free local port with a token, its root a temporary folder holding a copy of the notebook."""
+@pytest.fixture(scope="module")
+def lab(sample_data, tmp_path_factory):
+    """Jupyter Lab on a free local port with a token, its root a temporary folder holding a copy of the notebook;
+    one server for this file's tests (starting one takes seconds)."""
+    tmp_path = tmp_path_factory.mktemp("lab")
     home = tmp_path / "lab"
     (home / "notebooks").mkdir(parents=True)
     shutil.copy(ROOT / "notebooks" / NOTEBOOK, home / "notebooks" / NOTEBOOK)

@@ -12,18 +12,23 @@ from pathlib import Path
 import pytest
 
 import utils
-from conftest import make_tiny_weights
+from conftest import make_tiny_weights, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_notebooks(only, data, out, ckpt, *params, cwd=ROOT, env=None, rc=0):
-    """tools/run_notebooks.py --smoke; out/ckpt None: not passed (the environment decides)."""
-    cmd = [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--smoke", "--data-dir", str(data),
-           *(["--out", str(out)] if out is not None else []), *(["--ckpt-dir", str(ckpt)] if ckpt is not None else []),
-           "--only", *only]
+def runner_args(only, data, out, ckpt, *params) -> list[str]:
+    """tools/run_notebooks.py's arguments: --smoke; out/ckpt None: not passed (the environment decides)."""
+    args = ["--smoke", "--data-dir", str(data), *(["--out", str(out)] if out is not None else []),
+            *(["--ckpt-dir", str(ckpt)] if ckpt is not None else []), "--only", *only]
     for p in params:
-        cmd += ["-p", p]
+        args += ["-p", p]
+    return args
+
+
+def run_notebooks(only, data, out, ckpt, *params, cwd=ROOT, env=None, rc=0):
+    """tools/run_notebooks.py in a process of its own, as `make run` starts it."""
+    cmd = [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), *runner_args(only, data, out, ckpt, *params)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_RESTORE_")}
     full_env.update(env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=cwd, env=full_env)
@@ -142,6 +147,15 @@ def nb_env(sample_data, tmp_path_factory):
     return {"data": sample_data, "out": base / "runs", "ckpt": base / "ckpt"}
 
 
+def runner_refuses(monkeypatch, *args):
+    """tools/run_notebooks.py's main in this process (it refuses before any work), none of our variables set."""
+    for var in [k for k in os.environ if k.startswith("IMAGE_RESTORE_")]:
+        monkeypatch.delenv(var)
+    proc = run_cli("tools/run_notebooks.py", *runner_args(*args))
+    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
 @pytest.mark.parametrize("only, params, message, listed", [
     (["9"], [], "--only 9: no such notebook (one of 01, 02, 03, 04, 05)", None),
     (["01", "7"], [], "--only 7: no such notebook", None),
@@ -151,17 +165,17 @@ def nb_env(sample_data, tmp_path_factory):
     (["01"], ["max_files"], "argument -p/--param: expected key=value, got 'max_files'", None),
     (["01"], ["=3"], "argument -p/--param: expected key=value, got '=3'", None),
 ], ids=["only-9", "only-7", "undeclared", "undeclared-by-all", "no-equals", "no-key"])
-def test_runner_rejects_bad_arguments_before_any_work(tmp_path, only, params, message, listed):
+def test_runner_rejects_bad_arguments_before_any_work(tmp_path, only, params, message, listed, monkeypatch):
     """An unknown notebook number or a parameter that no chosen notebook declares is an error (exit 2) naming it,
     before the data is looked at or built (the data dir here is not even there)."""
-    proc = run_notebooks(only, tmp_path / "no_data", tmp_path / "runs", tmp_path / "ckpt", *params, rc=2)
+    proc = runner_refuses(monkeypatch, only, tmp_path / "no_data", tmp_path / "runs", tmp_path / "ckpt", *params)
     assert message in proc.stderr, proc.stderr
     assert listed is None or listed in proc.stderr                       # lists the declared parameters
     assert not (tmp_path / "runs").exists() and "building" not in proc.stdout
 
 
-def test_runner_rejects_a_data_dir_without_a_dataset(tmp_path):
-    proc = run_notebooks(["01"], tmp_path / "typo", tmp_path / "runs", None, rc=2)
+def test_runner_rejects_a_data_dir_without_a_dataset(tmp_path, monkeypatch):
+    proc = runner_refuses(monkeypatch, ["01"], tmp_path / "typo", tmp_path / "runs", None)
     assert f"{tmp_path / 'typo'}: folder not found" in proc.stderr, proc.stderr
     assert not (tmp_path / "typo").exists()
 
