@@ -15,6 +15,7 @@ pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
 from utils import onnx_backend  # noqa: E402
 from utils.pipeline import _resize_stack  # noqa: E402
+from conftest import run_cli  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "weights"
@@ -123,8 +124,7 @@ def test_restore_cli_onnx_backend(sample_data, tiny_weights, tmp_path):
     shutil.copytree(tiny_weights, weights)
     out_t, out_o = tmp_path / "torch", tmp_path / "onnx"
     for backend, out in (("torch", out_t), ("onnx", out_o)):
-        proc = subprocess.run([sys.executable, str(ROOT / "restore.py"), str(sample_data / "test_input"), str(out),
-                               "--weights", str(weights), "--backend", backend], capture_output=True, text=True)
+        proc = run_cli("restore.py", sample_data / "test_input", out, "--weights", weights, "--backend", backend)
         assert proc.returncode == 0, proc.stderr
     names = sorted(p.name for p in out_t.glob("*.png"))
     assert names and names == sorted(p.name for p in out_o.glob("*.png"))
