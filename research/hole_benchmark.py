@@ -53,6 +53,9 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/hole"))
     ap.add_argument("--baseline", default="Telea (the pre-fill)", help="the method the paired differences are against")
     ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--also", type=Path, nargs="*", default=[],
+                    help="more inpainter weights folders, each a method named 'inpainter, <folder name>' (e.g. "
+                         "the loss comparison: --also runs/loss_cmp/l1_gan --baseline 'inpainter, l1_gan')")
     args = ap.parse_args(argv)
     import torch
     import utils
@@ -72,6 +75,9 @@ def main(argv=None) -> int:
         "biharmonic (1/4 size)": lambda n: biharmonic(gray[n], mask[n]),
         "inpainter": lambda n: utils.inpaint(net, [gray[n]], [mask[n]])[0],
     }
+    for folder in args.also:
+        methods[f"inpainter, {folder.name}"] = (lambda other: lambda n: utils.inpaint(other, [gray[n]], [mask[n]])[0])(
+            utils.load_model(folder / "inpaint", "cpu")[0])
     for sigma in (4, 8, 16):
         methods[f"truth blurred, sigma {sigma}"] = (lambda s: lambda n: np.where(
             mask[n], cv2.GaussianBlur(truth[n], (0, 0), s), gray[n]))(sigma)
