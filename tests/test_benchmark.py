@@ -37,9 +37,8 @@ def test_benchmark_prints_scores_and_timings(sample_data, tiny_weights, tmp_path
 
     out = tmp_path / "bench.json"
     weights = shutil.copytree(tiny_weights, tmp_path / "weights")    # the ONNX export lands beside the copy
-    proc = subprocess.run([sys.executable, str(ROOT / "benchmark.py"), "--data-dir", str(sample_data), "--weights",
-                           str(weights), "--limit", "2", "--repeats", "2", "--baseline-dir", str(tmp_path / "none"),
-                           "--json", str(out)], capture_output=True, text=True, timeout=600)
+    proc = run_cli("benchmark.py", "--data-dir", sample_data, "--weights", weights, "--limit", "2", "--repeats", "2",
+                   "--baseline-dir", tmp_path / "none", "--json", out)
     assert proc.returncode == 0, proc.stderr[-2000:]
     res = json.loads(out.read_text())["results"]
     assert set(res) == {"pipeline (ours)", "pipeline (ours), onnx backend", "ours, order mask-inpaint-colorize",
@@ -87,14 +86,12 @@ def test_benchmark_trains_then_reloads_the_competition_baseline(sample_data, tin
 
     base = tmp_path / "baseline"
     weights = shutil.copytree(tiny_weights, tmp_path / "weights")
-    args = [sys.executable, str(ROOT / "benchmark.py"), "--data-dir", str(sample_data), "--weights", str(weights),
-            "--limit", "1", "--repeats", "1", "--baseline-dir", str(base), "--baseline-encoder", "resnet10t",
-            "--backends", "torch"]      # the ONNX backend has its own test above
-    first = subprocess.run(args + ["--baseline-minutes", "0.05", "--json", str(tmp_path / "a.json")],
-                           capture_output=True, text=True, timeout=600)
+    args = ["--data-dir", sample_data, "--weights", weights, "--limit", "1", "--repeats", "1", "--baseline-dir", base,
+            "--baseline-encoder", "resnet10t", "--backends", "torch"]      # the ONNX backend has its own test above
+    first = run_cli("benchmark.py", *args, "--baseline-minutes", "0.05", "--json", tmp_path / "a.json")
     assert first.returncode == 0, first.stderr[-2000:]
     assert (base / "baseline.safetensors").is_file() and (base / "baseline.train_state.pt").is_file()
-    second = subprocess.run(args + ["--json", str(tmp_path / "b.json")], capture_output=True, text=True, timeout=600)
+    second = run_cli("benchmark.py", *args, "--json", tmp_path / "b.json")
     assert second.returncode == 0, second.stderr[-2000:]
     for name in ("a.json", "b.json"):
         res = json.loads((tmp_path / name).read_text())
