@@ -59,6 +59,13 @@ def run_cli(script, *args) -> CliRun:
     return CliRun(code or 0, out.getvalue(), err.getvalue())
 
 
+@pytest.fixture
+def no_project_env(monkeypatch):
+    """None of the project's IMAGE_RESTORE_* variables set for this test, as on a user's fresh shell."""
+    for var in [k for k in os.environ if k.startswith("IMAGE_RESTORE_")]:
+        monkeypatch.delenv(var)
+
+
 @pytest.fixture(scope="session")
 def sample_data(tmp_path_factory):
     """A tiny dataset in the competition layout built from the bundled photos."""

@@ -26,13 +26,13 @@ def runner_args(only, data, out, ckpt, *params) -> list[str]:
     return args
 
 
-def run_notebooks(only, data, out, ckpt, *params, cwd=ROOT, env=None, rc=0):
+def run_notebooks(only, data, out, ckpt, *params, cwd=ROOT, env=None):
     """tools/run_notebooks.py in a process of its own, as `make run` starts it."""
     cmd = [sys.executable, str(ROOT / "tools" / "run_notebooks.py"), *runner_args(only, data, out, ckpt, *params)]
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGE_RESTORE_")}
     full_env.update(env or {})
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=cwd, env=full_env)
-    assert proc.returncode == rc, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     # the kernels run over an encrypted channel: no "running over TCP without encryption" warning for each notebook
     assert "eavesdropping" not in proc.stdout + proc.stderr, proc.stderr[-3000:]
     return proc
@@ -147,10 +147,8 @@ def nb_env(sample_data, tmp_path_factory):
     return {"data": sample_data, "out": base / "runs", "ckpt": base / "ckpt"}
 
 
-def runner_refuses(monkeypatch, *args):
-    """tools/run_notebooks.py's main in this process (it refuses before any work), none of our variables set."""
-    for var in [k for k in os.environ if k.startswith("IMAGE_RESTORE_")]:
-        monkeypatch.delenv(var)
+def runner_refuses(*args):
+    """tools/run_notebooks.py's main in this process (it refuses before any work; the test asks for no_project_env)."""
     proc = run_cli("tools/run_notebooks.py", *runner_args(*args))
     assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc
@@ -165,17 +163,17 @@ def runner_refuses(monkeypatch, *args):
     (["01"], ["max_files"], "argument -p/--param: expected key=value, got 'max_files'", None),
     (["01"], ["=3"], "argument -p/--param: expected key=value, got '=3'", None),
 ], ids=["only-9", "only-7", "undeclared", "undeclared-by-all", "no-equals", "no-key"])
-def test_runner_rejects_bad_arguments_before_any_work(tmp_path, only, params, message, listed, monkeypatch):
+def test_runner_rejects_bad_arguments_before_any_work(tmp_path, only, params, message, listed, no_project_env):
     """An unknown notebook number or a parameter that no chosen notebook declares is an error (exit 2) naming it,
     before the data is looked at or built (the data dir here is not even there)."""
-    proc = runner_refuses(monkeypatch, only, tmp_path / "no_data", tmp_path / "runs", tmp_path / "ckpt", *params)
+    proc = runner_refuses(only, tmp_path / "no_data", tmp_path / "runs", tmp_path / "ckpt", *params)
     assert message in proc.stderr, proc.stderr
     assert listed is None or listed in proc.stderr                       # lists the declared parameters
     assert not (tmp_path / "runs").exists() and "building" not in proc.stdout
 
 
-def test_runner_rejects_a_data_dir_without_a_dataset(tmp_path, monkeypatch):
-    proc = runner_refuses(monkeypatch, ["01"], tmp_path / "typo", tmp_path / "runs", None)
+def test_runner_rejects_a_data_dir_without_a_dataset(tmp_path, no_project_env):
+    proc = runner_refuses(["01"], tmp_path / "typo", tmp_path / "runs", None)
     assert f"{tmp_path / 'typo'}: folder not found" in proc.stderr, proc.stderr
     assert not (tmp_path / "typo").exists()
 

@@ -78,7 +78,7 @@ def test_only_the_default_data_folder_gets_the_sample_dataset(tmp_path, monkeypa
 
 
 @pytest.mark.parametrize("tool", ["run_notebooks", "train"])
-def test_command_line_paths_are_taken_from_the_working_directory(tmp_path, tool, monkeypatch):
+def test_command_line_paths_are_taken_from_the_working_directory(tmp_path, tool, monkeypatch, no_project_env):
     """`--data-dir probe` from another folder means <cwd>/probe, as with any command-line tool (benchmark.py too);
     a folder there without a dataset is an error (exit 2) naming it, and nothing is built in the repository."""
     name = f"probe_{uuid.uuid4().hex[:8]}"
@@ -87,8 +87,6 @@ def test_command_line_paths_are_taken_from_the_working_directory(tmp_path, tool,
             "train": ["--stage", "mask", "--cpu", "--epochs", "1", "--steps-per-epoch", "1", "--val-count", "1",
                       "--image-size", "64", "--pretrained", "none", "--no-validate", "--ckpt-dir",
                       str(tmp_path / "ckpt")]}[tool]
-    for var in [k for k in os.environ if k.startswith("IMAGE_RESTORE_")]:
-        monkeypatch.delenv(var)
     monkeypatch.chdir(tmp_path)
     try:
         for folder, problem in [(name, "no dataset"), (name + "_typo", "folder not found")]:

@@ -1,7 +1,6 @@
 """A training run resumed with other settings than its checkpoint's stops and says which: the training data
 (train_source, the files' names and sizes; the same data moved to another folder resumes) too, from the notebooks (utils.fit) and from tools/train.py (one line, exit code
 2, naming --no-resume); a checkpoint stored before a setting existed is not refused for lacking it."""
-import os
 
 import pytest
 
@@ -72,9 +71,7 @@ def test_an_older_checkpoint_without_the_data_settings_resumes(sample_data, othe
 
 
 def test_train_cli_resume_with_other_settings_is_one_line_and_exit_code_2(sample_data, other_data, tmp_path,
-                                                                        monkeypatch):
-    for var in [k for k in os.environ if k.startswith("IMAGE_RESTORE_")]:
-        monkeypatch.delenv(var)
+                                                                        no_project_env):
     common = ["--stage", "mask", "--cpu", "--steps-per-epoch", "1", "--batch-size", "2", "--num-workers", "0",
               "--val-count", "1", "--image-size", "64", "--pretrained", "none", "--no-validate", "--loss", "bce",
               "--ckpt-dir", str(tmp_path / "ckpt")]
