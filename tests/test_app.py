@@ -16,6 +16,8 @@ from PIL import Image
 
 import utils
 
+pytestmark = [pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -105,6 +107,7 @@ def file_shown(page, elem_id: str, name: str, timeout: int = 30_000):
                            timeout=timeout)
 
 
+@pytest.mark.browser
 def test_upload_restore_and_see_result(app_url, browser, sample_data, tmp_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
     src = tmp_path / "TEST_000.png"
@@ -136,6 +139,7 @@ def test_upload_restore_and_see_result(app_url, browser, sample_data, tmp_path):
     page.close()
 
 
+@pytest.mark.browser
 def test_bad_upload_shows_message_and_app_keeps_running(app_url, browser, tmp_path):
     page = browser.new_page()
     bad = tmp_path / "broken.png"
@@ -179,6 +183,7 @@ def test_the_terminal_says_where_the_app_is_and_suggests_no_public_link(app_serv
     assert "share=True" not in text and "public" not in text.lower(), text
 
 
+@pytest.mark.browser
 def test_batch_and_damage_tabs_follow_the_colour_choice(app_url, browser, sample_data, tmp_path):
     from test_restore_cli import phone_photo
 

@@ -53,6 +53,7 @@ def inputs(sample_data, tmp_path):
 
 
 # 1. silent overwrites -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_restore_into_its_input_folder_is_refused(inputs, tiny_weights):
     before = digest(inputs)
     proc = run_restore(inputs, inputs, "--weights", tiny_weights, "--device", "cpu")
@@ -60,6 +61,7 @@ def test_restore_into_its_input_folder_is_refused(inputs, tiny_weights):
     assert digest(inputs) == before                          # inputs never modified
 
 
+@pytest.mark.slow
 def test_masks_folder_equal_to_output_folder_is_refused(inputs, tiny_weights, tmp_path):
     out = tmp_path / "out"
     proc = run_restore(inputs, out, "--masks", out, "--weights", tiny_weights, "--device", "cpu")
@@ -67,6 +69,7 @@ def test_masks_folder_equal_to_output_folder_is_refused(inputs, tiny_weights, tm
     assert not out.exists() or not any(out.iterdir())          # checked before any work: nothing written
 
 
+@pytest.mark.slow
 def test_two_inputs_with_one_output_name_are_refused(inputs, tiny_weights, tmp_path):
     Image.open(inputs / "TEST_000.png").save(inputs / "TEST_000.jpg")
     proc = run_restore(inputs, tmp_path / "out", "--weights", tiny_weights, "--device", "cpu")
@@ -86,6 +89,7 @@ def test_plan_outputs_checks():
             plan_outputs([a], d / "out", zip_path=d / "a.png")
 
 
+@pytest.mark.slow
 def test_app_batch_with_two_members_of_one_name_reports_the_second(tiny_weights, sample_data, tmp_path):
     import app
 
@@ -113,6 +117,7 @@ def app_temp_entries() -> set:
             if p.name.startswith(("batch-", "restored-", "samples-"))}
 
 
+@pytest.mark.slow
 def test_app_under_concurrent_restores_and_a_zip_bomb(tiny_weights, sample_data, tmp_path):
     """Four restores in threads while a batch zip holding a 256 MB member (1 MB on disk) and a zip of more
     images than allowed are refused: the process grows by less than 300 MB (the bomb alone would add
@@ -157,6 +162,7 @@ def test_app_under_concurrent_restores_and_a_zip_bomb(tiny_weights, sample_data,
 
 
 # 3. one huge image among good ones --------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_huge_image_is_skipped_by_name_and_the_others_restored(inputs, tiny_weights, tmp_path):
     huge_png_header(inputs / "huge.png")
     huge_png_header(inputs / "big.png", 12000, 10000)     # 120 MP: over our limit, under PIL's error (179 MP)
@@ -182,6 +188,7 @@ def test_pil_decompression_bomb_warning_is_not_shown_beside_our_own_check(tmp_pa
 
 
 # 4. 16-bit PNGs ---------------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_16_bit_png_is_scaled_not_clipped(tiny_weights, tmp_path):
     ramp = np.tile(np.linspace(0, 65535, 256).astype(np.uint16), (64, 1))
     path = tmp_path / "in" / "deep.png"
@@ -199,6 +206,7 @@ def test_16_bit_png_is_scaled_not_clipped(tiny_weights, tmp_path):
 
 
 # 5. resume with other settings ------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_resume_with_other_settings_is_refused(sample_data, tmp_path):
     table = utils.load_train_table(sample_data)
     ds = utils.SyntheticDamageDataset(list(table.gt_image_path)[:4], size=64)
@@ -217,6 +225,7 @@ def test_resume_with_other_settings_is_refused(sample_data, tmp_path):
 
 
 # 6. no network at run time ----------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_no_network_on_import():
     code = ("import socket\n"
             "calls = []\n"
@@ -233,6 +242,7 @@ def test_no_network_on_import():
 
 
 # 7. bad output paths -------------------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_bad_output_paths_fail_before_any_work(inputs, tiny_weights, tmp_path):
     a_file = tmp_path / "file.txt"
     a_file.write_text("x")
@@ -246,6 +256,7 @@ def test_bad_output_paths_fail_before_any_work(inputs, tiny_weights, tmp_path):
     assert not (tmp_path / "out").exists()          # nothing created for a run that was refused
 
 
+@pytest.mark.slow
 def test_a_folder_named_like_an_output_file_is_refused_before_any_work(inputs, tiny_weights, tmp_path):
     """out/TEST_000.png/ (a folder) was found only when that image was written, at the end (exit 1)."""
     out, masks = tmp_path / "out", tmp_path / "masks"

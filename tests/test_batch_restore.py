@@ -13,6 +13,7 @@ def restorer(tiny_weights):
     return utils.Restorer.from_dir(tiny_weights, device="cpu")
 
 
+@pytest.mark.slow
 def test_make_submission_writes_a_validated_zip_of_the_test_inputs(sample_data, restorer, tmp_path):
     report = utils.make_submission(restorer, sample_data, tmp_path / "sub.zip", tmp_path / "png", batch_size=3,
                                    keep=True, progress=False)
@@ -86,6 +87,7 @@ def test_stage_summary_writes_the_metrics_file(tmp_path):
     assert saved["loss_comparison"] == {"bce": {"val_iou": 0.1}}
 
 
+@pytest.mark.slow
 def test_a_mask_that_cannot_be_written_fails_that_image_by_its_mask_path(restorer, tmp_path):
     (tmp_path / "masks").mkdir()
     (tmp_path / "masks" / "a.png").mkdir()          # a folder where the mask file should go: it cannot be written
@@ -96,6 +98,7 @@ def test_a_mask_that_cannot_be_written_fails_that_image_by_its_mask_path(restore
     assert report.written == [tmp_path / "out" / "b.png"]     # a.png is not counted as restored
 
 
+@pytest.mark.slow
 def test_make_submission_names_the_test_input_it_could_not_read(sample_data, restorer, tmp_path):
     import shutil
 
@@ -114,6 +117,7 @@ def test_make_submission_names_the_test_input_it_could_not_read(sample_data, res
     assert any("TEST_001.png" in f for f in e.value.report.failed)
 
 
+@pytest.mark.slow
 def test_an_interrupted_batch_leaves_no_temporary_file_and_its_report_says_how_far_it_got(restorer, tmp_path):
     """Ctrl-C (or SIGTERM, which restore.py turns into it) in the middle of a batch: the zip's temporary file is
     removed, no zip appears, and the report handed in lists what was written before the interruption."""

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from utils.baselines import CompetitionBaseline, baseline_loss, baseline_restore
@@ -11,6 +12,7 @@ from conftest import run_cli
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_competition_baseline_shapes_and_learning():
     torch.manual_seed(0)
     model = CompetitionBaseline(encoder="resnet18")
@@ -32,6 +34,7 @@ def test_competition_baseline_shapes_and_learning():
     assert out.shape == (100, 80, 3) and out.dtype == np.uint8
 
 
+@pytest.mark.slow
 def test_benchmark_prints_scores_and_timings(sample_data, tiny_weights, tmp_path):
     import shutil
 
@@ -50,6 +53,7 @@ def test_benchmark_prints_scores_and_timings(sample_data, tiny_weights, tmp_path
     assert "masked_ssim" in proc.stdout and "ms_per_image" in proc.stdout and "ms_per_image_batch2" in proc.stdout
 
 
+@pytest.mark.slow
 def test_baseline_training_resumes_from_its_state(tmp_path):
     """An interrupted baseline run continues where it stopped and only spends what is left of its budget."""
     from torch.utils.data import Dataset
@@ -80,6 +84,7 @@ def test_baseline_training_resumes_from_its_state(tmp_path):
     assert more["steps"] > first["steps"] and more["minutes"] >= budget - 0.01     # minutes are rounded to 0.01
 
 
+@pytest.mark.slow
 def test_benchmark_trains_then_reloads_the_competition_baseline(sample_data, tiny_weights, tmp_path):
     """--baseline-minutes trains and saves the reference; a second run loads it from --baseline-dir."""
     import shutil

@@ -83,6 +83,7 @@ def torch_seed(seed):
     torch.manual_seed(seed)
 
 
+@pytest.mark.slow
 def test_post_process_keeps_the_luminance_exactly_outside_and_inside_the_hole(sample_data, tiny_weights, tmp_path):
     """PIL convert('L') of the restored image equals the input gray outside the hole and, inside it, the luminance
     the pipeline's fill set, at every strength, with and without the edge-aware smoothing and the ring fill."""
@@ -110,6 +111,7 @@ def test_post_process_keeps_the_luminance_exactly_outside_and_inside_the_hole(sa
                for x, g, m in zip(full, grays, masks))
 
 
+@pytest.mark.slow
 def test_colour_setting_reaches_the_restorer(tiny_weights, tmp_path):
     """colour: 'natural' (the default) is strength 0, 'score' the strength color.json stores, a number that
     strength; the ring fill is read from color.json; bad settings are refused by name."""
@@ -163,6 +165,7 @@ def test_hole_colour_figure_draws_ring_and_hole_chroma(tmp_path):
     assert Image.open(out).size[0] > 500
 
 
+@pytest.mark.slow
 def test_hue_histogram_loss_is_the_metric_term_and_falls_on_a_fixed_batch(sample_data):
     """classify+hist: the truth's histogram is the angle histogram of its visible-chroma pixels taken to OpenCV hue
     bins; the loss is 1 - Pearson correlation with the net's soft histogram, and a few steps lower it."""

@@ -82,6 +82,7 @@ def test_provided_pairs_recover_mask_exactly(sample_data):
     assert np.array_equal(s["gray"][~s["mask"]], s["clean_gray"][~s["mask"]])
 
 
+@pytest.mark.slow
 def test_train_source_provided_and_both(sample_data, tmp_path):
     """train_source='provided' trains on the data set's own pairs: the mask target is exactly the pixels where
     train_input differs from gray(train_gt), flipped together with the pair; 'both' joins it to synthetic damage."""
@@ -180,6 +181,7 @@ def test_stale_sample_dataset_is_rebuilt_or_flagged(tmp_path, capsys):
     assert utils.ensure_dataset(own) == own
 
 
+@pytest.mark.slow
 def test_photo_crops_are_drawn_afresh_each_epoch(tmp_path):
     """train_source='photos': item i of epoch e is a 512 crop of photo i % n at a random position, scale and flip,
     seeded by (seed, e, i): the same item twice is the same crop, another epoch another crop, and the crop is a

@@ -13,6 +13,8 @@ from safetensors.torch import load, load_file
 
 from conftest import ROOT
 
+pytestmark = [pytest.mark.distributed, pytest.mark.slow]
+
 ENV = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "", "OMP_NUM_THREADS": "1"}
 
 

@@ -155,6 +155,7 @@ def test_masked_ssim_loss_agrees_with_the_metric():
     assert float(masked_ssim(t(gt), t(gt), torch.from_numpy(mask)[None, None].float())) == pytest.approx(1.0, abs=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("block", ["ffc", "gated"])
 def test_generator_loss_falls_on_a_fixed_batch(sample_data, block):
     torch.manual_seed(0)
@@ -168,6 +169,7 @@ def test_generator_loss_falls_on_a_fixed_batch(sample_data, block):
     assert all(np.isfinite(losses)) and min(losses[-3:]) < 0.9 * losses[0]
 
 
+@pytest.mark.slow
 def test_the_designs_l1_gan_loss_stays_available(sample_data):
     stage = utils.InpaintStage(loss="l1+gan", size=128)
     assert "inpaint_disc" in stage.nets and InpaintLoss("l1+gan").gan_w > 0

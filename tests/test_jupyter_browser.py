@@ -18,6 +18,8 @@ import pytest
 
 from test_app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port
 
+pytestmark = [pytest.mark.notebook, pytest.mark.browser, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = "01_eda.ipynb"
 # JupyterLab settings for the run: every cell in the page (no windowing), no news or update checks (offline)

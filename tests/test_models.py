@@ -18,6 +18,7 @@ def batch_of(sample_data, n=2, size=128, seed=0):
     (utils.ColorizationNet, [(2, 1), (2, 1)], 2),
     (utils.InpaintNet, [(2, 1), (2, 1)], 1),
 ])
+@pytest.mark.slow
 def test_shapes_on_cpu(cls, args, out):
     net = cls().eval()
     with torch.no_grad():
@@ -58,6 +59,7 @@ def test_offline_weights_load_into_encoder():
         create_encoder("resnet18", in_chans=1, pretrained="offline")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n,size", [(0, 224), (1, 240), (2, 260)])
 def test_offline_lite_weights_are_imagenet_weights(n, size):
     """The packaged Lite0/1/2 weights, loaded offline into timm's model, classify scikit-image's cat as a cat
@@ -90,6 +92,7 @@ def test_perceptual_features_are_pretrained_not_random():
     lambda: utils.ColorStage(loss="classify", lr=2e-3, size=128),
     lambda: utils.InpaintStage(loss="l1+mssim+gan", lr=2e-3, size=128, ssim_weight=1.0, gan_weight=0.01),
 ], ids=["mask-bce-dice", "mask-l2-perceptual", "color", "color-classify", "inpaint"])
+@pytest.mark.slow
 def test_few_steps_lower_the_loss_on_a_fixed_batch(sample_data, make):
     torch.manual_seed(0)
     stage = make()
@@ -133,6 +136,7 @@ def test_nan_guard_skips_step_and_stops_run(sample_data, tmp_path):
         utils.fit(stage, NaNs(), 1, tmp_path, batch_size=2, progress=False)
 
 
+@pytest.mark.slow
 def test_checkpoint_round_trip_and_resume(sample_data, tmp_path):
     ds, batch = batch_of(sample_data, size=128)
     stage = utils.MaskStage(size=128)
@@ -198,6 +202,7 @@ def test_untrained_inpainter_starts_at_telea():
     assert np.array_equal(out, utils.telea(img, mask)[..., 0])
 
 
+@pytest.mark.slow
 def test_stage_starts_from_trained_weights(sample_data, tiny_weights, tmp_path):
     """init_from loads a checkpoint's nets (fine-tuning the shipped weights on one's own photos), is part of the
     settings a resumed run must share, and refuses weights of another head, naming the file."""
@@ -215,6 +220,7 @@ def test_stage_starts_from_trained_weights(sample_data, tiny_weights, tmp_path):
         utils.ColorStage(loss="classify", size=128, pretrained="none").init_from(tiny_weights)
 
 
+@pytest.mark.slow
 def test_no_loader_worker_outlives_its_epoch(sample_data, tmp_path):
     """With num_workers=1, each epoch's DataLoader worker is gone by the time the epoch is validated (before, it
     lived on until garbage collection, and in a Jupyter kernel the idle workers of finished epochs piled up, each

@@ -14,6 +14,8 @@ import pytest
 import utils
 from conftest import make_tiny_weights, run_cli
 
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

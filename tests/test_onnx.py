@@ -40,6 +40,7 @@ def _net_inputs(sample_data, size):
     return {"mask": (g,), "color": (g, m), "inpaint": (g, m)}
 
 
+@pytest.mark.slow
 def test_networks_match_pytorch_within_tolerance(shipped_copy, sample_data):
     onnx_nets = onnx_backend.load_onnx_nets(shipped_copy)
     assert (shipped_copy / "onnx" / "manifest.json").is_file()
@@ -58,6 +59,7 @@ def test_networks_match_pytorch_within_tolerance(shipped_copy, sample_data):
         assert np.abs(onnx_nets["mask"](x).numpy() - net(torch.from_numpy(x)).numpy()).max() <= onnx_backend.ONNX_TOLERANCE["mask"]
 
 
+@pytest.mark.slow
 def test_restorations_match_pytorch(shipped_copy, sample_data):
     """Whole pipeline: the same masks; colour within 1 level; the restored images differ in under 1% of
     pixels (float rounding in the networks flips a few uint8 roundings). The hue remap is rank-based, so a
@@ -75,6 +77,7 @@ def test_restorations_match_pytorch(shipped_copy, sample_data):
         assert np.array_equal(utils.gray_of(b.restored)[~b.mask], utils.gray_of(a.restored)[~a.mask])
 
 
+@pytest.mark.slow
 def test_corrupt_onnx_file_is_refused(tiny_weights, tmp_path):
     weights = tmp_path / "w"
     shutil.copytree(tiny_weights, weights)
@@ -93,6 +96,7 @@ def test_corrupt_onnx_file_is_refused(tiny_weights, tmp_path):
         onnx_backend.load_onnx_nets(weights)
 
 
+@pytest.mark.slow
 def test_stale_export_is_redone_when_the_weights_change(tiny_weights, tmp_path):
     weights = tmp_path / "w"
     shutil.copytree(tiny_weights, weights)
@@ -119,6 +123,7 @@ def test_onnx_backend_refuses_cuda(tiny_weights):
         utils.Restorer.from_dir(tiny_weights, backend="tensorrt")
 
 
+@pytest.mark.slow
 def test_restore_cli_onnx_backend(sample_data, tiny_weights, tmp_path):
     weights = tmp_path / "w"
     shutil.copytree(tiny_weights, weights)
@@ -133,6 +138,7 @@ def test_restore_cli_onnx_backend(sample_data, tiny_weights, tmp_path):
         assert (np.abs(a.astype(int) - b).max(-1) > 0).mean() < 0.01
 
 
+@pytest.mark.slow
 def test_app_onnx_backend(sample_data, tiny_weights, tmp_path):
     """The app restores through the ONNX backend; --backend / $IMAGE_RESTORE_BACKEND reach the loader (a
     corrupt ONNX file stops the app before it serves, naming the file)."""

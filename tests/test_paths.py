@@ -77,6 +77,7 @@ def test_only_the_default_data_folder_gets_the_sample_dataset(tmp_path, monkeypa
     assert (tmp_path / "data" / "train.csv").is_file() and (tmp_path / "data" / "test.csv").is_file()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("tool", ["run_notebooks", "train"])
 def test_command_line_paths_are_taken_from_the_working_directory(tmp_path, tool, monkeypatch, no_project_env):
     """`--data-dir probe` from another folder means <cwd>/probe, as with any command-line tool (benchmark.py too);

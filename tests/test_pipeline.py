@@ -7,6 +7,7 @@ import pytest
 import utils
 
 
+@pytest.mark.slow
 def test_pipeline_end_to_end_on_tiny_model(sample_data, tiny_weights):
     restorer = utils.Restorer.from_dir(tiny_weights, device="cpu")
     assert restorer.sizes == {"mask": 128, "color": 128, "inpaint": 128}
@@ -34,6 +35,7 @@ def test_known_masks_and_other_order(sample_data, tiny_weights):
         assert np.array_equal(utils.gray_of(r.restored)[~mask], gray[~mask])
 
 
+@pytest.mark.slow
 def test_restore_images_any_size_and_mode_batched(tiny_weights):
     restorer = utils.Restorer.from_dir(tiny_weights, device="cpu")
     rng = np.random.default_rng(0)
@@ -129,6 +131,7 @@ def test_training_checkpoints_carry_checksums(tiny_weights, tmp_path):
     utils.verify_checksums(ck, stems=("color",))
 
 
+@pytest.mark.slow
 def test_restore_takes_any_uint8_image_and_refuses_other_types_clearly(tiny_weights, tmp_path, monkeypatch):
     restorer = utils.Restorer.from_dir(tiny_weights, device="cpu")
     rng = np.random.default_rng(0)

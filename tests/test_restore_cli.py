@@ -16,6 +16,7 @@ from conftest import run_cli
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_restore_folder_with_corrupt_and_odd_files(sample_data, tiny_weights, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
@@ -45,6 +46,7 @@ def test_restore_missing_weights_is_a_clear_error(tmp_path):
     assert proc.returncode == 2 and "no complete set" in proc.stderr and "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_restore_with_only_unreadable_inputs_writes_no_zip_and_lists_them(tiny_weights, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
@@ -80,6 +82,7 @@ def test_restore_given_an_image_file_says_it_is_a_file_not_a_folder(sample_data,
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_restore_leaves_no_temporary_file_and_says_how_far_it_got(sample_data, tiny_weights, tmp_path,
                                                                                  signum):
@@ -160,6 +163,7 @@ def test_a_phone_photo_is_read_upright(tmp_path):
     assert np.abs(rgb.astype(int) - upright).mean() < 4               # JPEG noise only: same orientation
 
 
+@pytest.mark.slow
 def test_restore_cli_writes_a_phone_photo_upright(tiny_weights, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()

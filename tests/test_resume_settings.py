@@ -46,6 +46,7 @@ def test_data_settings_name_the_source_and_the_data_folder(sample_data, tmp_path
     assert data_settings([1, 2, 3]) == {}                    # a data set of another kind: nothing to compare
 
 
+@pytest.mark.slow
 def test_resume_on_other_data_or_another_source_is_refused(sample_data, other_data, own_data, tmp_path):
     ds = datasets(sample_data)
     fit(ds, tmp_path, 1)
@@ -59,6 +60,7 @@ def test_resume_on_other_data_or_another_source_is_refused(sample_data, other_da
     assert [h["epoch"] for h in fit(ds, tmp_path, 3, steps=2)] == [1, 2, 3]
 
 
+@pytest.mark.slow
 def test_an_older_checkpoint_without_the_data_settings_resumes(sample_data, other_data, tmp_path):
     fit(datasets(sample_data), tmp_path, 1)
     path = tmp_path / "mask.train_state.pt"
@@ -70,6 +72,7 @@ def test_an_older_checkpoint_without_the_data_settings_resumes(sample_data, othe
     assert load_train_state(path)["settings"]["train_source"] == "provided"    # recorded from now on
 
 
+@pytest.mark.slow
 def test_train_cli_resume_with_other_settings_is_one_line_and_exit_code_2(sample_data, other_data, tmp_path,
                                                                         no_project_env):
     common = ["--stage", "mask", "--cpu", "--steps-per-epoch", "1", "--batch-size", "2", "--num-workers", "0",

@@ -3,6 +3,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 import utils
 
@@ -18,6 +19,7 @@ def test_shipped_weights_load_and_verify():
     assert (WEIGHTS / "README.md").is_file()
 
 
+@pytest.mark.slow
 def test_shipped_weights_beat_the_telea_floor(sample_data):
     """On the sample test split (bundled photos held out of the sample train split), with the predicted mask."""
     restorer = utils.Restorer.from_dir(WEIGHTS, device="cpu")

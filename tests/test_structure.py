@@ -143,31 +143,6 @@ def test_no_private_names_imported_across_modules():
     assert not offenders, f"private names imported across modules: {offenders}"
 
 
-def test_every_test_that_conftest_marks_exists():
-    """tests/conftest.py gives the markers by file and by test name: a renamed test or file would silently lose its
-    marker (and `make test-fast` would run a slow test)."""
-    import conftest
-
-    tests_dir = ROOT / "tests"
-    names = {}
-    for path in tests_dir.glob("test_*.py"):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
-        names[path.name] = {n.name for n in ast.walk(tree) if isinstance(n, ast.FunctionDef) and n.name.startswith("test")}
-    missing_files = [f for f in conftest.FILE_MARKERS if f not in names]
-    missing_tests = [t for t in conftest.SLOW_TESTS if t.split("::")[1] not in names.get(t.split("::")[0], ())]
-    assert not missing_files and not missing_tests, (missing_files, missing_tests)
-
-
-def test_markers_are_registered():
-    import tomllib
-
-    registered = {m.split(":")[0] for m in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]["markers"]}
-    import conftest
-
-    used = {m for ms in conftest.FILE_MARKERS.values() for m in ms} | {"slow", "browser"}
-    assert used <= registered and {"slow", "browser", "notebook", "distributed"} <= registered
-
-
 def test_papermill_reads_every_notebook_parameter(caplog):
     """Each line of a notebook's parameters cell is one papermill can read (a `=` inside a comment was not: it
     printed "Unable to parse line 24 ..." in every run of notebook 04)."""

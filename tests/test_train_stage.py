@@ -8,6 +8,7 @@ import torch
 import utils
 
 
+@pytest.mark.slow
 def test_one_process_builds_with_make_stage_and_trains(sample_data, tmp_path):
     run = utils.prepare_run(sample_data, "cpu", max_train=4, max_val=2)
     train_ds, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 64, train_source="synthetic",

@@ -9,6 +9,8 @@ import pytest
 import utils
 from test_notebooks import run_notebooks
 
+pytestmark = [pytest.mark.notebook, pytest.mark.slow]
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
