@@ -129,18 +129,19 @@ def test_the_runs_last_lines_say_where_the_images_are_and_how_the_score_reads(tm
     for i in range(3):
         (png / f"TEST_00{i}.png").write_bytes(b"")
     summary = {"zip": str(tmp_path / "submission.zip"), "validated": True,
-               "score": {"score": 0.55, "ssim": 0.83, "masked_ssim": 0.52, "hue": 0.44}}
-    floors = {"gray copy": {"score": 0.3641}, "Telea, known mask": {"score": 0.4946}}
-    text = "\n".join(runner.final_report(summary, png, tmp_path / "runs", floors, sample=True))
+               "score": {"score": 0.55, "ssim": 0.83, "masked_ssim": 0.52, "hue": 0.44},
+               "floors": {"gray copy": {"score": 0.3641}, "Telea, known mask": {"score": 0.4946}}}
+    text = "\n".join(runner.final_report(summary, png, tmp_path / "runs", sample=True))
     assert f"restored images: {png}/ (3 PNGs)" in text
     assert f"submission zip:  {tmp_path / 'submission.zip'} (validated)" in text
     assert "score on the sample test set: 0.5500  (SSIM 0.8300, masked SSIM 0.5200, hue 0.4400)" in text
     w = utils.metric.WEIGHTS
     assert (f"{w['ssim']} x SSIM + {w['masked_ssim']} x SSIM inside the hole + {w['hue']} x hue-histogram"
             in text) and "higher is better, 1.0 = identical to the truth" in text
-    assert "the gray input itself 0.3641; OpenCV inpainting given the true hole 0.4946" in text
+    assert ("for scale, on the same 3 test images: the gray input itself 0.3641; OpenCV inpainting given the true "
+            "hole 0.4946") in text
     summary["score"] = None                          # the competition's test set: no truth here
-    assert runner.final_report(summary, png, tmp_path, None, sample=False)[-1].startswith("score: none (no test_gt/")
+    assert runner.final_report(summary, png, tmp_path, sample=False)[-1].startswith("score: none (no test_gt/")
 
 
 @pytest.fixture(scope="module")
@@ -319,7 +320,17 @@ def test_inference_notebook(nb_env, tmp_path):
     assert utils.validate_submission(sub, nb_env["data"] / "test.csv")
     assert 0 < summary["score"]["score"] < 1
     n_test = len(utils.load_test_table(nb_env["data"]))
-    last = proc.stdout.strip().splitlines()[-6:]      # where the images are, how the score reads, the time
+    last = proc.stdout.strip().splitlines()[-7:]      # where the images are, how the score reads, the floors, the time
     assert last[0] == f"restored images: {tmp_path / 'png'}/ ({n_test} PNGs)", last
     assert last[1] == f"submission zip:  {sub.resolve()} (validated)", last
-    assert last[3].startswith("score on the ") and "higher is better" in last[4] and last[5].startswith("total"), last
+    assert last[3].startswith("score on the ") and "higher is better" in last[4] and last[6].startswith("total"), last
+    assert "Executing: 100%" in proc.stderr, proc.stderr[-2000:]     # a progress bar over each notebook's cells
+    # the floors are scored on the same test images as the restorations
+    data = nb_env["data"]
+    names = sorted(p.name for p in (data / "test_gt").glob("*.png"))
+    gray = [utils.read_image(data / "test_input" / n, "L") for n in names]
+    gts = [utils.read_image(data / "test_gt" / n, "RGB") for n in names]
+    holes = [utils.read_image(data / "test_mask" / n, "L") > 0 for n in names]
+    copy = utils.summarize(utils.score_arrays(gts, [utils.gray_copy(g) for g in gray], holes))["score"]
+    assert abs(summary["floors"]["gray copy"]["score"] - copy) < 1e-9
+    assert last[5].startswith(f"  for scale, on the same {n_test} test images: the gray input itself {copy:.4f}; "), last

@@ -130,9 +130,10 @@ def kernel_config():
 FLOOR_NAMES = {"gray copy": "the gray input itself", "Telea, known mask": "OpenCV inpainting given the true hole"}
 
 
-def final_report(summary: dict, png_dir: Path, out: Path, floors: dict | None, sample: bool) -> list[str]:
+def final_report(summary: dict, png_dir: Path, out: Path, sample: bool) -> list[str]:
     """The run's last lines: where the restored PNGs, the zip and the executed notebooks are, and the score with
-    how to read it (its terms, higher is better, 1.0 perfect, and the floors of notebook 01 for scale)."""
+    how to read it (its terms, higher is better, 1.0 perfect, and the floors that notebook 05 scored on the same
+    test images for scale)."""
     from utils.metric import WEIGHTS
 
     pngs = sorted(png_dir.glob("*.png")) if png_dir.is_dir() else []
@@ -148,9 +149,9 @@ def final_report(summary: dict, png_dir: Path, out: Path, floors: dict | None, s
     w = WEIGHTS
     lines.append(f"  how it reads: the competition's score = {w['ssim']} x SSIM + {w['masked_ssim']} x SSIM inside the "
                  f"hole + {w['hue']} x hue-histogram similarity; higher is better, 1.0 = identical to the truth")
-    if floors:
-        scale = "; ".join(f"{FLOOR_NAMES.get(name, name)} {v['score']:.4f}" for name, v in floors.items())
-        lines.append(f"  for scale, on the same test set (notebook 01): {scale}")
+    if summary.get("floors"):
+        scale = "; ".join(f"{FLOOR_NAMES.get(name, name)} {v['score']:.4f}" for name, v in summary["floors"].items())
+        lines.append(f"  for scale, on the same {len(pngs)} test images: {scale}")
     return lines
 
 
@@ -282,7 +283,7 @@ def main(argv=None) -> int:
         # the kernel starts in notebooks/, as under Jupyter Lab, VS Code or Colab (paths resolve from the repository)
         try:
             pm.execute_notebook(str(nb), str(out / f"{name}.ipynb"), parameters=params, cwd=str(nb.parent),
-                                kernel_name="python3", progress_bar=False, log_output=False, config=kernel_config())
+                                kernel_name="python3", progress_bar=True, log_output=False, config=kernel_config())
         except pm.PapermillExecutionError as e:
             if e.ename != "SettingsChangedError":
                 raise
@@ -292,9 +293,7 @@ def main(argv=None) -> int:
     summary = out / "summary.json"
     if "05_inference_submission" in names and summary.exists():
         png_dir = Path(extra["png_dir"]) if extra.get("png_dir") else utils.project_dir("submission") / "png"
-        floors_path = out / "floors.json"       # notebook 01's, when it ran on this data in this invocation
-        floors = json.loads(floors_path.read_text()) if "01_eda" in names and floors_path.exists() else None
-        print("\n".join(final_report(json.loads(summary.read_text()), png_dir, out, floors, sample)))
+        print("\n".join(final_report(json.loads(summary.read_text()), png_dir, out, sample)))
     print(f"total {time.time() - t_all:.0f} s")
     return 0
 
