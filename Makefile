@@ -35,7 +35,7 @@ TEST_WORKERS ?= 2
 test: venv browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests research $(TEST_ARGS)
 
-# The unit tests only: no Chromium, no notebooks, no training processes, nothing marked slow (tests/conftest.py)
+# The unit tests only: no Chromium, no notebooks, no training processes, nothing marked slow (markers on the tests)
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow and not browser and not notebook and not distributed" tests $(TEST_ARGS)
 

@@ -14,7 +14,7 @@ averaged per photo (crops of one photo are not independent), mean over photos wi
 
     python research/colour_frontier.py --weights weights --data-dir heldout --json runs/colour_frontier.json
 
---extra NAME=DIR adds the PNGs of another pipeline run on the same inputs (e.g. an older commit's restore.py
+--extra NAME=DIR adds the PNGs of another pipeline run on the same inputs (e.g. another checkout's restore.py
 output) as a row. The masks the networks see are the predicted ones (what a submission gets); the score's masked
 SSIM uses the true ones.
 """

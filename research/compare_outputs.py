@@ -1,7 +1,7 @@
 """Score folders of restored images against a held-out folder's truth, paired over photos.
 
     python research/compare_outputs.py heldout runs/out/old runs/out/new ... --baseline runs/out/old
-        [--photos-not-trained-by corpus_old_manifest.csv] [--json out.json]
+        [--reference runs/out/natural] [--only-photos photos.txt] [--json out.json]
 
 For each folder: the competition score and its three terms (mean over crops), then the difference to the
 baseline folder paired over photos (each photo's crops averaged first) with a 95% interval, and the visible

@@ -1,8 +1,9 @@
-"""The hole's luminance, method by method (issue 25's benchmark): on a held-out folder (tools/build_heldout.py),
-each method fills the hole of the damaged gray input given the TRUE mask, and the metric's masked SSIM (1-D over
-the hole's pixels) is computed on the luminance against the truth. Methods: OpenCV Telea (the inpainter's
-pre-fill, utils.baselines.prefill); a biharmonic fill (scikit-image, solved at 1/4 size); the inpainter of a weights folder (utils.inpaint); optionally the previous project
-version's inpainter (--old-repo: a checkout of it, run in its own process); and the truth blurred by a Gaussian
+"""The hole's luminance, method by method (the model card's "Inpaint" table): on a held-out folder
+(tools/build_heldout.py), each method fills the hole of the damaged gray input given the TRUE mask, and the metric's
+masked SSIM (1-D over the hole's pixels) is computed on the luminance against the truth. Methods: OpenCV Telea (the
+inpainter's pre-fill, utils.baselines.prefill); a biharmonic fill (scikit-image, solved at 1/4 size); the inpainter
+of a weights folder (utils.inpaint); optionally the RGB UNet inpainter of another checkout of the project
+(--old-repo, run in its own process); and the truth blurred by a Gaussian
 of sigma 4 / 8 / 16 px (how much coarse structure is worth). Prints mean masked SSIM with 95% intervals, paired
 differences over photos (each photo's crops averaged first), time per image, and writes JSON and a grid of the
 worst and best holes of the inpainter.
@@ -89,7 +90,7 @@ def main(argv=None) -> int:
     if args.old_repo:
         old_out = args.out / "old_inpainter"
         t = time.perf_counter()
-        if not all((old_out / n).is_file() for n in names):      # (kept between runs: the old version doesn't change)
+        if not all((old_out / n).is_file() for n in names):      # (kept between runs: that checkout is fixed)
             subprocess.run([sys.executable, "-c", OLD_RUNNER, str(args.old_repo / "weights"), str(args.data), str(old_out),
                             *names], check=True, cwd=args.old_repo,
                            env={"PYTHONPATH": str(args.old_repo), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})

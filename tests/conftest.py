@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if os.environ.get("IMAGE_RESTORE_TEST_CUDA") != "1":
     os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # With pytest-xdist (`make test`: two workers on two cores) each worker, and every process it starts (notebook
-# kernels, restore.py, the app), computes on one thread: two workers of two threads each oversubscribed the cores
+# kernels, restore.py, the app), computes on one thread: two workers of two threads each would oversubscribe the cores
 if os.environ.get("PYTEST_XDIST_WORKER"):
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, "1")

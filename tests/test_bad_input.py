@@ -1,5 +1,5 @@
-"""Bad input and faults (issue 16): nothing overwritten, nothing exhausted, every error names the file.
-Each test reproduces one defect found by probing the product; it failed before the fix."""
+"""Bad input and faults: nothing overwritten, nothing exhausted, every error names the file.
+Each test checks one way a user's input or environment can go wrong."""
 import hashlib
 import resource
 import shutil
@@ -258,7 +258,7 @@ def test_bad_output_paths_fail_before_any_work(inputs, tiny_weights, tmp_path):
 
 @pytest.mark.slow
 def test_a_folder_named_like_an_output_file_is_refused_before_any_work(inputs, tiny_weights, tmp_path):
-    """out/TEST_000.png/ (a folder) was found only when that image was written, at the end (exit 1)."""
+    """out/TEST_000.png/ (a folder) is refused with exit code 2 before any image is restored."""
     out, masks = tmp_path / "out", tmp_path / "masks"
     (out / "TEST_000.png").mkdir(parents=True)
     proc = run_restore(inputs, out, "--masks", masks, "--zip", tmp_path / "sub.zip", "--weights", tiny_weights,

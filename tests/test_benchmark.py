@@ -106,8 +106,8 @@ def test_benchmark_trains_then_reloads_the_competition_baseline(sample_data, tin
 
 
 def test_benchmark_numeric_options_out_of_range_are_argparse_errors():
-    """--limit 0 ended in KeyError: "None of ['name'] are in the columns"; --repeats 0 and --threads 0 / -1 were
-    not checked either."""
+    """--limit 0, --repeats 0, --threads 0 / -1, --batch-size 0 and a negative or NaN --baseline-minutes are
+    argparse errors (exit 2)."""
     for option, value in (("--limit", "0"), ("--repeats", "0"), ("--threads", "0"), ("--threads", "-1"),
                           ("--batch-size", "0"), ("--baseline-minutes", "-1"), ("--baseline-minutes", "nan")):
         proc = subprocess.run([sys.executable, str(ROOT / "benchmark.py"), option, value], capture_output=True,

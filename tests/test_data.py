@@ -142,7 +142,7 @@ def test_sample_builder_layout(sample_data):
 
 
 def test_sample_dataset_train_squares_are_filled(sample_data):
-    """Issue 17: every train-style hole of the built dataset has the area its kind promises."""
+    """Every train-style hole of the built dataset has the area its kind promises."""
     from utils.damage import check_damage_areas
 
     man = pd.read_csv(sample_data / "manifest.csv")

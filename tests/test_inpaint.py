@@ -1,4 +1,4 @@
-"""The luminance inpainter (issue 25) and the GCompris corpus reader (issue 27): tests that can fail."""
+"""The luminance inpainter and the GCompris corpus reader: tests that can fail."""
 import importlib.util
 import io
 from pathlib import Path

@@ -222,9 +222,9 @@ def test_stage_starts_from_trained_weights(sample_data, tiny_weights, tmp_path):
 
 @pytest.mark.slow
 def test_no_loader_worker_outlives_its_epoch(sample_data, tmp_path):
-    """With num_workers=1, each epoch's DataLoader worker is gone by the time the epoch is validated (before, it
-    lived on until garbage collection, and in a Jupyter kernel the idle workers of finished epochs piled up, each
-    holding a copy of the data set)."""
+    """With num_workers=1, each epoch's DataLoader worker is gone by the time the epoch is validated (a worker left to
+    garbage collection would live on, and in a Jupyter kernel the idle workers of finished epochs would pile up,
+    each holding a copy of the data set)."""
     import multiprocessing
 
     ds, _ = batch_of(sample_data, size=128)

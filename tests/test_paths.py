@@ -97,6 +97,6 @@ def test_command_line_paths_are_taken_from_the_working_directory(tmp_path, tool,
             assert "building the sample dataset" not in proc.stdout
             assert not (ROOT / folder).exists()
         assert not list((tmp_path / name).iterdir())
-    finally:                                      # the bug built sample data in the repository: leave none behind
+    finally:                                      # a failing run could build sample data there: leave none
         for folder in (name, name + "_typo"):
             shutil.rmtree(ROOT / folder, ignore_errors=True)

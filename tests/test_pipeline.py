@@ -91,7 +91,7 @@ def test_weights_checksums(tiny_weights, tmp_path):
 
 
 def test_weights_and_configs_are_verified(tiny_weights, tmp_path):
-    """Issue 16 (8): a tampered config is caught; without checksums.json nothing loads unverified; a broken
+    """A tampered config is caught; without checksums.json nothing loads unverified; a broken
     JSON config names its file."""
     import shutil
 

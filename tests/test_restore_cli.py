@@ -62,7 +62,7 @@ def test_restore_with_only_unreadable_inputs_writes_no_zip_and_lists_them(tiny_w
 
 
 def test_restore_numeric_options_out_of_range_are_argparse_errors(tmp_path):
-    """--threads -1 was a RuntimeError traceback; --threads 0, --batch-size 0 / -2 were accepted silently."""
+    """--threads -1 / 0, --batch-size 0 / -2 / two: an argparse error (exit 2), no traceback, nothing written."""
     (tmp_path / "in").mkdir()
     for option, value in (("--threads", "-1"), ("--threads", "0"), ("--batch-size", "0"), ("--batch-size", "-2"),
                           ("--batch-size", "two")):
@@ -86,8 +86,8 @@ def test_restore_given_an_image_file_says_it_is_a_file_not_a_folder(sample_data,
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_an_interrupted_restore_leaves_no_temporary_file_and_says_how_far_it_got(sample_data, tiny_weights, tmp_path,
                                                                                  signum):
-    """SIGTERM killed restore.py with the zip's temporary file (.sub.zip.XXXX.tmp) left behind; Ctrl-C cleaned up
-    but ended with a KeyboardInterrupt traceback. Both now: temporary files removed, one line, exit 128 + signal."""
+    """SIGTERM and Ctrl-C stop restore.py cleanly: no temporary file (e.g. the zip's .sub.zip.XXXX.tmp) is left,
+    no traceback, one line that says how far it got, exit code 128 + the signal."""
     inp, out, zdir = tmp_path / "in", tmp_path / "out", tmp_path / "zip"
     inp.mkdir()
     zdir.mkdir()

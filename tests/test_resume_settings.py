@@ -97,8 +97,8 @@ def test_train_cli_resume_with_other_settings_is_one_line_and_exit_code_2(sample
 
 def test_a_default_spelled_out_is_not_another_network():
     """tools/train.py records the colour net without its default encoder, notebook 03 with it: the notebook
-    refused to resume (and so to calibrate) a checkpoint that tools/train.py had trained. Another encoder is
-    still another network."""
+    resumes (and so calibrates) a checkpoint that tools/train.py trained. Another encoder is still another
+    network."""
     from utils.training import changed_settings
 
     def nets(**kwargs):

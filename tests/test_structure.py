@@ -144,8 +144,8 @@ def test_no_private_names_imported_across_modules():
 
 
 def test_papermill_reads_every_notebook_parameter(caplog):
-    """Each line of a notebook's parameters cell is one papermill can read (a `=` inside a comment was not: it
-    printed "Unable to parse line 24 ..." in every run of notebook 04)."""
+    """Each line of a notebook's parameters cell is one papermill can read (a `=` inside a comment is not: papermill
+    then prints "Unable to parse line N ..." on every run)."""
     import logging
 
     import papermill

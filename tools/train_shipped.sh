@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Train the shipped weights on the offline corpus with notebooks 02-04 in full mode, then export them to
 # weights/ with checksums. These are the parameters recorded in weights/README.md. Re-running after an
-# interruption resumes each stage from its last checkpoint. The shipped mask net was trained this way on the
-# previous corpus (before the GCompris photos); the colour and inpaint nets by the 03 and 04 lines below on this
+# interruption resumes each stage from its last checkpoint. The shipped mask net was trained this way on a
+# corpus without the GCompris photos (90 photos); the colour and inpaint nets by the 03 and 04 lines below on this
 # corpus (2 CPU threads shared with other jobs).
 #   python tools/build_corpus.py corpus && bash tools/train_shipped.sh
 # The colour net trains in two steps (progressive resizing): 6 epochs at 128 px from ImageNet (the learning curve's

@@ -434,7 +434,7 @@ class InpaintDataset(Dataset):
 
     def __init__(self, base, size: int = 256, gray_share: float = 0.0):
         self.base, self.size = base, size
-        self.gray_share = gray_share        # kept for old call sites: the inpainter sees gray only
+        self.gray_share = gray_share        # unused: the inpainter sees gray only
 
     def __len__(self):
         return len(self.base)

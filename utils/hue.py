@@ -175,8 +175,8 @@ def match_hue(rgb: np.ndarray, config: HueConfig, mask: np.ndarray | None = None
 
 
 STRENGTHS = (0.0, 0.25, 0.5, 0.75, 1.0)
-CHANGE_BUDGET = 15.7    # CIEDE2000, 95th percentile per image, mean over images: the visible change of the post-process
-                        # this one replaced (hue head + OpenCV pass) on 70 unseen photos (docs/colour_experiments.md)
+CHANGE_BUDGET = 15.7    # CIEDE2000, 95th percentile per image, mean over images: the visible change of the five-step
+                        # colour chain (hue head + OpenCV pass) on 70 unseen photos (docs/colour_experiments.md)
 EDGE_RADIUS, EDGE_EPS = 32, 1e-2    # the remap's change smoothed along the luminance: measured to pay at every strength
 
 

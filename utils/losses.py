@@ -196,13 +196,13 @@ class ColorLoss(nn.Module):
         if kind not in COLOR_LOSSES:
             raise ValueError(f"colour loss {kind!r} not in {COLOR_LOSSES}")
         self.kind, self.l1_w, self.hue_w = kind, l1_weight, hue_weight
-        if "hist" in kind:          # set only when used: the settings a resumed run must match stay as they were
+        if "hist" in kind:          # set only when used: a checkpoint of another loss resumes without it
             self.hist_w = hist_weight
         self.perceptual = PerceptualLoss(perceptual_net) if "perceptual" in kind else None
         if kind.startswith("classify") and bin_centers is None:
             raise ValueError("the 'classify' losses need the network's bin centres (a head='classes' ColorizationNet)")
         self.bins = RebalancedBinLoss(bin_centers, mix=rebalance_lambda) if kind.startswith("classify") else None
-        if self.bins is not None and rebalance_lambda != 0.5:   # (default: not in the resume settings, as before)
+        if self.bins is not None and rebalance_lambda != 0.5:   # (the default is not in the resume settings)
             self.rebalance_lambda = rebalance_lambda
         self.hist = HueHistogramLoss(bin_centers) if "hist" in kind else None
 

@@ -238,7 +238,7 @@ class InpaintNet(nn.Module):
 
     block 'ffc' (default, chosen by measurement, weights/README.md): an encoder to 1/8 scale, `blocks` residual
     blocks of fast Fourier convolutions (LaMa: a global receptive field), a decoder with skips; 'gated': the same
-    with dilated gated convolutions; 'unet': the EfficientNet-Lite0 UNet of the previous inpainter. The net adds
+    with dilated gated convolutions; 'unet': an EfficientNet-Lite0 UNet (ImageNet encoder). The net adds
     a residual to the pre-fill (zero-initialised: the untrained net *is* the pre-fill)."""
 
     def __init__(self, block: str = "ffc", width: int = 16, blocks: int = 4, encoder: str = "tf_efficientnet_lite0",

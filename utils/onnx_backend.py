@@ -34,7 +34,7 @@ from .files import write_bytes_atomic
 from .checkpoints import ChecksumError, sha256
 
 OPSET = 18
-EXPORT_FORMAT = 4   # 4: the mask and colour nets only, the colour net's chroma alone; older caches are exported again
+EXPORT_FORMAT = 4   # 4: the mask and colour nets only, the colour net's chroma alone; other caches are re-exported
 STAGES = ("mask", "color")      # the networks run by onnxruntime (the inpainter runs in PyTorch)
 CACHE_DIR = "onnx"
 MANIFEST = "manifest.json"

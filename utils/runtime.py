@@ -3,7 +3,7 @@
 
 glibc returns every large freed block (the networks' activations, tens of MB) to the kernel and page-faults it
 back on the next call; keeping the memory (what the Makefile's GLIBC_TUNABLES does for the notebooks) makes the
-pipeline about 1.5x faster on the CPU (measured: colour net 165 -> 110 ms per image at batch 4, 2 threads).
+pipeline about 1.5x faster on the CPU (measured: colour net 110 ms per image at batch 4, 2 threads; 165 ms without).
 `tune_malloc()` sets the same two thresholds from inside the process with mallopt(3); outputs are unchanged.
 """
 from __future__ import annotations

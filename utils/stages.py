@@ -181,7 +181,7 @@ class InpaintStage(Stage):
         g = _prepare(InpaintNet(**model_kwargs), self.device)
         self.nets = {"inpaint": (g, model_config("InpaintNet", **model_kwargs))}
         self.loss = InpaintLoss(loss, hole_weight=hole_weight, ssim_weight=ssim_weight, gan_weight=gan_weight)
-        # Adam's usual momentum without a discriminator; the GAN's (0.5) with one, as before
+        # Adam's usual momentum without a discriminator; the GAN's (0.5) with one
         self.opts = {"g": torch.optim.AdamW(g.parameters(), lr=lr, betas=(0.5, 0.999) if self.loss.gan_w else (0.9, 0.999))}
         if self.loss.gan_w > 0:
             d = _prepare(PatchDiscriminator(), self.device)

@@ -29,8 +29,8 @@ class SettingsChangedError(ValueError):
 
 
 # settings stored only when set (Stage.settings): a missing one means "none", so it is compared even when one side
-# lacks it. Every other setting is compared only when the checkpoint stored it: older checkpoints lack the later
-# ones (train_source, data_dir), and a key that an old checkpoint never recorded must not refuse its resume.
+# lacks it. Every other setting is compared only when the checkpoint stored it: a checkpoint may lack some of them
+# (train_source, data_dir), and a key that a checkpoint never recorded must not refuse its resume.
 OPTIONAL_SETTINGS = ("init_weights",)
 # stored for the record and shown, not compared: a dataset moved to another folder (a copy on a local disk, another
 # mount point) is the same data; `data` (its files' names and sizes) is what is compared
@@ -170,8 +170,8 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, *, batch_size: int = 8, num_work
         seconds = time.time() - t0
         bar.close()
         # the epoch's loader iterator and its worker go now, before the next epoch forks a new worker: left to the
-        # cyclic garbage collector, old iterators were copied into later workers ("can only test a child process")
-        # and idle workers of finished epochs piled up in a Jupyter kernel (each holding the data set's memory)
+        # cyclic garbage collector, old iterators would be copied into later workers ("can only test a child process")
+        # and idle workers of finished epochs would pile up in a Jupyter kernel (each holding the data set's memory)
         del bar, loader
         gc.collect()
         record = {"epoch": epoch + 1, "train_seconds": round(seconds, 1), "skipped_steps": skipped, "images": images,
