@@ -35,7 +35,7 @@ out.mkdir(parents=True, exist_ok=True)
 for name in sys.argv[4:]:
     g = np.asarray(Image.open(src / 'test_input' / name).convert('L'))
     m = np.asarray(Image.open(src / 'test_mask' / name).convert('L')) > 0
-    rgb = utils.inpaint(net, [np.repeat(g[..., None], 3, -1)], [m], 256)[0]
+    rgb = utils.inpaint(net, [np.repeat(g[..., None], 3, -1)], [m])[0]
     Image.fromarray(utils.gray_of(rgb)).save(out / name)
 """
 

@@ -30,15 +30,13 @@ def main(argv=None) -> int:
     train = utils.InpaintDataset(base, args.image_size)
     validate = lambda stage: utils.validate_inpaint(stage, val)  # noqa: E731
     results = {}
-    blocks = utils.compare_options(lambda b, device=None: utils.InpaintStage(loss="l1+mssim", lr=2e-3, size=args.image_size,
-                                                                             block=b, pretrained="auto"),
-                                   ["ffc", "gated", "unet"], train, validate, steps=args.steps,
-                                   ckpt_root=args.out / "blocks", batch_size=args.batch_size)
+    config = utils.InpaintConfig(lr=2e-3, image_size=args.image_size, batch_size=args.batch_size, num_workers=0)
+    blocks = utils.compare_options(lambda b: utils.InpaintStage(config, block=b), utils.train_config.INPAINT_BLOCKS,
+                                   train, validate, steps=args.steps, ckpt_root=args.out / "blocks", seed=config.seed)
     print(blocks.round(4).to_string())
     results["blocks"] = blocks.to_dict(orient="index")
-    losses = utils.compare_options(lambda kind, device=None: utils.InpaintStage(loss=kind, lr=2e-3, size=args.image_size),
-                                   utils.losses.INPAINT_LOSSES, train, validate, steps=args.steps,
-                                   ckpt_root=args.out / "losses", batch_size=args.batch_size)
+    losses = utils.compare_options(lambda kind: utils.InpaintStage(config, loss=kind), utils.losses.INPAINT_LOSSES,
+                                   train, validate, steps=args.steps, ckpt_root=args.out / "losses", seed=config.seed)
     print(losses.round(4).to_string())
     results["losses"] = losses.to_dict(orient="index")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -84,13 +84,14 @@ def make_tiny_weights(out_dir, size: int = 128):
     from utils.models import model_config
 
     torch.manual_seed(0)
-    nets = {"mask": ("MaskNet", utils.MaskNet()), "color": ("ColorizationNet", utils.ColorizationNet()),
-            "inpaint": ("InpaintNet", utils.InpaintNet())}
-    for stem, (arch, net) in nets.items():
+    nets = {"mask": ("MaskNet", {}), "color": ("ColorizationNet", {"head": "regression"}),
+            "inpaint": ("InpaintNet", {})}
+    for stem, (arch, kwargs) in nets.items():
+        net = utils.models.MODELS[arch](**kwargs)
         inference = {"size": size}
         if stem == "mask":
             inference["refine"] = utils.RefineConfig().to_dict()
-        utils.save_model(net, {**model_config(arch), "stage": stem, "inference": inference}, out_dir / stem)
+        utils.save_model(net, {**model_config(arch, **kwargs), "stage": stem, "inference": inference}, out_dir / stem)
     return out_dir
 
 

@@ -41,7 +41,7 @@ def rank_main(cfg):
 
     acc = Accelerator(cpu=True)
     torch.manual_seed(0)
-    stage = utils.MaskStage(lr=3e-3, size=64, pretrained="none")
+    stage = utils.MaskStage(lr=3e-3, image_size=64, pretrained="none")
     gts = list(utils.load_train_table(cfg["data"])["gt_image_path"])[:2]
     # 2 photos x 2 repeats, fixed damage: the same 4 items every epoch, 2 per rank at batch size 2
     base = utils.SyntheticDamageDataset(gts, size=64, fixed=True, seed=3, repeats=2)

@@ -210,16 +210,16 @@ def test_16_bit_png_is_scaled_not_clipped(tiny_weights, tmp_path):
 def test_resume_with_other_settings_is_refused(sample_data, tmp_path):
     table = utils.load_train_table(sample_data)
     ds = utils.SyntheticDamageDataset(list(table.gt_image_path)[:4], size=64)
-    stage = utils.MaskStage(loss="bce", lr=1e-3, size=64, pretrained="none")
+    stage = utils.MaskStage(loss="bce", lr=1e-3, image_size=64, pretrained="none")
     utils.fit(stage, ds, epochs=1, ckpt_dir=tmp_path, batch_size=2, steps_per_epoch=1, progress=False)
-    again = utils.MaskStage(loss="bce", lr=1e-3, size=64, pretrained="none")
+    again = utils.MaskStage(loss="bce", lr=1e-3, image_size=64, pretrained="none")
     assert len(utils.fit(again, ds, epochs=1, ckpt_dir=tmp_path, batch_size=2, steps_per_epoch=1, progress=False)) == 1
-    other = utils.MaskStage(loss="dice", lr=1e-2, size=64, pretrained="none")
+    other = utils.MaskStage(loss="dice", lr=1e-2, image_size=64, pretrained="none")
     with pytest.raises(utils.training.SettingsChangedError, match=r"mask\.train_state\.pt.*loss.*lr"):
         utils.fit(other, ds, epochs=2, ckpt_dir=tmp_path, batch_size=2, steps_per_epoch=1, progress=False)
     with warnings.catch_warnings(record=True) as caught:       # 10: a too-large steps_per_epoch is said, not hidden
         warnings.simplefilter("always")
-        utils.fit(utils.MaskStage(loss="bce", lr=1e-3, size=64, pretrained="none"), ds, epochs=1,
+        utils.fit(utils.MaskStage(loss="bce", lr=1e-3, image_size=64, pretrained="none"), ds, epochs=1,
                   ckpt_dir=tmp_path / "new", batch_size=2, steps_per_epoch=50, progress=False)
     assert any("steps_per_epoch=50 is more than the 2 batches" in str(w.message) for w in caught)
 

@@ -179,7 +179,7 @@ def test_hue_histogram_loss_is_the_metric_term_and_falls_on_a_fixed_batch(sample
     table = utils.load_train_table(sample_data)
     ds = utils.SyntheticDamageDataset(table["gt_image_path"][:2], size=128, augment=False)
     batch = default_collate([ds[i] for i in range(2)])
-    stage = utils.ColorStage(loss="classify+hist", size=128, lr=2e-3, pretrained="none")
+    stage = utils.ColorStage(loss="classify+hist", image_size=128, lr=2e-3, pretrained="none")
     hist = stage.loss.hist
     rgb = (batch["rgb"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
     want = angle_histogram(rgb) @ angle_to_hsv_hue()
@@ -196,7 +196,7 @@ def test_hue_histogram_loss_is_the_metric_term_and_falls_on_a_fixed_batch(sample
 
 def test_rebalance_lambda_one_is_plain_cross_entropy():
     """rebalance_lambda (Zhang et al.'s lambda) 1.0 weighs every pixel the same; 0.5 (theirs) up-weights rare bins.
-    Only a non-default value enters the settings a resumed run must share."""
+    The loss's default is the colour config's, and the stage passes the config's value on."""
     import torch
 
     from utils.losses import ColorLoss, RebalancedBinLoss
@@ -213,7 +213,7 @@ def test_rebalance_lambda_one_is_plain_cross_entropy():
     plain = (-(target * torch.log_softmax(lo, 1)).sum(1)).mean()
     assert torch.allclose(flat(logits, cbcr), plain, atol=1e-5)
     assert not torch.allclose(zhang(logits, cbcr), plain, atol=1e-3)
-    assert "rebalance_lambda" not in vars(ColorLoss("classify", bin_centers=centers))
-    assert vars(ColorLoss("classify", bin_centers=centers, rebalance_lambda=1.0))["rebalance_lambda"] == 1.0
-    assert utils.ColorStage(loss="classify", size=64, pretrained="none", rebalance_lambda=1.0).loss.bins.mix == 1.0
+    assert ColorLoss("classify", bin_centers=centers).bins.mix == utils.ColorConfig().rebalance_lambda
+    stage = utils.ColorStage(loss="classify", image_size=64, pretrained="none", rebalance_lambda=1.0)
+    assert stage.loss.bins.mix == 1.0
 

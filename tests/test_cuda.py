@@ -46,9 +46,9 @@ def test_restorer_on_cuda_equals_cpu(sample_data, tiny_weights, fp32_exact):
 
 
 @pytest.mark.parametrize("make_stage", [
-    lambda: utils.MaskStage(size=128, device="cuda"),
-    lambda: utils.ColorStage(loss="perceptual+l1", size=128, device="cuda"),
-    lambda: utils.InpaintStage(size=128, device="cuda"),
+    lambda: utils.MaskStage(image_size=128, device="cuda"),
+    lambda: utils.ColorStage(loss="perceptual+l1", image_size=128, device="cuda"),
+    lambda: utils.InpaintStage(image_size=128, device="cuda"),
 ], ids=["mask", "color", "inpaint"])
 def test_training_steps_on_cuda(sample_data, tmp_path, make_stage):
     run = utils.prepare_run(sample_data, "cuda")

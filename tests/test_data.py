@@ -110,7 +110,8 @@ def test_train_source_provided_and_both(sample_data, tmp_path):
     assert item["gray"].shape == (1, 128, 128) and item["rgb"].shape == (3, 128, 128) and 0 < item["mask"].mean() < 0.2
     assert val.fixed and not any(k in ("square", "circle") for k in (val.sample(i)["kind"] for i in range(len(val))))
     # a few training steps on the provided pairs, through fit
-    hist = utils.fit(utils.MaskStage(size=128), train, 1, tmp_path, batch_size=2, steps_per_epoch=2, progress=False)
+    hist = utils.fit(utils.MaskStage(image_size=128), train, 1, tmp_path, batch_size=2, steps_per_epoch=2,
+                     progress=False)
     assert hist[-1]["images"] == 4 and np.isfinite(hist[-1]["train_loss"])
 
     both, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="both", train_table=table)

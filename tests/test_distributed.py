@@ -76,7 +76,7 @@ def test_checkpoint_is_the_same_on_every_rank(runs):
     torch.manual_seed(0)
     import utils
 
-    init = utils.MaskStage(lr=3e-3, size=64, pretrained="none").net.state_dict()
+    init = utils.MaskStage(lr=3e-3, image_size=64, pretrained="none").net.state_dict()
     assert any(not torch.equal(init[k], saved[k]) for k in saved if saved[k].is_floating_point())
 
 
@@ -96,13 +96,13 @@ def test_launch_inpaint_and_accelerate_launch_cli(sample_data, tmp_path):
     """utils.distributed.launch (notebook_launcher) on the two-network GAN stage, then `accelerate launch
     tools/train.py` resuming it for one more epoch on two processes."""
     ckpt = tmp_path / "ckpt"
-    opts = dict(data_dir=str(sample_data), ckpt_dir=str(ckpt), epochs=1, steps_per_epoch=1, batch_size=2,
-                num_workers=0, image_size=64, val_count=2, pretrained="none", cpu=True, loss="l1+gan")
+    fields = dict(epochs=1, steps_per_epoch=1, batch_size=2, num_workers=0, image_size=64, val_count=2,
+                  pretrained="none", loss="l1+gan")
     # then, as the notebooks do after launch(): the trained weights loaded into a stage built in this process
-    build = {k: opts[k] for k in ("image_size", "val_count", "pretrained", "loss")}
-    code = ("import json, utils.distributed as d; "
-            f"h = d.launch('inpaint', num_processes=2, **{opts!r}); "
-            f"stage, _, val = d.build('inpaint', 'cpu', {str(sample_data)!r}, **{build!r}); "
+    code = ("import json, utils, utils.distributed as d; "
+            f"config = utils.InpaintConfig(**{fields!r}); "
+            f"h = d.launch(config, num_processes=2, data_dir={str(sample_data)!r}, ckpt_dir={str(ckpt)!r}, cpu=True); "
+            f"stage, _, val = d.build(config, 'cpu', {str(sample_data)!r}); "
             f"d.load_trained(stage, {str(ckpt)!r}); "
             "from safetensors.torch import load_file; import torch; "
             f"saved = load_file({str(ckpt / 'inpaint.safetensors')!r}); sd = stage.net.state_dict(); "
@@ -127,3 +127,7 @@ def test_launch_inpaint_and_accelerate_launch_cli(sample_data, tmp_path):
             "--image-size", "64", "--val-count", "2", "--pretrained", "none", "--loss", "l1+gan", "--cpu"])
     cfg = json.loads((ckpt / "inpaint.json").read_text())
     assert cfg["epoch"] == 2 and cfg["history"][0] == history[0] and cfg["history"][1]["processes"] == 2
+    # the launcher and the command line built the same config from the same settings
+    from utils import InpaintConfig
+
+    assert cfg["train_config"] == InpaintConfig(**{**fields, "epochs": 2}).to_dict()

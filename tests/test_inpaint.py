@@ -159,7 +159,7 @@ def test_masked_ssim_loss_agrees_with_the_metric():
 @pytest.mark.parametrize("block", ["ffc", "gated"])
 def test_generator_loss_falls_on_a_fixed_batch(sample_data, block):
     torch.manual_seed(0)
-    stage = utils.InpaintStage(loss="l1+mssim", lr=2e-3, size=128, block=block)
+    stage = utils.InpaintStage(loss="l1+mssim", lr=2e-3, image_size=128, block=block)
     base = utils.SyntheticDamageDataset([sample_data / "train_gt" / f"TRAIN_{i:05d}.png" for i in range(4)])
     ds = utils.InpaintDataset(base, 128)
     batch = torch.utils.data.default_collate([ds[i] for i in range(4)])
@@ -171,7 +171,7 @@ def test_generator_loss_falls_on_a_fixed_batch(sample_data, block):
 
 @pytest.mark.slow
 def test_the_designs_l1_gan_loss_stays_available(sample_data):
-    stage = utils.InpaintStage(loss="l1+gan", size=128)
+    stage = utils.InpaintStage(loss="l1+gan", image_size=128)
     assert "inpaint_disc" in stage.nets and InpaintLoss("l1+gan").gan_w > 0
     base = utils.SyntheticDamageDataset([sample_data / "train_gt" / f"TRAIN_{i:05d}.png" for i in range(2)])
     batch = torch.utils.data.default_collate([utils.InpaintDataset(base, 128)[i] for i in range(2)])

@@ -15,9 +15,9 @@ def batch_of(sample_data, n=2, size=128, seed=0):
 
 @pytest.mark.parametrize("cls,args,out", [
     (utils.MaskNet, [(2, 1)], 1),
-    (utils.ColorizationNet, [(2, 1), (2, 1)], 2),
+    (lambda: utils.ColorizationNet(head="regression"), [(2, 1), (2, 1)], 2),
     (utils.InpaintNet, [(2, 1), (2, 1)], 1),
-])
+], ids=["mask", "colour", "inpaint"])
 @pytest.mark.slow
 def test_shapes_on_cpu(cls, args, out):
     net = cls().eval()
@@ -86,11 +86,11 @@ def test_perceptual_features_are_pretrained_not_random():
 
 
 @pytest.mark.parametrize("make", [
-    lambda: utils.MaskStage(loss="bce+dice", lr=2e-3, size=128),
-    lambda: utils.MaskStage(loss="l2+perceptual", lr=2e-3, size=128),
-    lambda: utils.ColorStage(loss="perceptual+l1", lr=2e-3, size=128),
-    lambda: utils.ColorStage(loss="classify", lr=2e-3, size=128),
-    lambda: utils.InpaintStage(loss="l1+mssim+gan", lr=2e-3, size=128, ssim_weight=1.0, gan_weight=0.01),
+    lambda: utils.MaskStage(loss="bce+dice", lr=2e-3, image_size=128),
+    lambda: utils.MaskStage(loss="l2+perceptual", lr=2e-3, image_size=128),
+    lambda: utils.ColorStage(loss="perceptual+l1", lr=2e-3, image_size=128),
+    lambda: utils.ColorStage(loss="classify", lr=2e-3, image_size=128),
+    lambda: utils.InpaintStage(loss="l1+mssim+gan", lr=2e-3, image_size=128, ssim_weight=1.0, gan_weight=0.01),
 ], ids=["mask-bce-dice", "mask-l2-perceptual", "color", "color-classify", "inpaint"])
 @pytest.mark.slow
 def test_few_steps_lower_the_loss_on_a_fixed_batch(sample_data, make):
@@ -106,7 +106,7 @@ def test_few_steps_lower_the_loss_on_a_fixed_batch(sample_data, make):
 
 
 def test_nan_guard_skips_step_and_stops_run(sample_data, tmp_path):
-    stage = utils.InpaintStage(size=128)
+    stage = utils.InpaintStage(image_size=128)
     ds, _ = batch_of(sample_data)
     batch = default_collate([utils.InpaintDataset(ds, 128)[i] for i in range(2)])
     batch["image"][:] = float("nan")
@@ -139,7 +139,7 @@ def test_nan_guard_skips_step_and_stops_run(sample_data, tmp_path):
 @pytest.mark.slow
 def test_checkpoint_round_trip_and_resume(sample_data, tmp_path):
     ds, batch = batch_of(sample_data, size=128)
-    stage = utils.MaskStage(size=128)
+    stage = utils.MaskStage(image_size=128)
     val = utils.SyntheticDamageDataset(list(utils.load_train_table(sample_data)["gt_image_path"])[:2], size=128, fixed=True)
     hist = utils.fit(stage, ds, 1, tmp_path, batch_size=4, steps_per_epoch=1, progress=False,
                      val_fn=lambda s: utils.validate_mask(s, val))
@@ -154,7 +154,7 @@ def test_checkpoint_round_trip_and_resume(sample_data, tmp_path):
     with torch.no_grad():
         assert torch.allclose(net(x), stage.net(x), atol=1e-6)
     # an interrupted run resumes after the last finished epoch and keeps the history
-    resumed = utils.MaskStage(size=128)
+    resumed = utils.MaskStage(image_size=128)
     hist2 = utils.fit(resumed, ds, 2, tmp_path, batch_size=4, steps_per_epoch=1, progress=False)
     assert len(hist2) == 2 and hist2[0] == hist[0]
     assert utils.load_model(tmp_path / "mask")[1]["epoch"] == 2
@@ -164,12 +164,12 @@ def test_checkpoint_round_trip_and_resume(sample_data, tmp_path):
         utils.load_model(tmp_path / "mask")
 
 
-@pytest.mark.parametrize("head,gain", [("regression", 1.0), ("classes", 2.5)])
-def test_colorization_keeps_luminance_exactly(sample_data, head, gain):
+@pytest.mark.parametrize("head", ["regression", "classes"])
+def test_colorization_keeps_luminance_exactly(sample_data, head):
     ds, _ = batch_of(sample_data)
     s = ds.sample(0)
     net = utils.ColorizationNet(head=head).eval()
-    out = utils.colorize(net, [s["gray"]], [s["mask"]], size=128, gain=gain)[0]
+    out = utils.colorize(net, [s["gray"]], [s["mask"]], size=128)[0]
     assert out.shape == (512, 512, 3) and out.dtype == np.uint8
     assert np.array_equal(utils.gray_of(out), s["gray"])  # everywhere, so outside the hole too
 
@@ -186,9 +186,9 @@ def test_compose_rgb_exact_luma_on_extreme_chroma():
 def test_inpaint_changes_only_the_hole(sample_data):
     ds, _ = batch_of(sample_data)
     s = ds.sample(1)
-    out = utils.inpaint(utils.InpaintNet().eval(), [s["rgb"]], [s["mask"]], size=128)[0]
+    out = utils.inpaint(utils.InpaintNet().eval(), [s["rgb"]], [s["mask"]])[0]
     assert np.array_equal(out[~s["mask"]], s["rgb"][~s["mask"]])
-    gray_out = utils.inpaint(utils.InpaintNet().eval(), [s["gray"]], [s["mask"]], size=128)[0]
+    gray_out = utils.inpaint(utils.InpaintNet().eval(), [s["gray"]], [s["mask"]])[0]
     assert gray_out.shape == (512, 512) and np.array_equal(gray_out[~s["mask"]], s["gray"][~s["mask"]])
 
 
@@ -206,18 +206,19 @@ def test_untrained_inpainter_starts_at_telea():
 def test_stage_starts_from_trained_weights(sample_data, tiny_weights, tmp_path):
     """init_from loads a checkpoint's nets (fine-tuning the shipped weights on one's own photos), is part of the
     settings a resumed run must share, and refuses weights of another head, naming the file."""
-    stage = utils.ColorStage(loss="perceptual+l1", size=128, pretrained="none")
+    stage = utils.ColorStage(loss="perceptual+l1", image_size=128, pretrained="none")
     stage.init_from(tiny_weights)
     shipped, _ = utils.load_model(tiny_weights / "color")
     assert all(torch.equal(a, b) for a, b in zip(stage.net.state_dict().values(), shipped.state_dict().values()))
-    assert stage.settings()["init_weights"] == str(tiny_weights)
+    assert stage.config.init_weights == str(tiny_weights)
     ds, _ = batch_of(sample_data, size=128)
     utils.fit(stage, ds, 1, tmp_path, batch_size=2, steps_per_epoch=1, progress=False)
     with pytest.raises(utils.training.SettingsChangedError, match="init_weights"):
-        utils.fit(utils.ColorStage(loss="perceptual+l1", size=128, pretrained="none"), ds, 2, tmp_path, batch_size=2,
+        utils.fit(utils.ColorStage(loss="perceptual+l1", image_size=128, pretrained="none"), ds, 2, tmp_path,
+                  batch_size=2,
                   steps_per_epoch=1, progress=False)
     with pytest.raises(ValueError, match="color.safetensors"):
-        utils.ColorStage(loss="classify", size=128, pretrained="none").init_from(tiny_weights)
+        utils.ColorStage(loss="classify", image_size=128, pretrained="none").init_from(tiny_weights)
 
 
 @pytest.mark.slow
@@ -229,6 +230,6 @@ def test_no_loader_worker_outlives_its_epoch(sample_data, tmp_path):
 
     ds, _ = batch_of(sample_data, size=128)
     alive = []
-    utils.fit(utils.MaskStage(size=128), ds, 2, tmp_path, batch_size=2, num_workers=1, steps_per_epoch=2,
+    utils.fit(utils.MaskStage(image_size=128), ds, 2, tmp_path, batch_size=2, num_workers=1, steps_per_epoch=2,
               progress=False, val_fn=lambda s: alive.append(len(multiprocessing.active_children())) or {})
     assert alive == [0, 0]

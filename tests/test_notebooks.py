@@ -48,43 +48,36 @@ def load_runner():
     return runner
 
 
-def notebook_defaults(name: str) -> dict:
-    """The literal values a notebook's parameters cell assigns (what papermill's -p values override)."""
-    nb = json.loads((ROOT / "notebooks" / f"{name}.ipynb").read_text())
-    cell = next(c for c in nb["cells"] if "parameters" in c.get("metadata", {}).get("tags", []))
-    values = {}
-    for node in ast.parse("".join(cell["source"])).body:
-        if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
-            try:
-                values[node.targets[0].id] = ast.literal_eval(node.value)
-            except ValueError:
-                pass                          # an expression (utils.smoke_default()): not a literal
-    return values
-
-
 def test_sample_run_trains_the_steps_it_says():
-    """The short sample-data runs of `make run` train steps_per_epoch batches each epoch: utils.fit cuts an epoch to
-    the batches its data holds (22 training images make 2 batches of 8), so the sample dataset's training split,
-    times `repeats`, must hold that many batches; else "2 epochs x 6 steps" is really 2 x 2."""
+    """The short sample-data runs of `make run` (the configs' preset 'sample') train steps_per_epoch batches each
+    epoch: utils.fit cuts an epoch to the batches its data holds (22 training images make 2 batches of 8), so the
+    sample dataset's training split, times `repeats`, must hold that many batches; else "2 epochs x 6 steps" is
+    really 2 x 2."""
     from utils.datasets import split_indices
 
-    runner = load_runner()
     n_images = inspect.signature(utils.build_sample_dataset).parameters["n_train"].default
     n_fit = len(split_indices(n_images)[0])          # prepare_run's train split of the sample's train.csv
-    for name, params in runner.SAMPLE_PARAMS.items():
-        settings = {**notebook_defaults(name), **params}
-        batches = n_fit * settings["repeats"] // settings["batch_size"]      # drop_last: only full batches
-        assert batches >= settings["steps_per_epoch"], (name, n_fit, settings)
+    for stage in load_runner().TRAINING.values():
+        c = utils.config_class(stage).preset("sample")
+        batches = n_fit * c.repeats // c.batch_size      # drop_last: only full batches
+        assert batches >= c.steps_per_epoch, (stage, n_fit, c)
 
 
-def test_every_notebook_that_offers_smoke_mode_uses_it():
+def test_smoke_mode_is_a_preset_or_a_smoke_block():
     """A `smoke` parameter that changes nothing is a promise not kept: each notebook that declares it sets something
-    in an `if smoke:` block (tiny settings)."""
+    in an `if smoke:` block (01, 05: tiny settings); the training notebooks take the configs' `preset` instead and
+    hold no code that changes their settings."""
     runner = load_runner()
     for name in runner.NOTEBOOKS:
         path = ROOT / "notebooks" / f"{name}.ipynb"
-        if "smoke" in runner.declared_parameters(path):
-            assert runner.smoke_parameters(path), f"{name}: declares smoke but no `if smoke:` block sets anything"
+        declared = runner.declared_parameters(path)
+        cells = ["".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code"]
+        smoke_blocks = [n for src in cells for n in ast.walk(ast.parse(src)) if isinstance(n, ast.If)
+                        and isinstance(n.test, ast.Name) and n.test.id == "smoke"]
+        if name in runner.TRAINING:
+            assert {"preset", "settings"} <= declared and "smoke" not in declared and not smoke_blocks, name
+        elif "smoke" in declared:
+            assert smoke_blocks, f"{name}: declares smoke but no `if smoke:` block sets anything"
 
 
 def test_notebooks_carry_the_metadata_their_kernel_reports():
@@ -199,7 +192,10 @@ def dry_runner(monkeypatch, capsys):
     def run(*argv):
         calls.clear()
         capsys.readouterr()
-        rc = runner.main([str(a) for a in argv])
+        try:
+            rc = runner.main([str(a) for a in argv])
+        except SystemExit as e:                     # argparse's refusals
+            rc = e.code
         out, err = capsys.readouterr()
         return rc, dict(calls), out, err
     return run
@@ -211,12 +207,12 @@ def test_runner_shortens_training_only_on_the_sample_dataset(dry_runner, sample_
     ckpt = make_tiny_weights(tmp_path / "ckpt")
     dirs = ["--out", tmp_path / "runs", "--ckpt-dir", ckpt]
     rc, calls, out, _ = dry_runner("--data-dir", sample_data, *dirs, "--only", "02", "05")
-    assert rc == 0 and calls["02_train_mask"]["epochs"] == 2 and calls["02_train_mask"]["steps_per_epoch"] == 6
+    assert rc == 0 and calls["02_train_mask"]["preset"] == "sample" and calls["02_train_mask"]["settings"] == {}
     assert "weights" not in calls["05_inference_submission"]                   # 'auto': the shipped weights
     assert "holds the sample dataset built from the bundled photos" in out and "05 uses weights: " in out
 
     rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "02", "03", "04", "05")
-    assert rc == 0 and not {"epochs", "steps_per_epoch", "repeats", "compare_losses", "val_count"} & set(calls["02_train_mask"])
+    assert rc == 0 and all(calls[n]["preset"] == "default" for n in ("02_train_mask", "04_train_inpaint"))
     assert calls["05_inference_submission"]["weights"] == str(ckpt)
     assert f"{own_data} is not the sample dataset" in out and f"05 uses weights: {ckpt}: what 02, 03, 04 trained" in out
 
@@ -225,7 +221,7 @@ def test_runner_shortens_training_only_on_the_sample_dataset(dry_runner, sample_
     rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "05")      # nothing trained in this run
     assert rc == 0 and "weights" not in calls["05_inference_submission"]
     rc, calls, out, _ = dry_runner("--data-dir", sample_data, *dirs, "--full", "--only", "02")
-    assert rc == 0 and "epochs" not in calls["02_train_mask"] and "(--full)" in out
+    assert rc == 0 and calls["02_train_mask"]["preset"] == "default" and "(--full)" in out
 
     (tmp_path / "partial").mkdir()              # 02 alone trained there: no complete set for 05, said before it runs
     rc, calls, _, err = dry_runner("--data-dir", own_data, "--out", tmp_path / "runs", "--ckpt-dir",
@@ -246,17 +242,21 @@ def test_runner_says_in_one_line_that_a_checkpoint_of_other_settings_is_not_resu
     assert rc == 2 and err.strip() == f"error: 02_train_mask: {evalue} (here: --ckpt-dir <another folder>)", err
 
 
-def test_runner_warns_of_parameters_that_smoke_mode_overrides(dry_runner, sample_data, tmp_path):
+def test_runner_hands_config_fields_to_the_training_notebooks_settings(dry_runner, sample_data, tmp_path):
+    """-p values of config fields go into each training notebook's `settings`, on top of its preset (smoke's too),
+    only to the notebooks whose stage has the field; a value that a config refuses stops the run before any work."""
     dirs = ["--data-dir", sample_data, "--out", tmp_path / "runs", "--ckpt-dir", tmp_path / "ckpt"]
-    rc, _, _, err = dry_runner("--smoke", *dirs, "--only", "02", "-p", "epochs=2", "-p", "lr=0.01")
-    assert rc == 0
-    assert ("-p epochs=2: notebook 02 sets epochs itself in smoke mode; the value is ignored (drop --smoke to use it)"
-            in err), err
-    assert "lr" not in err                                   # a parameter that the smoke cell leaves alone
-    rc, _, _, err = dry_runner("--smoke", *dirs, "--only", "02", "03", "-p", "image_size=64")
-    assert "-p image_size=64: notebooks 02, 03 set image_size themselves in smoke mode" in err, err
-    rc, _, _, err = dry_runner(*dirs, "--only", "02", "-p", "epochs=2")
-    assert "warning" not in err
+    rc, calls, out, err = dry_runner("--smoke", *dirs, "--only", "02", "03", "-p", "epochs=2",
+                                     "-p", "rebalance_lambda=0.3", "-p", "device='cpu'")
+    assert rc == 0 and not err, err
+    assert calls["02_train_mask"]["preset"] == calls["03_train_colorization"]["preset"] == "smoke"
+    assert calls["02_train_mask"]["settings"] == {"epochs": 2} and calls["02_train_mask"]["device"] == "cpu"
+    assert calls["03_train_colorization"]["settings"] == {"epochs": 2, "rebalance_lambda": 0.3}
+    assert "smoke" not in calls["02_train_mask"]                  # the training notebooks take the preset
+    rc, calls, _, err = dry_runner(*dirs, "--only", "02", "-p", "epochs='two'")
+    assert rc == 2 and not calls and "02_train_mask: MaskConfig.epochs: expected int, got 'two' (str)" in err, err
+    rc, calls, _, err = dry_runner(*dirs, "--only", "04", "-p", "loss='classify'")
+    assert rc == 2 and "04_train_inpaint: InpaintConfig.loss: 'classify' is not one of" in err, err
 
 
 def test_eda_notebook(nb_env):
@@ -307,7 +307,7 @@ def test_colour_notebook_fine_tunes_on_fresh_photo_crops(nb_env, tmp_path):
     printed = "".join(t for c in nb["cells"] for o in c.get("outputs", []) for t in o.get("text", []))
     assert f"train items (photos): {n_photos}" in printed
     state = utils.checkpoints.load_train_state(tmp_path / "ckpt" / "color.train_state.pt")
-    assert state["settings"]["init_weights"] == str(weights) and state["history"][-1]["images"] > 0
+    assert state["settings"]["config"]["init_weights"] == str(weights) and state["history"][-1]["images"] > 0
 
 
 def test_inference_notebook(nb_env, tmp_path):

@@ -127,8 +127,23 @@ def test_training_checkpoints_carry_checksums(tiny_weights, tmp_path):
     net, cfg = utils.load_model(tiny_weights / "color")
     utils.save_model(net, cfg, ck / "color")
     utils.verify_checksums(ck, stems=("color",))
-    utils.update_inference_config(ck / "color", chroma_gain=1.3)
+    utils.update_inference_config(ck / "color", hole_colour="ring")
     utils.verify_checksums(ck, stems=("color",))
+
+
+def test_a_colour_config_with_a_chroma_gain_of_one_loads_and_restores_alike(sample_data, tiny_weights, tmp_path):
+    """Weights exported with `chroma_gain: 1.0` in color.json's inference settings (the shipped ones) restore as
+    without it; another gain, which the pipeline cannot apply, is an error naming the file."""
+    import shutil
+
+    gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
+    plain = utils.Restorer.from_dir(tiny_weights, device="cpu").restore(gray)
+    shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
+    utils.update_inference_config(tmp_path / "color", chroma_gain=1.0)
+    np.testing.assert_array_equal(utils.Restorer.from_dir(tmp_path, device="cpu").restore(gray), plain)
+    utils.update_inference_config(tmp_path / "color", chroma_gain=1.3)
+    with pytest.raises(ValueError, match=r"color\.json: inference chroma_gain 1\.3"):
+        utils.Restorer.from_dir(tmp_path, device="cpu")
 
 
 @pytest.mark.slow

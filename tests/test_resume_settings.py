@@ -1,6 +1,8 @@
-"""A training run resumed with other settings than its checkpoint's stops and says which: the training data
-(train_source, the files' names and sizes; the same data moved to another folder resumes) too, from the notebooks (utils.fit) and from tools/train.py (one line, exit code
-2, naming --no-resume); a checkpoint stored before a setting existed is not refused for lacking it."""
+"""A training run resumed with other settings than its checkpoint's stops and says which: the fields of the
+stage's config that differ, by name, and the training data (train_source, the files' names and sizes; the same
+data moved to another folder resumes), from the notebooks (utils.fit) and from tools/train.py (one line, exit code
+2, naming --no-resume); a checkpoint stored before a setting existed is not refused for lacking it, and one
+stored before configs existed is compared on what it recorded."""
 
 import pytest
 
@@ -18,8 +20,9 @@ def datasets(data, source="synthetic"):
     return train
 
 
-def fit(ds, ckpt, epochs, steps=1):
-    stage = utils.MaskStage(loss="bce", lr=1e-3, size=64, pretrained="none")
+def fit(ds, ckpt, epochs, steps=1, **fields):
+    stage = utils.MaskStage(**{"loss": "bce", "lr": 1e-3, "image_size": 64, "pretrained": "none", "num_workers": 0,
+                               **fields})
     return utils.fit(stage, ds, epochs=epochs, ckpt_dir=ckpt, batch_size=2, steps_per_epoch=steps, progress=False)
 
 
@@ -38,7 +41,7 @@ def test_data_settings_name_the_source_and_the_data_folder(sample_data, tmp_path
     assert got["train_source"] == "synthetic" and got["data_dir"] == str(sample_data.resolve())
     assert got["data"].startswith("4 files, ")
     assert data_settings(datasets(sample_data, "both"))["train_source"] == "both"
-    both = data_settings(utils.InpaintDataset(datasets(sample_data, "provided")))
+    both = data_settings(utils.InpaintDataset(datasets(sample_data, "provided"), 64))
     assert both["train_source"] == "provided" and both["data_dir"] == str(sample_data.resolve())
     assert both["data"].startswith("8 files, ")             # inputs and ground truths
     (tmp_path / "link").symlink_to(sample_data)             # the resolved folder: a link to it is the same data
@@ -95,15 +98,70 @@ def test_train_cli_resume_with_other_settings_is_one_line_and_exit_code_2(sample
     assert again.returncode == 0, again.stderr[-3000:]
 
 
-def test_a_default_spelled_out_is_not_another_network():
-    """tools/train.py records the colour net without its default encoder, notebook 03 with it: the notebook
-    resumes (and so calibrates) a checkpoint that tools/train.py trained. Another encoder is still another
-    network."""
+@pytest.mark.slow
+def test_a_resume_with_other_config_fields_names_each(sample_data, tmp_path):
+    ds = datasets(sample_data)
+    fit(ds, tmp_path, 1)
+    with pytest.raises(SettingsChangedError) as e:
+        fit(ds, tmp_path, 2, lr=2e-3, encoder="tf_efficientnet_lite1")
+    assert e.value.lines == "encoder: tf_efficientnet_lite0 -> tf_efficientnet_lite1; lr: 0.001 -> 0.002", e.value.lines
+    assert set(e.value.changes) == {"encoder", "lr"}
+    # fields that may change between the runs: more epochs, other loader workers, another precision
+    assert len(fit(ds, tmp_path, 2, amp="off", val_count=5, repeats=2)) == 2
+
+
+def test_the_compared_fields():
     from utils.training import changed_settings
 
-    def nets(**kwargs):
-        return {"nets": {"color": {"arch": "ColorizationNet", "kwargs": {"head": "classes", **kwargs}}}}
+    config = utils.InpaintConfig()
+    old = {"config": config.to_dict(), "train_source": "synthetic", "data": "4 files, ab", "data_dir": "/a"}
+    new = {"config": config.replace(epochs=9, steps_per_epoch=3, num_workers=0, amp="off", compare_steps=1,
+                                    photos="/elsewhere").to_dict(), "train_source": "synthetic", "data": "4 files, ab",
+           "data_dir": "/b"}
+    assert changed_settings(old, new, "inpaint") == {}         # (the data folder is shown, not compared)
+    new["config"] = config.replace(block="gated", d_lr=1e-4).to_dict()
+    assert changed_settings(old, new, "inpaint") == {"block": ("ffc", "gated"), "d_lr": (2e-4, 1e-4)}
+    # a field that the stored config lacks (added since) is not compared; a stored field unknown now is ignored
+    old["config"] = {k: v for k, v in config.to_dict().items() if k != "block"} | {"retired": 1}
+    assert changed_settings(old, new, "inpaint") == {"d_lr": (2e-4, 1e-4)}
+    # the data set as built decides train_source, whatever the config says
+    new = {"config": config.replace(train_source="photos").to_dict(), "train_source": "synthetic",
+           "data": "4 files, ab"}
+    assert changed_settings(old, new, "inpaint") == {}
 
-    assert changed_settings(nets(), nets(encoder="tf_efficientnet_lite0")) == {}
-    assert list(changed_settings(nets(), nets(encoder="tf_efficientnet_lite1"))) == ["nets"]
-    assert list(changed_settings(nets(), nets(head="regression"))) == ["nets"]
+
+def legacy_settings(**changes) -> dict:
+    """A train state's settings as a MaskStage(loss="bce", lr=1e-3, size=64, pretrained="none") recorded them
+    before configs existed (Stage.settings() with fit's batch size, seed and data)."""
+    return {"loss": {"training": True, "kind": "bce", "w": 0.1}, "lr": {"opt": [0.001]},
+            "nets": {"mask": {"arch": "MaskNet", "kwargs": {"pretrained": "none"}, "stage": "mask"}}, "size": 64,
+            "batch_size": 2, "seed": 0, **changes}
+
+
+@pytest.mark.slow
+def test_a_train_state_from_before_configs_is_compared_on_what_it_recorded(sample_data, tmp_path):
+    """An old train state (no config) resumes when the loss, learning rate, net, size, batch size, seed,
+    init_weights and data it recorded agree, and is refused naming the config fields that do not; the resumed
+    run records its whole config."""
+    from utils.training import legacy_fields
+
+    assert legacy_fields("mask", legacy_settings()) == {"loss": "bce", "lr": 0.001, "pretrained": "none",
+                                                        "image_size": 64, "batch_size": 2, "seed": 0,
+                                                        "init_weights": None}
+    inpaint = {"loss": {"kind": "l1+gan", "hole_w": 6.0, "ssim_w": 0.0, "gan_w": 0.01},
+               "lr": {"g": [1e-3], "d": [2e-4]}, "nets": {"inpaint": {"arch": "InpaintNet", "kwargs": {"block": "ffc"}}}, "init_weights": "/w"}
+    assert legacy_fields("inpaint", inpaint) == {"loss": "l1+gan", "hole_weight": 6.0, "gan_weight": 0.01,
+                                                 "lr": 1e-3, "d_lr": 2e-4, "block": "ffc", "init_weights": "/w"}
+    ds = datasets(sample_data)
+    fit(ds, tmp_path, 1)
+    path = tmp_path / "mask.train_state.pt"
+    state = load_train_state(path)
+    data = {k: state["settings"][k] for k in ("train_source", "data", "data_dir")}
+    state["settings"] = legacy_settings(**data, lr={"opt": [0.01]})
+    save_train_state(path, state)
+    with pytest.raises(SettingsChangedError, match=r"lr: 0\.01 -> 0\.001\)"):
+        fit(ds, tmp_path, 2)
+    state["settings"] = legacy_settings(**data)
+    save_train_state(path, state)
+    assert [h["epoch"] for h in fit(ds, tmp_path, 2)] == [1, 2]
+    assert load_train_state(path)["settings"]["config"]["lr"] == 0.001           # recorded from now on

@@ -4,51 +4,48 @@
     python tools/run_notebooks.py --smoke --only 02    # one notebook in smoke mode
     python tools/run_notebooks.py -p epochs=3 -p lr=0.0005 --only 03
 
-Parameters given with -p go to every chosen notebook that declares them; a name that none of them declares is an
-error that lists theirs. Paths typed here (--data-dir, --out, --ckpt-dir, and the -p parameters photos,
+Parameters given with -p go to every chosen notebook that has them: a notebook's own parameters (its parameters
+cell), and for the training notebooks 02-04 the fields of their stage's config (utils.train_config: epochs, lr,
+loss, ...), which go into the notebook's `settings` and apply on top of its preset. A name that no chosen notebook
+has is an error that lists theirs, and a value that a config refuses (a wrong type, a loss of another stage) is an
+error before any work. Paths typed here (--data-dir, --out, --ckpt-dir, and the -p parameters photos,
 init_weights, weights, submission_zip, png_dir) are taken from the working directory and handed to the notebooks
 as absolute paths. A --data-dir (or $IMAGE_RESTORE_DATA) must hold a dataset (train.csv, test.csv, ...): only the
 default data/ of the repository gets the sample dataset built when it holds none.
 
-Which parameters apply (the runner prints which, and why):
-  - on the sample dataset (built from the photos bundled with scikit-image, scikit-learn and matplotlib), short
-    training runs that show each stage learning: 02-04 with epochs=2, steps_per_epoch=6, repeats=3 (the sample's
-    22 training images, each damaged anew 3 times an epoch: 8 batches of 8, of which 6 are trained),
-    compare_losses=False, val_count=8 (the sample holds 2 validation images); notebook 05 uses the shipped
-    weights/ (trained on the larger offline corpus, weights/README.md);
-  - on any other data (yours, the competition's), or with --full, the notebooks' own defaults; and when 02-04 run
-    in the same invocation on data other than the sample dataset, notebook 05 uses what they trained
+Which preset the training notebooks 02-04 get (the runner prints which, and why; -p preset=... chooses):
+  - on the sample dataset (built from the photos bundled with scikit-image, scikit-learn and matplotlib),
+    "sample": short training runs that show each stage learning (2 epochs of 6 steps, each of the sample's 22
+    training images damaged anew 3 times an epoch: 8 batches of 8, of which 6 are trained; no loss comparison; 8
+    validation images); notebook 05 uses the shipped weights/ (trained on the larger offline corpus,
+    weights/README.md);
+  - on any other data (yours, the competition's), or with --full, "default": the measured settings; and when 02-04
+    run in the same invocation on data other than the sample dataset, notebook 05 uses what they trained
     (weights=<--ckpt-dir>), not the shipped weights (-p weights=... chooses others);
-  - --smoke: each notebook's own tiny settings. Its smoke cell sets some parameters itself (epochs,
-    steps_per_epoch, batch_size, image_size, ... in 02-04), after the -p values: a -p value for one of those is
-    ignored in smoke mode, and the runner warns which.
+  - --smoke: "smoke", tiny runs (and smoke=True for notebooks 01 and 05).
 """
 from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import difflib
 import json
 import sys
 import time
 from pathlib import Path
 
+from utils.train_config import PRESET_HELP, ConfigError, config_class
+
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ["01_eda", "02_train_mask", "03_train_colorization", "04_train_inpaint", "05_inference_submission"]
 # the notebooks' folder parameters, set from this script's options (so that they are checked and made absolute)
 RUNNER_PARAMS = {"data_dir": "--data-dir", "ckpt_dir": "--ckpt-dir", "out_dir": "--out"}
+# the training notebooks and their stage: their `settings` parameter takes the -p values of the stage config's fields
+TRAINING = {"02_train_mask": "mask", "03_train_colorization": "color", "04_train_inpaint": "inpaint"}
 # -p parameters that are paths: a relative one is taken from the working directory, like the options above
-PATH_PARAMS = ("photos", "init_weights", "weights", "submission_zip", "png_dir")
-
-# The main job on the sample data: short training runs that show each stage learning; notebook 05 uses the
-# shipped weights in weights/ when present (trained on the larger offline corpus, see weights/README.md).
-# The sample dataset's 22 training images make 2 batches of 8 (the last partial batch is dropped): repeats=3 damages
-# each anew 3 times an epoch (8 batches), so that steps_per_epoch=6 is what each epoch trains, not cut to 2.
-SAMPLE_PARAMS = {
-    "02_train_mask": {"epochs": 2, "steps_per_epoch": 6, "repeats": 3, "compare_losses": False, "val_count": 8},
-    "03_train_colorization": {"epochs": 2, "steps_per_epoch": 6, "repeats": 3, "compare_losses": False, "val_count": 8},
-    "04_train_inpaint": {"epochs": 2, "steps_per_epoch": 6, "repeats": 3, "compare_losses": False, "val_count": 8},
-}
+PATH_PARAMS = ("weights", "submission_zip", "png_dir",
+               *sorted({k for stage in TRAINING.values() for k in config_class(stage).path_fields()}))
 
 
 def parse_value(text: str):
@@ -76,39 +73,25 @@ def declared_parameters(nb_path: Path) -> set[str]:
     return set()
 
 
-def _assigned_names(nodes) -> set[str]:
-    """The names these statements assign, less those whose new value reads their old one (`x = x or [...]` keeps
-    a value given with -p)."""
-    names = set()
-    for node in nodes:
-        for sub in ast.walk(node):
-            targets = sub.targets if isinstance(sub, ast.Assign) else [sub.target] \
-                if isinstance(sub, (ast.AugAssign, ast.AnnAssign)) else []
-            value = sub.value if targets and sub.value is not None else None
-            read = {n.id for n in ast.walk(value) if isinstance(n, ast.Name)} if value is not None else set()
-            for t in targets:
-                names |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)} - read
-    return names
+def config_fields(name: str) -> set[str]:
+    """The config fields that a training notebook's `settings` takes (none for the others)."""
+    return {f.name for f in dataclasses.fields(config_class(TRAINING[name]))} if name in TRAINING else set()
 
 
-def smoke_parameters(nb_path: Path) -> set[str]:
-    """The names that the notebook's `if smoke:` blocks assign (after papermill's parameters cell): in smoke mode
-    these parameters are set by the notebook itself, whatever -p says."""
-    nb = json.loads(nb_path.read_text())
-    names = set()
-    for cell in nb["cells"]:
-        if cell.get("cell_type") != "code" or "parameters" in cell.get("metadata", {}).get("tags", []):
-            continue
-        src = "\n".join(line for line in "".join(cell["source"]).splitlines()
-                        if not line.lstrip().startswith(("%", "!")))          # IPython magics are not Python
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if isinstance(node, ast.If) and isinstance(node.test, ast.Name) and node.test.id == "smoke":
-                names |= _assigned_names(node.body)
-    return names
+def accepted(name: str, declared: set[str]) -> set[str]:
+    """What -p may set in a notebook: its parameters (less `settings`, which the config fields fill) and its
+    config's fields."""
+    return (declared - {"settings"}) | config_fields(name)
+
+
+def notebook_params(name: str, declared: set[str], base: dict, extra: dict) -> dict:
+    """The papermill parameters of one notebook: the runner's `base` ones and the -p values it has, a training
+    notebook's config fields gathered into its `settings`."""
+    params = {k: v for k, v in {**base, **extra}.items() if k in declared and k != "settings"}
+    fields = config_fields(name)
+    if fields:
+        params["settings"] = {k: v for k, v in extra.items() if k in fields}
+    return params
 
 
 def kernel_config():
@@ -159,10 +142,6 @@ def _short(name: str) -> str:
     return name[:2]
 
 
-def _param_text(key: str, value) -> str:
-    return f"{key}={value}" if isinstance(value, str) else f"{key}={value!r}"
-
-
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default=None, help="a folder holding a dataset (default: $IMAGE_RESTORE_DATA, else "
@@ -172,16 +151,14 @@ def main(argv=None) -> int:
     ap.add_argument("--ckpt-dir", default=None, help="checkpoints of notebooks 02-04 (default: "
                     "$IMAGE_RESTORE_CHECKPOINTS, else checkpoints/)")
     ap.add_argument("--only", nargs="*", help="notebook number prefixes to run, e.g. 01 05")
-    ap.add_argument("--smoke", action="store_true", help="tiny runs (tests); also on when $IMAGE_RESTORE_SMOKE=1. The "
-                    "notebooks' smoke cells set some parameters themselves (02-04: epochs, steps_per_epoch, "
-                    "batch_size, image_size, ...): a -p value for one of them is ignored, with a warning")
-    ap.add_argument("--full", action="store_true", help="the notebooks' own full-mode defaults on the sample dataset "
-                    "too (without it, the sample dataset gets short training runs: epochs=2, steps_per_epoch=6, "
-                    "repeats=3, compare_losses=False, val_count=8 in 02-04; any other data gets the notebooks' own "
-                    "defaults)")
+    ap.add_argument("--smoke", action="store_true", help="tiny runs (tests; 02-04: the config preset 'smoke', -p "
+                    "values on top); also on when $IMAGE_RESTORE_SMOKE=1")
+    ap.add_argument("--full", action="store_true", help="the measured settings (preset 'default') on the sample "
+                    "dataset too (without it, the sample dataset gets the short runs of preset 'sample' in 02-04; any "
+                    "other data gets 'default')")
     ap.add_argument("-p", "--param", action="append", default=[], type=key_value, metavar="KEY=VALUE",
-                    help="a parameter of the notebooks (a Python literal, else text); an error when no chosen "
-                         "notebook declares it")
+                    help="a parameter of the notebooks or a field of the training notebooks' configs (a Python "
+                         "literal, else text); an error when no chosen notebook has it")
     args = ap.parse_args(argv)
 
     # the arguments are checked before any work (no data is built for a run that cannot start)
@@ -191,13 +168,13 @@ def main(argv=None) -> int:
     names = [n for n in NOTEBOOKS if not args.only or any(n.startswith(o) for o in args.only)]
     declared = {n: declared_parameters(ROOT / "notebooks" / f"{n}.ipynb") for n in names
                 if (ROOT / "notebooks" / f"{n}.ipynb").exists()}
-    smoke_sets = {n: smoke_parameters(ROOT / "notebooks" / f"{n}.ipynb") for n in declared}
+    takes = {n: accepted(n, d) for n, d in declared.items()}
     extra = dict(args.param)
     for key in extra:
         if key in RUNNER_PARAMS:
             ap.error(f"-p {key}: use {RUNNER_PARAMS[key]} (its path is checked and handed to every notebook)")
-        if not any(key in d for d in declared.values()):
-            known = sorted(set().union(*declared.values()) - set(RUNNER_PARAMS))
+        if not any(key in t for t in takes.values()):
+            known = sorted(set().union(*takes.values()) - set(RUNNER_PARAMS))
             close = difflib.get_close_matches(key, known, n=1)
             ap.error(f"-p {key}: not a parameter of {', '.join(declared) or 'the chosen notebooks'}"
                      + (f" (did you mean {close[0]}?)" if close else "")
@@ -205,6 +182,13 @@ def main(argv=None) -> int:
     for key in PATH_PARAMS:
         if isinstance(extra.get(key), str) and extra[key] != "auto":     # weights='auto': the notebook's choice
             extra[key] = str(Path(extra[key]).expanduser().resolve())
+    for name in declared:           # a value that the stage's config refuses stops here, before any work
+        if name in TRAINING:
+            try:
+                config_class(TRAINING[name]).preset(extra.get("preset", "default"),
+                                                    **notebook_params(name, declared[name], {}, extra)["settings"])
+            except ConfigError as e:
+                ap.error(f"{name}: {e}")
 
     import papermill as pm
 
@@ -212,17 +196,7 @@ def main(argv=None) -> int:
     from utils.paths import cli_path
     from utils.sample_data import is_sample_dataset
 
-    from_env = not args.smoke and utils.smoke_default()
-    args.smoke = args.smoke or from_env
-    # a -p value that a notebook's smoke cell overrides is ignored in smoke mode: said, not hidden
-    for key, value in extra.items():
-        ignored = [n for n in declared if key in smoke_sets[n] and key in declared[n] and extra.get("smoke", args.smoke)]
-        if ignored:
-            which = (f"notebook {_short(ignored[0])} sets" if len(ignored) == 1
-                     else f"notebooks {', '.join(map(_short, ignored))} set")
-            print(f"warning: -p {_param_text(key, value)}: {which} {key} {'itself' if len(ignored) == 1 else 'themselves'} "
-                  "in smoke mode; the value is ignored "
-                  f"(drop {'$IMAGE_RESTORE_SMOKE' if from_env else '--smoke'} to use it)", file=sys.stderr, flush=True)
+    args.smoke = args.smoke or utils.smoke_default()
     data_dir = utils.resolve_data_dir(args.data_dir)            # a relative --data-dir: from the working directory
     try:
         utils.ensure_dataset(data_dir, **({"n_train": 12, "n_test": 4} if args.smoke else {}))  # (re)builds sample data
@@ -231,19 +205,19 @@ def main(argv=None) -> int:
     out = cli_path(args.out) if args.out else utils.project_dir("runs")
     ckpt = cli_path(args.ckpt_dir) if args.ckpt_dir else utils.project_dir("checkpoints")
     sample = is_sample_dataset(data_dir)     # the short runs and the shipped weights in 05 are for it only
-    training = [n for n in names if n in declared and n in SAMPLE_PARAMS]
-    short = sample and not args.smoke and not args.full
+    training = [n for n in names if n in declared and n in TRAINING]
+    preset = "smoke" if args.smoke else "sample" if sample and not args.full else "default"
+    chosen = f" (-p preset={extra['preset']} for {', '.join(map(_short, training))})" if "preset" in extra else ""
     if args.smoke:
-        print("parameters: smoke mode (each notebook's own tiny settings)", flush=True)
-    elif short:
-        print(f"parameters: short sample-data training in {', '.join(map(_short, SAMPLE_PARAMS))} "
-              f"({', '.join(_param_text(*kv) for kv in next(iter(SAMPLE_PARAMS.values())).items())}): {data_dir} "
-              "holds the sample dataset built from the bundled photos; --full for the notebooks' own defaults",
-              flush=True)
+        print(f"parameters: smoke mode (tiny runs: preset 'smoke' in 02-04, smoke=True in 01 and 05){chosen}", flush=True)
+    elif preset == "sample":
+        print(f"parameters: preset 'sample' in 02-04, short sample-data training ({PRESET_HELP['sample']}): "
+              f"{data_dir} holds the sample dataset built from the bundled photos; --full for the measured "
+              f"settings{chosen}", flush=True)
     else:
         why = "--full" if args.full else (f"{data_dir} is not the sample dataset built from the bundled photos, so "
                                           "no short sample-data training")
-        print(f"parameters: the notebooks' own defaults ({why})", flush=True)
+        print(f"parameters: preset 'default' in 02-04, the measured settings ({why}){chosen}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     t_all = time.time()
     for name in names:
@@ -251,16 +225,15 @@ def main(argv=None) -> int:
         if name not in declared:
             print(f"skip {name}: not there yet")
             continue
-        params = {"data_dir": str(data_dir), "ckpt_dir": str(ckpt), "smoke": args.smoke, "out_dir": str(out)}
-        if short:
-            params.update(SAMPLE_PARAMS.get(name, {}))
+        base = {"data_dir": str(data_dir), "ckpt_dir": str(ckpt), "smoke": args.smoke, "out_dir": str(out),
+                "preset": preset}
         weights_note = None
         if "weights" in declared[name]:
             if "weights" in extra:
                 weights_note = f"{extra['weights']} (-p weights)"
             elif training and not sample:
                 # 02-04 trained on this data in this run: score and zip what they trained, not the shipped weights
-                params["weights"] = str(ckpt)
+                base["weights"] = str(ckpt)
                 if utils.find_weights(ckpt) is None:
                     print(f"error: {name}: {ckpt} holds no complete set of mask/color/inpaint checkpoints (this run "
                           f"trained {', '.join(map(_short, training))} there); run 02-04 there too, or pass "
@@ -269,13 +242,12 @@ def main(argv=None) -> int:
                 weights_note = (f"{ckpt}: what {', '.join(map(_short, training))} trained in this run on {data_dir}, "
                                 "which is not the sample dataset (-p weights=... for others)")
             else:
-                chosen = utils.default_weights("auto", ckpt)
-                weights_note = (f"{chosen or 'none complete'} (weights='auto': the shipped weights/ when complete, else {ckpt}"
+                found = utils.default_weights("auto", ckpt)
+                weights_note = (f"{found or 'none complete'} (weights='auto': the shipped weights/ when complete, else {ckpt}"
                                 + ("; the sample dataset: its short runs of 02-04 only show each stage learning"
                                    if sample else "; no training notebook in this run on this data: "
                                    f"-p weights={ckpt} for what 02-04 trained") + ")")
-        params.update(extra)
-        params = {k: v for k, v in params.items() if k in declared[name]}
+        params = notebook_params(name, declared[name], base, extra)
         t = time.time()
         print(f"== {name} {params}", flush=True)
         if weights_note:

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Train the shipped weights on the offline corpus with notebooks 02-04 in full mode, then export them to
-# weights/ with checksums. These are the parameters recorded in weights/README.md. Re-running after an
-# interruption resumes each stage from its last checkpoint. The shipped mask net was trained this way on a
-# corpus without the GCompris photos (90 photos); the colour and inpaint nets by the 03 and 04 lines below on this
-# corpus (2 CPU threads shared with other jobs).
+# weights/ with checksums. The -p values are fields of each stage's config (utils.train_config), set on top of the
+# preset "default" (the measured settings), and the settings recorded in weights/README.md; each checkpoint's JSON
+# records the whole config. Re-running after an interruption resumes each stage from its last checkpoint. The
+# shipped mask net was trained this way on a corpus without the GCompris photos (90 photos); the colour and inpaint
+# nets by the 03 and 04 lines below on this corpus (2 CPU threads shared with other jobs).
 #   python tools/build_corpus.py corpus && bash tools/train_shipped.sh
 # The colour net trains in two steps (progressive resizing): 6 epochs at 128 px from ImageNet (the learning curve's
 # "all photos" point, research/learning_curve.py), then 5 epochs at 256 px from those weights. Notebook 03 also

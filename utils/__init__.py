@@ -38,9 +38,10 @@ _EXPORTS = {
                  "predict_masks"],
     "batch_restore": ["BatchReport", "NothingRestoredError", "make_submission", "restore_files"],
     "training": ["compare_options", "fit"],
-    "distributed": ["train_stage"],
-    "stages": ["ColorStage", "InpaintStage", "MaskStage"],
-    "evaluation": ["calibrate_chroma_gain", "median_ms", "stage_summary", "validate_color", "validate_inpaint",
+    "distributed": ["stage_data", "train_stage"],
+    "stages": ["ColorStage", "InpaintStage", "MaskStage", "make_stage"],
+    "train_config": ["ColorConfig", "ConfigError", "InpaintConfig", "MaskConfig", "config_class", "default_preset"],
+    "evaluation": ["median_ms", "stage_summary", "validate_color", "validate_inpaint",
                    "validate_mask"],
     "plots": ["overlay_mask", "plot_history", "plot_hole_colour", "show_grid", "worst_and_best"],
 }

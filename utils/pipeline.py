@@ -99,9 +99,9 @@ def colorize_chroma(net, grays, masks, size: int = 256, amp: bool = False) -> np
     return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def colorize(net, grays, masks, size: int = 256, amp: bool = False, gain: float = 1.0) -> list:
-    """RGB images whose luminance is exactly the input gray (chroma from the network, times `gain`)."""
-    return _map(lambda g, c: compose_rgb(g, c, gain), grays, colorize_chroma(net, grays, masks, size, amp))
+def colorize(net, grays, masks, size: int = 256, amp: bool = False) -> list:
+    """RGB images whose luminance is exactly the input gray (chroma from the network)."""
+    return _map(compose_rgb, grays, colorize_chroma(net, grays, masks, size, amp))
 
 
 def _pad_to(a: np.ndarray, multiple: int) -> np.ndarray:
@@ -125,11 +125,11 @@ def _hole_window(mask: np.ndarray, margin: int = 64, least: int = 128) -> tuple[
     return (*span(int(ys.min()), int(ys.max()), h), *span(int(xs.min()), int(xs.max()), w))
 
 
-def inpaint(net, images, masks, size=None, amp: bool = False) -> list:
+def inpaint(net, images, masks, amp: bool = False) -> list:
     """Fill the hole of gray (or RGB) images: the luminance is pre-filled (OpenCV Telea, utils.baselines.prefill) and
     refined by the network at the image's own resolution; an RGB image keeps its chroma (Cb/Cr) and gets the new
-    luminance in the hole. Pixels outside the hole are returned unchanged. (`size` is accepted and ignored: the
-    network is fully convolutional.)"""
+    luminance in the hole. Pixels outside the hole are returned unchanged. The network is fully convolutional: it
+    runs on a window around each hole at the image's own resolution."""
     multiple = 32 if getattr(net, "block", None) == "unet" else 8
     lumas = [im if im.ndim == 2 else gray_of(im) for im in images]
     pre = _map(prefill, lumas, masks)
@@ -177,7 +177,7 @@ class Restorer:
     hole_colour='ring', the hole's chroma continued from its surroundings."""
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
-                 order: str = ORDERS[0], amp: bool | None = None, chroma_gain: float = 1.0, hue: HueConfig | None = None,
+                 order: str = ORDERS[0], amp: bool | None = None, hue: HueConfig | None = None,
                  colour_strength: float | None = None, hole_colour: str = "net"):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
@@ -186,7 +186,7 @@ class Restorer:
         self.mask_net, self.color_net, self.inpaint_net = mask_net, color_net, inpaint_net
         self.sizes = {"mask": 256, "color": 256, "inpaint": 256, **(sizes or {})}
         self.refine = refine or RefineConfig()
-        self.order, self.chroma_gain = order, chroma_gain
+        self.order = order
         self.hue = hue or HueConfig()   # the remap's settings; hue.strength is the stored submission strength
         self.hole_colour = hole_colour
         self.colour_strength = self.hue.strength if colour_strength is None else _strength(colour_strength)
@@ -230,7 +230,9 @@ class Restorer:
         kwargs.setdefault("refine", RefineConfig.from_dict(mask_inf["refine"]) if "refine" in mask_inf else None)
         kwargs.setdefault("hue", HueConfig.from_dict(color_inf.get("hue")))
         kwargs.setdefault("hole_colour", color_inf.get("hole_colour", "net"))
-        kwargs.setdefault("chroma_gain", float(color_inf.get("chroma_gain", 1.0)))
+        if color_inf.get("chroma_gain", 1.0) != 1.0:    # a gain of 1.0 in a config changes nothing: it is ignored
+            raise ValueError(f"{weights_dir / 'color.json'}: inference chroma_gain {color_inf['chroma_gain']}: the "
+                             "pipeline scales no chroma; remove the entry (or set it to 1.0)")
         restorer = cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
         return restorer.with_colour(colour)
 
@@ -242,10 +244,6 @@ class Restorer:
         out.colour_strength = (0.0 if colour == "natural" else self.hue.strength if colour == "score"
                                else _strength(colour))
         return out
-
-    def natural_colour(self) -> "Restorer":
-        """`with_colour('natural')`: the colour net's own hues (the hole's ring fill stays)."""
-        return self.with_colour("natural")
 
     def restore_batch(self, grays, masks=None, finish: bool = True) -> list[Restoration]:
         """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks` skips stage 1.
@@ -259,12 +257,12 @@ class Restorer:
         if masks is None:
             masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
         if self.order == "mask-colorize-inpaint":
-            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp, self.chroma_gain)
-            restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
+            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp)
+            restored = inpaint(self.inpaint_net, colored, masks, amp=self.amp)
         else:
-            filled = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
+            filled = inpaint(self.inpaint_net, grays, masks, amp=self.amp)
             colored = colorize(self.color_net, filled, [np.zeros_like(m) for m in masks], self.sizes["color"],
-                               self.amp, self.chroma_gain)
+                               self.amp)
             restored = colored
         if finish:
             restored = _map(self.finish, restored, masks)

@@ -1,5 +1,6 @@
 """The three training stages: model + loss + optimizer + a NaN-guarded step + checkpointing (driven by
-`utils.training.fit`; each stage's validation is in utils.evaluation)."""
+`utils.training.fit`; each stage's validation is in utils.evaluation). Each is built from its config
+(utils.train_config): `MaskStage(MaskConfig(...), device)`, or `MaskStage(device=..., lr=...)` with fields."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,23 +8,37 @@ from pathlib import Path
 import torch
 
 from .checkpoints import load_model, save_model
-from .losses import ColorLoss, InpaintLoss, MaskLoss, discriminator_hinge_loss
+from .losses import ColorLoss, InpaintLoss, MaskLoss, choose_loss, discriminator_hinge_loss
 from .mask_refine import RefineConfig
 from .models import ColorizationNet, InpaintNet, MaskNet, PatchDiscriminator, model_config
+from .paths import project_path
 from .runtime import autocast, default_amp, is_finite
+from .train_config import ColorConfig, InpaintConfig, MaskConfig, StageConfig, config_class
 
 
 class Stage:
-    """Shared machinery; subclasses set `name`, `nets` {stem: (module, config)}, `opts` and `train_step`."""
+    """Shared machinery; subclasses set `name`, `nets` {stem: (module, config)}, `opts` and `train_step`.
+    `config` is the stage's config (utils.train_config) with 'auto' resolved to the loss it trains and
+    init_weights as an absolute path; `utils.fit` writes it beside every checkpoint."""
 
     name = "stage"
 
-    def __init__(self, device, amp: bool | None, size: int):
-        self.device, self.size = torch.device(device), size
+    def __init__(self, config: StageConfig | None, device, fields: dict):
+        cls = config_class(self.name)
+        config = (config or cls()).replace(**fields)
+        if type(config) is not cls:
+            raise TypeError(f"{type(self).__name__} takes a {cls.__name__}, got a {type(config).__name__}")
+        self.config = config.replace(loss=choose_loss(self.name, config.loss))
+        self.device, self.size = torch.device(device), config.image_size
+        amp = {"auto": None, "off": False}.get(config.amp, True)     # bf16: autocast on (utils.runtime)
         self.amp = default_amp(self.device) if amp is None else amp
         self.nets: dict = {}
         self.opts: dict = {}
-        self.init_weights: str | None = None
+
+    def _init_weights(self) -> None:
+        """The config's init_weights (relative: from the repository root), loaded once the nets exist."""
+        if self.config.init_weights:
+            self.init_from(project_path(self.config.init_weights))
 
     def init_from(self, weights_dir) -> None:
         """Start from trained weights instead of ImageNet: each of this stage's nets loads `<stem>.safetensors` of
@@ -41,7 +56,7 @@ class Stage:
                                  f"{loaded_cfg.get('kwargs')}) is not this stage's ({cfg.get('arch')} {cfg.get('kwargs')}); "
                                  "choose the loss (head) and encoder the weights were trained with")
             m.load_state_dict(loaded.state_dict())
-        self.init_weights = str(weights_dir)
+        self.config = self.config.replace(init_weights=str(weights_dir))
 
     @property
     def net(self):
@@ -74,23 +89,14 @@ class Stage:
         return True
 
     def save(self, ckpt_dir, extra: dict):
+        """Each net's `<stem>.safetensors` and `<stem>.json` (its architecture, the inference settings and the
+        stage's config, `train_config`)."""
         for stem, (m, cfg) in self.nets.items():
-            save_model(m, {**cfg, "stage": self.name, "inference": self.inference_config(), **extra}, Path(ckpt_dir) / stem)
+            save_model(m, {**cfg, "stage": self.name, "inference": self.inference_config(),
+                           "train_config": self.config.to_dict(), **extra}, Path(ckpt_dir) / stem)
 
     def state(self) -> dict:
         return {"optimizers": {k: o.state_dict() for k, o in self.opts.items()}}
-
-    def settings(self) -> dict:
-        """What a resumed run must share with the checkpoint it resumes (`fit` refuses a mismatch): the loss
-        and its weights, each optimizer's learning rates, the networks' configs, the working size and the
-        weights it started from (`init_weights`, stored only when set). `fit` adds the batch size, the seed and
-        the training data (`utils.training.data_settings`: train_source and the data folder)."""
-        loss = getattr(self, "loss", None)
-        loss_desc = {k: v for k, v in vars(loss).items() if isinstance(v, (str, int, float, bool))} if loss is not None else None
-        return {"loss": loss_desc,
-                "lr": {k: [g.get("initial_lr", g["lr"]) for g in o.param_groups] for k, o in self.opts.items()},
-                "nets": {stem: {k: v for k, v in cfg.items() if k != "inference"} for stem, (_, cfg) in self.nets.items()},
-                "size": self.size, **({"init_weights": self.init_weights} if self.init_weights else {})}
 
     def load_state(self, state: dict, ckpt_dir):
         for stem, (m, _) in self.nets.items():
@@ -112,14 +118,16 @@ def _cl(x, device):
 class MaskStage(Stage):
     name = "mask"
 
-    def __init__(self, loss: str = "bce+dice", lr: float = 1e-3, device="cpu", amp: bool | None = None, size: int = 256,
-                 refine: RefineConfig | None = None, **model_kwargs):
-        super().__init__(device, amp, size)
-        self.refine = refine or RefineConfig()
+    def __init__(self, config: MaskConfig | None = None, device="cpu", **fields):
+        super().__init__(config, device, fields)
+        c = self.config
+        self.refine = RefineConfig()        # the mask's post-process, stored with the checkpoint for inference
+        model_kwargs = {"encoder": c.encoder, "pretrained": c.pretrained}
         net = _prepare(MaskNet(**model_kwargs), self.device)
         self.nets = {"mask": (net, model_config("MaskNet", **model_kwargs))}
-        self.loss = MaskLoss(loss).to(self.device)
-        self.opts = {"opt": torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)}
+        self.loss = MaskLoss(c.loss).to(self.device)
+        self.opts = {"opt": torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=1e-4)}
+        self._init_weights()
 
     def inference_config(self):
         return {"size": self.size, "refine": self.refine.to_dict()}
@@ -139,20 +147,17 @@ class MaskStage(Stage):
 class ColorStage(Stage):
     name = "color"
 
-    def __init__(self, loss: str = "classify", lr: float = 5e-4, device="cpu", amp: bool | None = None,
-                 size: int = 256, rebalance_lambda: float = 0.5, **model_kwargs):
-        super().__init__(device, amp, size)
-        if loss.startswith("classify"):
-            model_kwargs.setdefault("head", "classes")
+    def __init__(self, config: ColorConfig | None = None, device="cpu", **fields):
+        super().__init__(config, device, fields)
+        c = self.config
+        head = "classes" if c.loss.startswith("classify") else "regression"      # the loss decides the head
+        model_kwargs = {"encoder": c.encoder, "pretrained": c.pretrained, "head": head}
         net = _prepare(ColorizationNet(**model_kwargs), self.device)
         self.nets = {"color": (net, model_config("ColorizationNet", **model_kwargs))}
-        self.chroma_gain = 1.0
-        self.loss = ColorLoss(loss, bin_centers=net.bin_centers if net.head == "classes" else None,
-                              rebalance_lambda=rebalance_lambda).to(self.device)
-        self.opts = {"opt": torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)}
-
-    def inference_config(self):
-        return {"size": self.size, "chroma_gain": self.chroma_gain}
+        self.loss = ColorLoss(c.loss, bin_centers=net.bin_centers if head == "classes" else None,
+                              rebalance_lambda=c.rebalance_lambda).to(self.device)
+        self.opts = {"opt": torch.optim.AdamW(net.parameters(), lr=c.lr, weight_decay=1e-4)}
+        self._init_weights()
 
     def train_step(self, batch):
         if not self.batch_is_finite(batch):
@@ -174,19 +179,21 @@ class InpaintStage(Stage):
     L1 + GAN stays available, the default is the one measured best on held-out masked SSIM)."""
     name = "inpaint"
 
-    def __init__(self, loss: str = "l1+mssim", lr: float = 1e-3, d_lr: float = 2e-4, device="cpu", amp: bool | None = None,
-                 size: int = 256, hole_weight: float = 6.0, ssim_weight: float = 1.0, gan_weight: float = 0.01,
-                 **model_kwargs):
-        super().__init__(device, amp, size)
+    def __init__(self, config: InpaintConfig | None = None, device="cpu", **fields):
+        super().__init__(config, device, fields)
+        c = self.config
+        model_kwargs = {"block": c.block, "encoder": c.encoder, "pretrained": c.pretrained}
         g = _prepare(InpaintNet(**model_kwargs), self.device)
         self.nets = {"inpaint": (g, model_config("InpaintNet", **model_kwargs))}
-        self.loss = InpaintLoss(loss, hole_weight=hole_weight, ssim_weight=ssim_weight, gan_weight=gan_weight)
+        self.loss = InpaintLoss(c.loss, hole_weight=c.hole_weight, ssim_weight=c.ssim_weight, gan_weight=c.gan_weight)
         # Adam's usual momentum without a discriminator; the GAN's (0.5) with one
-        self.opts = {"g": torch.optim.AdamW(g.parameters(), lr=lr, betas=(0.5, 0.999) if self.loss.gan_w else (0.9, 0.999))}
+        betas = (0.5, 0.999) if self.loss.gan_w else (0.9, 0.999)
+        self.opts = {"g": torch.optim.AdamW(g.parameters(), lr=c.lr, betas=betas)}
         if self.loss.gan_w > 0:
             d = _prepare(PatchDiscriminator(), self.device)
             self.nets["inpaint_disc"] = (d, model_config("PatchDiscriminator"))
-            self.opts["d"] = torch.optim.AdamW(d.parameters(), lr=d_lr, betas=(0.5, 0.999))
+            self.opts["d"] = torch.optim.AdamW(d.parameters(), lr=c.d_lr, betas=(0.5, 0.999))
+        self._init_weights()
 
     def inference_config(self) -> dict:
         return {"size": "full"}     # fully convolutional: the pipeline runs it at the image's own resolution
@@ -217,4 +224,12 @@ class InpaintStage(Stage):
         return logs
 
 
-__all__ = ["ColorStage", "InpaintStage", "MaskStage", "Stage"]
+STAGE_CLASSES = {"mask": MaskStage, "color": ColorStage, "inpaint": InpaintStage}
+
+
+def make_stage(config: StageConfig, device="cpu") -> Stage:
+    """The stage that `config` configures (a MaskConfig builds a MaskStage, ...), on `device`."""
+    return STAGE_CLASSES[config.stage](config, device)
+
+
+__all__ = ["ColorStage", "InpaintStage", "MaskStage", "STAGE_CLASSES", "Stage", "make_stage"]

@@ -14,8 +14,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from .checkpoints import load_train_state, save_train_state
-from .models import same_architecture
 from .ranks import sync_epoch
+from .train_config import changed_fields, config_class
 
 
 # ---------------------------------------------------------------- the loop
@@ -28,28 +28,55 @@ class SettingsChangedError(ValueError):
         self.path, self.changes, self.lines = path, dict(changes or {}), lines   # lines: the changes, as text
 
 
-# settings stored only when set (Stage.settings): a missing one means "none", so it is compared even when one side
-# lacks it. Every other setting is compared only when the checkpoint stored it: a checkpoint may lack some of them
-# (train_source, data_dir), and a key that a checkpoint never recorded must not refuse its resume.
-OPTIONAL_SETTINGS = ("init_weights",)
-# stored for the record and shown, not compared: a dataset moved to another folder (a copy on a local disk, another
-# mount point) is the same data; `data` (its files' names and sizes) is what is compared
-INFO_SETTINGS = ("data_dir",)
+# the training data's settings that are compared (`data_settings`); its `data_dir` is stored for the record and
+# shown, not compared: a dataset moved to another folder (a copy on a local disk, another mount point) is the same
+# data, and `data` (its files' names and sizes) says so
+DATA_KEYS = ("train_source", "data")
 
 
-def changed_settings(old: dict | None, new: dict) -> dict:
-    """{setting: (stored, now)} for the settings in which a resumed run differs from its checkpoint's."""
+def legacy_fields(stage: str, settings: dict) -> dict:
+    """The config fields that a train state without a config holds (its loss and loss weights, learning rates,
+    networks, size, batch size, seed, init_weights), by their config names: a resumed run is compared on these,
+    and the train state records the whole config from then on."""
+    out = {}
+    loss = settings.get("loss") or {}
+    if "kind" in loss:
+        out["loss"] = loss["kind"]
+        parts = loss["kind"].split("+")
+        if stage == "inpaint":
+            out.update({"hole_weight": loss.get("hole_w")} if "hole_w" in loss else {})
+            out.update({"ssim_weight": loss["ssim_w"]} if "mssim" in parts and "ssim_w" in loss else {})
+            out.update({"gan_weight": loss["gan_w"]} if "gan" in parts and "gan_w" in loss else {})
+        if stage == "color" and loss["kind"].startswith("classify"):
+            out["rebalance_lambda"] = loss.get("rebalance_lambda", 0.5)    # stored only when it was not 0.5
+    lrs = settings.get("lr") or {}
+    for key, name in (("opt", "lr"), ("g", "lr"), ("d", "d_lr")):
+        if lrs.get(key):
+            out[name] = lrs[key][0]
+    net = (settings.get("nets") or {}).get(stage, {}).get("kwargs", {})
+    out.update({k: net[k] for k in ("encoder", "pretrained", "block") if k in net})
+    if "size" in settings:
+        out["image_size"] = settings["size"]
+    out.update({k: settings[k] for k in ("batch_size", "seed") if k in settings})
+    out["init_weights"] = settings.get("init_weights")          # stored only when set
+    return out
+
+
+def changed_settings(old: dict | None, new: dict, stage: str) -> dict:
+    """{setting: (stored, now)} for the settings in which a resumed run differs from its checkpoint's: the compared
+    fields of the stage's config (`utils.train_config`; a train state without one: `legacy_fields`),
+    and the training data (`data_settings`: train_source, as the data set was built, and the files)."""
     if old is None:
         return {}
-    keys = ((old.keys() & new.keys()) | ((old.keys() | new.keys()) & set(OPTIONAL_SETTINGS))) - set(INFO_SETTINGS)
-
-    def differ(k):
-        a, b = old.get(k), new.get(k)
-        if k == "nets" and isinstance(a, dict) and isinstance(b, dict) and a.keys() == b.keys():
-            return not all(same_architecture(a[n], b[n]) for n in a)     # defaults spelled out or not
-        return a != b
-
-    return {k: (old.get(k), new.get(k)) for k in sorted(keys) if differ(k)}
+    cls = config_class(stage)
+    stored = dict(old["config"]) if "config" in old else legacy_fields(stage, old)
+    changes = changed_fields(stored, new["config"], cls)
+    for k in DATA_KEYS:
+        if k in old and k in new and old[k] != new[k]:
+            changes[k] = (old[k], new[k])
+        elif k in changes and k in new:      # the data set as built is what trained, whatever the config says
+            changes.pop(k)
+    return dict(sorted(changes.items()))
 
 
 def data_settings(train_ds) -> dict:
@@ -103,27 +130,37 @@ def data_settings(train_ds) -> dict:
     return out
 
 
-def fit(stage, train_ds, epochs: int, ckpt_dir, *, batch_size: int = 8, num_workers: int = 0,
-        steps_per_epoch: int | None = None, resume: bool = True, val_fn=None, seed: int = 0,
-        progress: bool = True, accelerator=None) -> list[dict]:
+def fit(stage, train_ds, epochs: int | None, ckpt_dir, *, batch_size: int | None = None,
+        num_workers: int | None = None, steps_per_epoch: int | None = None, seed: int | None = None,
+        resume: bool = True, val_fn=None, progress: bool = True, accelerator=None) -> list[dict]:
     """Train `stage` (see utils.stages) for `epochs`, validating with `val_fn(stage)` after each epoch and
     checkpointing (models + optimizer state) so that an interrupted run resumes from the last epoch.
     Returns the per-epoch history (losses, validation metrics, seconds, and the images trained on and images/s,
     loading included: what one epoch of a larger data set will cost). The options after `ckpt_dir` are keywords.
 
+    epochs, batch_size, num_workers, steps_per_epoch and seed: None takes the stage config's; a value given here
+    replaces it in `stage.config`, which is saved with each checkpoint and compared when a run resumes (with the
+    training data, `data_settings`; a mismatch raises SettingsChangedError naming the fields).
+
     `accelerator` (an accelerate.Accelerator; see utils.distributed, which also prepares the stage's nets for DDP):
     each process trains on its share of every epoch's batches (steps_per_epoch counts one process's steps), the
     ranks are synced after each epoch, and only the main process prints and writes the checkpoints."""
+    given = {"epochs": epochs, "batch_size": batch_size, "num_workers": num_workers,
+             "steps_per_epoch": steps_per_epoch, "seed": seed}
+    stage.config = stage.config.replace(**{k: v for k, v in given.items() if v is not None})
+    c = stage.config
+    epochs, batch_size, num_workers, steps_per_epoch, seed = (c.epochs, c.batch_size, c.num_workers,
+                                                              c.steps_per_epoch, c.seed)
     main = accelerator is None or accelerator.is_main_process
     progress = progress and main
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
     state_path = ckpt_dir / f"{stage.name}.train_state.pt"
     history, start = [], 0
-    settings = {**stage.settings(), "batch_size": batch_size, "seed": seed, **data_settings(train_ds)}
+    settings = {"config": c.to_dict(), **data_settings(train_ds)}
     settings = json.loads(json.dumps(settings, default=str))     # as it is stored
     if resume and (st := load_train_state(state_path)) is not None:
-        changed = changed_settings(st.get("settings"), settings)
+        changed = changed_settings(st.get("settings"), settings, stage.name)
         if changed:
             lines = "; ".join(f"{k}: {old} -> {new}" for k, (old, new) in changed.items())
             if "data" in changed:       # which folders held the two
@@ -193,16 +230,16 @@ def fit(stage, train_ds, epochs: int, ckpt_dir, *, batch_size: int = 8, num_work
     return history
 
 
-def compare_options(make_stage, options, train_ds, val_fn, steps: int, ckpt_root, batch_size: int = 8,
-                    seed: int = 0) -> pd.DataFrame:
-    """Train one fresh stage per option for the same number of steps from the same seed and validate
-    each on the same set; one row per option."""
+def compare_options(make_stage, options, train_ds, val_fn, steps: int, ckpt_root, seed: int) -> pd.DataFrame:
+    """Train one fresh stage per option (`make_stage(option)`) for the same number of steps from the same initial
+    weights (torch seeded with `seed`; the config's seed, which fit also takes from the stage) and validate each
+    on the same set; one row per option. The batch size is each stage config's."""
     rows = []
     for opt in options:
         torch.manual_seed(seed)
         stage = make_stage(opt)
         hist = fit(stage, train_ds, epochs=1, ckpt_dir=Path(ckpt_root) / str(opt).replace("+", "_"),
-                   batch_size=batch_size, steps_per_epoch=steps, resume=False, val_fn=val_fn, seed=seed, progress=False)
+                   steps_per_epoch=steps, resume=False, val_fn=val_fn, progress=False)
         rows.append({"option": opt, **{k: v for k, v in hist[-1].items() if k.startswith("val_")},
                      "train_seconds": hist[-1]["train_seconds"]})
     return pd.DataFrame(rows).set_index("option")
