@@ -17,7 +17,7 @@ _EXPORTS = {
     "files": ["atomic_path", "save_json", "write_bytes_atomic"],
     "images": ["IMAGE_EXTENSIONS", "IMAGE_SIZE", "DataError", "gray_of", "read_image", "write_png"],
     "paths": ["project_dir", "project_path", "project_root", "smoke_default"],
-    "runtime": ["autocast", "default_amp", "pick_device"],
+    "runtime": ["AMP_MODES", "autocast", "choose_precision", "pick_device"],
     "damage": ["Damage", "DamageConfig", "apply_damage", "sample_damage"],
     "datasets": ["InpaintDataset", "JoinedDataset", "PhotoCropDataset", "ProvidedPairsDataset",
                  "SyntheticDamageDataset", "check_images", "load_test_table", "load_train_table", "photo_list",
