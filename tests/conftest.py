@@ -159,6 +159,7 @@ SLOW_TESTS = {
     "test_mixed_precision.py::test_fp16_training_steps_of_each_stage",
     "test_mixed_precision.py::test_nan_guards_hold_in_fp16",
     "test_mixed_precision.py::test_restorer_in_fp16_keeps_the_luminance_and_is_close_to_fp32",
+    "test_mixed_precision.py::test_the_launcher_gives_accelerate_and_the_stage_one_precision",
     "test_models.py::test_checkpoint_round_trip_and_resume",
     "test_models.py::test_few_steps_lower_the_loss_on_a_fixed_batch",
     "test_models.py::test_loader_workers_serve_the_whole_run_and_end_with_it",

@@ -190,3 +190,26 @@ def test_restorer_in_fp16_keeps_the_luminance_and_is_close_to_fp32(sample_data, 
     for a, b, g, m in zip(fp32.restore_batch(grays, masks), fp16.restore_batch(grays, masks), grays, masks):
         assert np.array_equal(utils.gray_of(b.restored)[~m], g[~m])
         assert np.abs(a.restored.astype(int) - b.restored.astype(int)).mean() < 3
+
+
+@pytest.fixture
+def fresh_accelerate():
+    """accelerate's process-wide state, made afresh for this test and after it (it keeps the first Accelerator's
+    mixed precision for the life of the process)."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_the_launcher_gives_accelerate_and_the_stage_one_precision(sample_data, tmp_path, monkeypatch,
+                                                                     fresh_accelerate):
+    """utils.distributed.train (what tools/train.py and accelerate's launchers run in each process) resolves amp on
+    the process's device and passes that one precision to accelerate's mixed_precision and to the stage."""
+    play_card(monkeypatch, (7, 5))        # a T4
+    out = utils.distributed.train("inpaint", data_dir=sample_data, ckpt_dir=tmp_path, epochs=1, steps_per_epoch=1,
+                                  batch_size=2, num_workers=0, validate=False, cpu=True, progress=False,
+                                  image_size=32, val_count=1)
+    assert out["accelerator"].mixed_precision == "fp16" and out["stage"].precision == "fp16"
+    assert out["history"][-1]["precision"] == "fp16" and "scaler" in load_train_state(tmp_path / "inpaint.train_state.pt")

@@ -16,6 +16,11 @@ per process (the global batch is batch size x processes) and --steps-per-epoch c
 notebooks' loss comparisons, chroma-gain and hue calibration are not run here: pass the loss to train with
 (--loss), and run the notebooks' later cells (or notebook 05) on the checkpoints afterwards.
 
+--amp sets the precision, the same in every process and for accelerate (its mixed_precision): auto (the default)
+is bf16 on cards of compute capability 8.0 and up (A100, H100), fp16 with a gradient scaler on 7.x (T4, V100),
+fp32 on older cards (P100) and on the CPU. A batch that runs out of GPU memory is trained in smaller passes with
+their gradients accumulated (one message names the pass size); the effective batch stays --batch-size.
+
 Paths (--data-dir, --ckpt-dir, --photos, --init-weights) are taken from the working directory. A --data-dir (or
 $IMAGE_RESTORE_DATA) must hold a dataset: only the default data/ of the repository gets the sample dataset built
 when it holds none.
@@ -31,16 +36,22 @@ from utils.distributed import STAGES, train
 from utils.images import DataError
 from utils.losses import MEASURED_DEFAULT
 from utils.paths import cli_path, project_dir
+from utils.runtime import AMP_MODES
 from utils.sample_data import check_data_dir
 from utils.training import SettingsChangedError
 
 
-def _bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
+def workers(s: str) -> int | str:
+    """An argparse type for --num-workers: auto, or an integer of 0 or more."""
+    if s == "auto":
+        return s
+    try:
+        n = int(s)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"expected auto or an integer of 0 or more, got {s!r}")
+    return n
 
 
 def parse(argv=None) -> argparse.Namespace:
@@ -52,11 +63,14 @@ def parse(argv=None) -> argparse.Namespace:
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--steps-per-epoch", type=int, default=None, help="per process; default: the whole train split")
     ap.add_argument("--batch-size", type=int, default=8, help="per process")
-    ap.add_argument("--num-workers", type=int, default=1, help="data-loader workers per process")
+    ap.add_argument("--num-workers", type=workers, default="auto", help="data-loader workers per process, or auto "
+                    "(on CUDA the CPU cores divided among the processes, at most 8; on the CPU 1)")
     ap.add_argument("--no-resume", dest="resume", action="store_false", help="train from scratch over ckpt-dir")
     ap.add_argument("--no-validate", dest="validate", action="store_false", help="skip the per-epoch validation")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--amp", type=_bool, default=None, help="bf16 autocast (default: on CUDA, off on CPU)")
+    ap.add_argument("--amp", choices=AMP_MODES, default="auto", help="precision: auto (bf16 on cards of compute "
+                    "capability 8.0 and up, fp16 with a gradient scaler on 7.x such as the T4, fp32 on older cards "
+                    "and on the CPU), bf16, fp16 or off (fp32); also accelerate's mixed_precision")
     ap.add_argument("--cpu", action="store_true", help="train on the CPU even when CUDA is there")
     ap.add_argument("--image-size", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=1)

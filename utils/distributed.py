@@ -37,17 +37,19 @@ STAGE_OPTIONS = {
                 "block"),
 }
 DATA_OPTIONS = ("image_size", "repeats", "train_source", "photos", "crop_scale", "val_count", "max_train", "gray_share")
+# utils.runtime.choose_precision's answer -> accelerate's mixed_precision
+ACCELERATE_PRECISION = {"bf16": "bf16", "fp16": "fp16", "off": "no"}
 
 
 # ---------------------------------------------------------------- stages and data, as notebooks 02-04 build them
 def build(stage_name: str, device="cpu", data_dir=None, seed: int = 0, image_size: int = 256, repeats: int = 1,
           train_source: str = "synthetic", val_count: int | None = 48, max_train: int | None = None,
-          gray_share: float = 0.1, photos=None, crop_scale=(1.0, 3.0), **stage_options):
+          gray_share: float = 0.1, photos=None, crop_scale=(1.0, 3.0), amp: str = "auto", **stage_options):
     """(stage, train_ds, val_fn) for one of 'mask', 'color', 'inpaint', with the notebooks' defaults: the same
     data split (`utils.prepare_run`), data sets (`utils.train_val_datasets`) and stage options (loss, lr, encoder,
     pretrained; for inpaint also d_lr, gan_weight, ssim_weight, hole_weight and gray_share). `loss` is one of the
     stage's names in utils.losses (none, or 'auto': the measured default, `utils.losses.MEASURED_DEFAULT`, since
-    no comparison runs here)."""
+    no comparison runs here). `amp`: the precision (utils.runtime.AMP_MODES)."""
     from . import datasets, evaluation, stages
     from .losses import choose_loss
 
@@ -63,7 +65,7 @@ def build(stage_name: str, device="cpu", data_dir=None, seed: int = 0, image_siz
                                                    repeats=repeats, train_source=train_source,
                                                    train_table=run["train_table"], photos=photos,
                                                    data_dir=run["data_dir"], crop_scale=crop_scale)
-    common = {"device": device, "size": image_size, "pretrained": "auto"}     # the notebooks' default
+    common = {"device": device, "size": image_size, "pretrained": "auto", "amp": amp}     # the notebooks' default
     for k in ("encoder", "pretrained"):
         if k in opts:
             common[k] = opts.pop(k)
@@ -85,16 +87,22 @@ def build(stage_name: str, device="cpu", data_dir=None, seed: int = 0, image_siz
 
 
 def train(stage_name: str, data_dir=None, ckpt_dir=None, epochs: int = 6, steps_per_epoch: int | None = None,
-          batch_size: int = 8, num_workers: int = 1, resume: bool = True, validate: bool = True, seed: int = 0,
-          amp: bool | None = None, cpu: bool = False, progress: bool = True, **options) -> dict:
+          batch_size: int = 8, num_workers: int | str = "auto", resume: bool = True, validate: bool = True,
+          seed: int = 0, amp: str = "auto", cpu: bool = False, progress: bool = True, **options) -> dict:
     """One process's part of a (possibly multi-process) training run: what `accelerate launch tools/train.py`
     and `launch` run in every process. Builds the Accelerator (it reads the launcher's environment), the stage on
     this process's device, prepares it for DDP and trains with `utils.fit(..., accelerator=...)`.
 
+    `amp` (utils.runtime.AMP_MODES) is resolved on this process's device (`choose_precision`: 'auto' is bf16 on
+    compute capability 8.0 and up, fp16 on 7.x, fp32 below and on the CPU) and that one precision is given to
+    accelerate (`mixed_precision`: its autocast around the DDP forward, and in fp16 its gradient scaler, which the
+    stage then steps with and the checkpoint keeps) and to the stage.
+
     Returns {"history", "stage", "accelerator"} (in every process; only the main process wrote checkpoints)."""
-    from accelerate import Accelerator
+    from accelerate import Accelerator, PartialState
 
     from .paths import project_dir
+    from .runtime import choose_precision
     from .training import fit
 
     import os
@@ -102,7 +110,8 @@ def train(stage_name: str, data_dir=None, ckpt_dir=None, epochs: int = 6, steps_
     # without cpu=True accelerate treats CPU processes as independent single-process runs (each would train alone
     # and write the checkpoint): on a machine without CUDA, ask for the CPU (gloo) explicitly
     cpu = cpu or not torch.cuda.is_available()
-    accelerator = Accelerator(cpu=cpu, mixed_precision="no")     # the stage does its own bf16 autocast (`amp`)
+    precision = choose_precision(PartialState(cpu=cpu).device, amp)
+    accelerator = Accelerator(cpu=cpu, mixed_precision=ACCELERATE_PRECISION[precision])
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if accelerator.num_processes != world:
         raise RuntimeError(f"{world} processes were launched but accelerate sees {accelerator.num_processes} "
@@ -110,13 +119,13 @@ def train(stage_name: str, data_dir=None, ckpt_dir=None, epochs: int = 6, steps_
     ckpt_dir = project_dir("checkpoints", ckpt_dir)
     data_dir = project_dir("data", data_dir)
     torch.manual_seed(seed)                  # the same initial weights everywhere (DDP also broadcasts rank 0's)
-    stage, train_ds, val_fn = build(stage_name, accelerator.device, data_dir, seed, **options)
-    if amp is not None:
-        stage.amp = amp
+    stage, train_ds, val_fn = build(stage_name, accelerator.device, data_dir, seed, amp=precision, **options)
+    if accelerator.scaler is not None:      # fp16 on CUDA: one gradient scaler, accelerate's
+        stage.scaler = accelerator.scaler
     prepare_stage(stage, accelerator)
     if accelerator.is_main_process and progress:
         print(f"{stage_name}: {accelerator.num_processes} process(es) on {accelerator.device} "
-              f"({accelerator.distributed_type}), {len(train_ds)} train items, global batch "
+              f"({accelerator.distributed_type}, precision {precision}), {len(train_ds)} train items, global batch "
               f"{batch_size * accelerator.num_processes}, checkpoints in {ckpt_dir}", flush=True)
     history = fit(stage, train_ds, epochs=epochs, ckpt_dir=ckpt_dir, batch_size=batch_size, num_workers=num_workers,
                   steps_per_epoch=steps_per_epoch, resume=resume, val_fn=val_fn if validate else None, seed=seed,
@@ -157,6 +166,8 @@ def launch(stage_name: str, num_processes: int = 1, port: int | None = None, **o
                            "PYTORCH_NVML_BASED_CUDA_CHECK=1 was set before it)")
     from accelerate import notebook_launcher
 
+    # each process's Accelerator gets the precision (`train`): 'auto' needs the card, which this process must not
+    # touch before the fork
     notebook_launcher(_train_quiet, args=(stage_name, options), num_processes=num_processes,
                       use_port=str(port or free_port()), mixed_precision="no")
     state = load_train_state(project_dir("checkpoints", options.get("ckpt_dir")) / f"{stage_name}.train_state.pt")
@@ -182,7 +193,7 @@ def load_trained(stage, ckpt_dir) -> dict:
 
 
 def train_stage(stage_name: str, make_stage, train_ds, *, loss: str, ckpt_dir, epochs: int, val_fn=None,
-                batch_size: int = 8, num_workers: int = 0, steps_per_epoch: int | None = None, seed: int = 0,
+                batch_size: int = 8, num_workers: int | str = 0, steps_per_epoch: int | None = None, seed: int = 0,
                 resume: bool = True, device="auto", num_processes: int = 1, progress: bool = True, **options):
     """Train one stage as notebooks 02-04 do; -> (the trained stage, its per-epoch history).
 
