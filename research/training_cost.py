@@ -3,7 +3,7 @@ epoch of the competition's 29,603 pairs that they imply on a T4, two T4s, a P100
 --data) the data loader alone in images/s on this machine, against the images/s each card would train at.
 
     python research/training_cost.py                                   # FLOPs and the cost table (markdown)
-    python research/training_cost.py --data data --json runs/cost.json # and the loader, on a dataset
+    python research/training_cost.py --data data --json runs/cost.json --md runs/cost.md   # and the loader
 
 FLOPs: torch.utils.flop_counter.FlopCounterMode around one training step of each stage (forward and backward; the
 convolutions and matrix products, which is where the work is: the optimizer's elementwise update, the norms and
@@ -158,8 +158,8 @@ def markdown(res: dict) -> str:
     for s in res["stages"]:
         lines.append(f"| {s['stage']} | {s['loss']} | {s['parameters_m']:.1f} | {s['gflops_per_image']:.1f} | "
                      f"{s['operations_per_step']} |")
-    lines += ["", f"Hours per epoch of {COMPETITION_TRAIN_PAIRS:,} pairs (training images/s in brackets; "
-              "L: bound by kernel launches, not FLOPs):", "",
+    lines += ["", f"Hours per epoch of {COMPETITION_TRAIN_PAIRS:,} pairs, training images/s in brackets (L: bound by "
+              "kernel launches, not FLOPs):", "",
               "| card | precision (auto) | peak TFLOPS | utilisation | " + " | ".join(s["stage"] for s in res["stages"])
               + " | all three |", "| --- | --- | --- | --- | " + " | ".join("---" for _ in res["stages"]) + " | --- |"]
     for card, spec in CARDS.items():
@@ -168,10 +168,10 @@ def markdown(res: dict) -> str:
             r = res["cards"][card][s["stage"]]
             total += r["hours_per_epoch"]
             bound = " L" if r["bound"] == "launches" else ""
-            cells.append(f"{r['hours_per_epoch']:.2f} ({r['images_per_s']:.0f}{bound})")
+            cells.append(f"{r['hours_per_epoch']:.3f} ({r['images_per_s']:.0f}{bound})")
         lines.append(f"| {card} | {spec['precision']} | {spec['peak_tflops']:g}"
                      f"{' x 2' if spec['gpus'] == 2 else ''} | {UTILISATION[spec['precision']]:.0%} | "
-                     + " | ".join(cells) + f" | {total:.2f} |")
+                     + " | ".join(cells) + f" | {total:.3f} h = {total * 60:.0f} min |")
     if res.get("loader"):
         lines += ["", f"Data loader alone on this machine ({res['machine']['cpu']}, {res['machine']['cores']} cores, "
                   f"load average {res['machine']['load_average']}), batch {BATCH} at {SIZE} px, images/s:", "",
@@ -189,6 +189,7 @@ def main(argv=None) -> int:
     ap.add_argument("--data", type=Path, default=None, help="a dataset (competition layout): also measure the loader")
     ap.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="loader worker counts to measure")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
+    ap.add_argument("--md", type=Path, default=None, help="also write the tables here (markdown)")
     args = ap.parse_args(argv)
     import platform
 
@@ -205,10 +206,12 @@ def main(argv=None) -> int:
         res["loader"] = loader_rates(args.data, tuple(args.workers))
     text = markdown(res)
     print(text)
-    if args.json is not None:
-        from utils.files import save_json
+    from utils.files import save_json, write_bytes_atomic
 
+    if args.json is not None:
         save_json(args.json, res)
+    if args.md is not None:
+        write_bytes_atomic(args.md, text.encode())
     return 0
 
 

@@ -212,4 +212,5 @@ def test_the_launcher_gives_accelerate_and_the_stage_one_precision(sample_data, 
                                   batch_size=2, num_workers=0, validate=False, cpu=True, progress=False,
                                   image_size=32, val_count=1)
     assert out["accelerator"].mixed_precision == "fp16" and out["stage"].precision == "fp16"
-    assert out["history"][-1]["precision"] == "fp16" and "scaler" in load_train_state(tmp_path / "inpaint.train_state.pt")
+    assert out["history"][-1]["precision"] == "fp16"
+    assert "scaler" in load_train_state(tmp_path / "inpaint.train_state.pt")
