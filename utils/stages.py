@@ -120,7 +120,9 @@ class Stage:
 
         Out of GPU memory: the pass size (`micro_batch`) is halved, with one message naming it, and the step is
         redone; the passes' weighted losses add up to the whole batch's mean loss, so the step is the whole
-        batch's (BatchNorm statistics and batch-level terms such as the Dice overlap are computed per pass)."""
+        batch's (BatchNorm statistics and batch-level terms such as the Dice overlap are computed per pass). Under
+        DDP the passes before the last skip the gradient averaging (`no_sync`); a rank that runs out of memory
+        inside the last pass's averaging cannot redo the step in step with the other ranks."""
         opt = self.opts[opt_name]
         modules = modules if isinstance(modules, (list, tuple)) else [modules]
         n = _batch_len(batch)
@@ -220,8 +222,8 @@ def _batch_len(batch: dict) -> int:
 class MaskStage(Stage):
     name = "mask"
 
-    def __init__(self, loss: str = "bce+dice", lr: float = 1e-3, device="cpu", amp: bool | None = None, size: int = 256,
-                 refine: RefineConfig | None = None, **model_kwargs):
+    def __init__(self, loss: str = "bce+dice", lr: float = 1e-3, device="cpu", amp: str | None = "auto",
+                 size: int = 256, refine: RefineConfig | None = None, **model_kwargs):
         super().__init__(device, amp, size)
         self.refine = refine or RefineConfig()
         net = _prepare(MaskNet(**model_kwargs), self.device)
@@ -245,7 +247,7 @@ class MaskStage(Stage):
 class ColorStage(Stage):
     name = "color"
 
-    def __init__(self, loss: str = "classify", lr: float = 5e-4, device="cpu", amp: bool | None = None,
+    def __init__(self, loss: str = "classify", lr: float = 5e-4, device="cpu", amp: str | None = "auto",
                  size: int = 256, rebalance_lambda: float = 0.5, **model_kwargs):
         super().__init__(device, amp, size)
         if loss.startswith("classify"):
@@ -278,8 +280,8 @@ class InpaintStage(Stage):
     L1 + GAN stays available, the default is the one measured best on held-out masked SSIM)."""
     name = "inpaint"
 
-    def __init__(self, loss: str = "l1+mssim", lr: float = 1e-3, d_lr: float = 2e-4, device="cpu", amp: bool | None = None,
-                 size: int = 256, hole_weight: float = 6.0, ssim_weight: float = 1.0, gan_weight: float = 0.01,
+    def __init__(self, loss: str = "l1+mssim", lr: float = 1e-3, d_lr: float = 2e-4, device="cpu",
+                 amp: str | None = "auto", size: int = 256, hole_weight: float = 6.0, ssim_weight: float = 1.0, gan_weight: float = 0.01,
                  **model_kwargs):
         super().__init__(device, amp, size)
         g = _prepare(InpaintNet(**model_kwargs), self.device)
