@@ -167,8 +167,8 @@ def test_a_resumed_fp16_run_continues_exactly(sample_data, tmp_path):
 
 @pytest.mark.parametrize("precision", ["bf16", "fp16"])
 def test_the_fourier_blocks_run_under_autocast(precision):
-    """The inpainter's Fourier units transform in fp32 under autocast (there is no bf16 complex type, and fp16
-    FFTs run only on CUDA at power-of-two sizes): before, bf16 autocast stopped the inpaint stage everywhere."""
+    """The inpainter's Fourier units transform in fp32 under autocast: there is no bf16 complex type, and fp16
+    FFTs run only on CUDA and only at power-of-two sizes (72 x 104 is neither)."""
     torch.manual_seed(0)
     net = utils.InpaintNet().eval()
     x, m = torch.rand(1, 1, 72, 104), torch.zeros(1, 1, 72, 104)
