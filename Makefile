@@ -7,7 +7,7 @@ DATA ?=
 # glibc malloc tuning doubles CPU training speed (must be set before Python starts)
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
 
-.PHONY: venv run test test-fast app lab browser clean-runs
+.PHONY: venv run test test-fast gpu-check app lab browser clean-runs
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -38,6 +38,12 @@ test: venv browser
 # The unit tests only: no Chromium, no notebooks, no training processes, nothing marked slow (markers on the tests)
 test-fast: venv
 	$(BIN)/python -m pytest -q -m "not slow and not browser and not notebook and not distributed" tests $(TEST_ARGS)
+
+# On a machine with an NVIDIA GPU (under 10 minutes): the CUDA tests, a few training steps of each stage at the
+# notebooks' competition settings in the card's precision, restore.py on 100 images; a JSON + markdown report in
+# research/reports/ (card, precision, images/s per stage, peak GPU memory). Without a GPU: one line, exit code 1.
+gpu-check: venv
+	$(BIN)/python tools/gpu_check.py $(GPU_CHECK_ARGS)
 
 # The web app on http://127.0.0.1:7860 (offline; shipped weights, else checkpoints/)
 app: venv

@@ -1,5 +1,6 @@
-"""The suite on CUDA: the same restorations as on CPU, training steps, bf16, checkpoints that load on CPU.
-Skipped without CUDA (and unless IMAGE_RESTORE_TEST_CUDA=1, see conftest.py)."""
+"""The suite on CUDA: the same restorations as on CPU, training steps in the card's precision and in fp16 with the
+gradient scaler, checkpoints that load on CPU. Skipped without CUDA (and unless IMAGE_RESTORE_TEST_CUDA=1, see
+conftest.py); tools/gpu_check.py runs them."""
 import numpy as np
 import pytest
 import torch
@@ -19,9 +20,10 @@ def fp32_exact():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = saved
 
 
-def test_auto_device_is_cuda_and_amp_is_bf16():
+def test_auto_device_is_cuda_and_the_precision_follows_the_card():
     assert utils.pick_device("auto").type == "cuda"
-    assert utils.default_amp(torch.device("cuda"))
+    major, _ = torch.cuda.get_device_capability()
+    assert utils.choose_precision(torch.device("cuda")) == ("bf16" if major >= 8 else "fp16" if major >= 7 else "off")
 
 
 def test_restorer_on_cuda_equals_cpu(sample_data, tiny_weights, fp32_exact):
@@ -37,19 +39,22 @@ def test_restorer_on_cuda_equals_cpu(sample_data, tiny_weights, fp32_exact):
         diff = np.abs(a.restored.astype(int) - b.restored.astype(int))
         assert diff.max() <= 2 and diff.mean() < 0.05       # uint8 rounding of nearly equal floats
         assert np.array_equal(utils.gray_of(b.restored)[~m], g[~m])
-    # bf16 autocast (the CUDA default): same luminance guarantee, close colours
-    bf16 = utils.Restorer.from_dir(tiny_weights, device="cuda")
-    assert bf16.amp
-    for a, b, g, m in zip(cpu.restore_batch(grays, masks), bf16.restore_batch(grays, masks), grays, masks):
-        assert np.array_equal(utils.gray_of(b.restored)[~m], g[~m])
-        assert np.abs(a.restored.astype(int) - b.restored.astype(int)).mean() < 3
+    # the card's precision (amp='auto', the default), and fp16 (a T4's): same luminance guarantee, close colours
+    for amp in ("auto", "fp16"):
+        mixed = utils.Restorer.from_dir(tiny_weights, device="cuda", amp=amp)
+        assert mixed.amp == utils.choose_precision(torch.device("cuda"), amp)
+        for a, b, g, m in zip(cpu.restore_batch(grays, masks), mixed.restore_batch(grays, masks), grays, masks):
+            assert np.array_equal(utils.gray_of(b.restored)[~m], g[~m])
+            assert np.abs(a.restored.astype(int) - b.restored.astype(int)).mean() < 3
 
 
 @pytest.mark.parametrize("make_stage", [
     lambda: utils.MaskStage(image_size=128, device="cuda"),
     lambda: utils.ColorStage(loss="perceptual+l1", image_size=128, device="cuda"),
     lambda: utils.InpaintStage(image_size=128, device="cuda"),
-], ids=["mask", "color", "inpaint"])
+    lambda: utils.MaskStage(image_size=128, device="cuda", amp="fp16"),
+    lambda: utils.InpaintStage(loss="l1+mssim+gan", image_size=128, device="cuda", amp="fp16"),
+], ids=["mask", "color", "inpaint", "mask-fp16", "inpaint-gan-fp16"])
 def test_training_steps_on_cuda(sample_data, tmp_path, make_stage):
     run = utils.prepare_run(sample_data, "cuda")
     base, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="both",
@@ -64,5 +69,9 @@ def test_training_steps_on_cuda(sample_data, tmp_path, make_stage):
     net, cfg = utils.load_model(tmp_path / stage.name, "cpu")      # a CUDA checkpoint loads on CPU
     after = net.state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in before if before[k].is_floating_point())
+    assert hist[-1]["precision"] == stage.precision
     resumed = make_stage()
     assert len(utils.fit(resumed, ds, 2, tmp_path, batch_size=4, steps_per_epoch=1, progress=False)) == 2
+    if stage.precision == "fp16":         # the gradient scale went on from the checkpoint's
+        assert resumed.scaler.is_enabled() and "scaler" in utils.checkpoints.load_train_state(
+            tmp_path / f"{stage.name}.train_state.pt")

@@ -222,14 +222,47 @@ def test_stage_starts_from_trained_weights(sample_data, tiny_weights, tmp_path):
 
 
 @pytest.mark.slow
-def test_no_loader_worker_outlives_its_epoch(sample_data, tmp_path):
-    """With num_workers=1, each epoch's DataLoader worker is gone by the time the epoch is validated (a worker left to
-    garbage collection would live on, and in a Jupyter kernel the idle workers of finished epochs would pile up,
-    each holding a copy of the data set)."""
+def test_loader_workers_serve_the_whole_run_and_end_with_it(sample_data, tmp_path):
+    """With num_workers=1 the same worker process serves every epoch (persistent workers) and is gone when fit
+    returns (in a Jupyter kernel, the idle workers of finished runs would pile up, each holding a copy of the data
+    set)."""
     import multiprocessing
 
     ds, _ = batch_of(sample_data, size=128)
     alive = []
+    workers = lambda: sorted(p.pid for p in multiprocessing.active_children())    # noqa: E731
     utils.fit(utils.MaskStage(image_size=128), ds, 2, tmp_path, batch_size=2, num_workers=1, steps_per_epoch=2,
-              progress=False, val_fn=lambda s: alive.append(len(multiprocessing.active_children())) or {})
-    assert alive == [0, 0]
+              progress=False, val_fn=lambda s: alive.append(workers()) or {})
+    assert len(alive) == 2 and len(alive[0]) == 1 and alive[0] == alive[1]
+    assert multiprocessing.active_children() == []
+
+
+def test_persistent_workers_draw_each_epochs_damage_as_the_main_process_does(sample_data):
+    """The epoch reaches the workers' own copies of the data set with every index (EpochSampler): with workers or
+    without, epoch e gives the same batches, and another epoch other ones."""
+    from utils.training import make_loader
+
+    ds, _ = batch_of(sample_data, size=64)
+
+    def epochs(workers):
+        loader = make_loader(ds, batch_size=4, num_workers=workers, seed=3, device="cpu")
+        out = []
+        for epoch in (0, 1):
+            loader.sampler.set_epoch(epoch)
+            out.append([b["gray"] for b in loader])
+        return out
+
+    alone, with_workers = epochs(0), epochs(1)
+    for a, b in zip(alone, with_workers):
+        assert len(a) == len(b) == len(ds) // 4 and all(torch.equal(x, y) for x, y in zip(a, b))
+    assert not torch.equal(alone[0][0], alone[1][0])
+
+
+def test_auto_loader_workers_follow_the_cores_and_the_device(monkeypatch):
+    from utils.training import loader_workers
+
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(4)), raising=False)
+    assert loader_workers("cuda") == 4 and loader_workers("cuda", processes=2) == 2     # Kaggle's 2x T4: 4 cores
+    assert loader_workers("cpu") == 1 and loader_workers("cpu", processes=4) == 0
+    monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    assert loader_workers("cuda") == 8

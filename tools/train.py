@@ -19,6 +19,11 @@ batch is batch size x processes) and --steps-per-epoch counts one process's step
 comparisons and hue calibration are not run here: the config's loss is trained ('auto': the measured default),
 and the notebooks' later cells (or notebook 05) run on the checkpoints afterwards.
 
+--amp sets the precision, the same in every process and for accelerate (its mixed_precision): auto (the default)
+is bf16 on cards of compute capability 8.0 and up (A100, H100), fp16 with a gradient scaler on 7.x (T4, V100),
+fp32 on older cards (P100) and on the CPU. A batch that runs out of GPU memory is trained in smaller passes with
+their gradients accumulated (one message names the pass size); the effective batch stays --batch-size.
+
 Paths (--data-dir, --ckpt-dir, --photos, --init-weights) are taken from the working directory. A --data-dir (or
 $IMAGE_RESTORE_DATA) must hold a dataset: only the default data/ of the repository gets the sample dataset built
 when it holds none.
@@ -36,14 +41,6 @@ from utils.images import DataError
 from utils.paths import cli_path, project_dir
 from utils.sample_data import check_data_dir
 from utils.train_config import COMPARISON, CONFIGS, GROUPS, PRESET_HELP, PRESETS, STAGES, ConfigError, config_class
-
-
-def _bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes", "on"):
-        return True
-    if s.lower() in ("0", "false", "no", "off"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
 def config_fields() -> dict[str, list]:

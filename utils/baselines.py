@@ -106,7 +106,7 @@ def train_baseline(model: CompetitionBaseline, train_ds, minutes: float, batch_s
         for batch in DataLoader(train_ds, batch_size=batch_size, shuffle=True, drop_last=True):
             gray, rgb = batch["gray"].to(device), batch["rgb"].to(device)
             clean = 0.299 * rgb[:, 0:1] + 0.587 * rgb[:, 1:2] + 0.114 * rgb[:, 2:3]
-            with autocast(device, amp):
+            with autocast(device, "bf16" if amp else "off"):
                 restored, pred = model(gray)
                 loss = baseline_loss(restored.float(), pred.float(), clean, rgb)
             opt.zero_grad(set_to_none=True)

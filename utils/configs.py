@@ -7,6 +7,10 @@ import dataclasses
 import warnings
 
 
+# the precisions a training run or the Restorer can ask for (utils.runtime.choose_precision says what each means)
+AMP_MODES = ("auto", "bf16", "fp16", "off")
+
+
 class UnknownConfigKeysWarning(UserWarning):
     pass
 
@@ -22,4 +26,4 @@ def known_fields(cls, d: dict | None) -> dict:
     return {k: v for k, v in d.items() if k in fields}
 
 
-__all__ = ["UnknownConfigKeysWarning", "known_fields"]
+__all__ = ["AMP_MODES", "UnknownConfigKeysWarning", "known_fields"]

@@ -30,7 +30,11 @@ import socket
 import torch
 
 from .ranks import all_ranks, prepare_stage, sync_buffers, sync_epoch   # the per-rank plumbing (re-exported)
+from .runtime import choose_precision
 from .train_config import StageConfig
+
+# utils.runtime.choose_precision's answer -> accelerate's mixed_precision
+ACCELERATE_PRECISION = {"bf16": "bf16", "fp16": "fp16", "off": "no"}
 
 
 # ---------------------------------------------------------------- data and stages, as notebooks 02-04 build them
@@ -73,10 +77,15 @@ def train(config: StageConfig, data_dir=None, ckpt_dir=None, resume: bool = True
     and `launch` run in every process. Builds the Accelerator (it reads the launcher's environment), the stage
     of `config` on this process's device, prepares it for DDP and trains with `utils.fit(..., accelerator=...)`.
 
+    `amp` (utils.configs.AMP_MODES) is resolved on this process's device (`choose_precision`: 'auto' is bf16 on
+    compute capability 8.0 and up, fp16 on 7.x, fp32 below and on the CPU) and that one precision is given to
+    accelerate (`mixed_precision`: its autocast around the DDP forward, and in fp16 its gradient scaler, which the
+    stage then steps with and the checkpoint keeps) and to the stage.
+
     Returns {"history", "stage", "accelerator"} (in every process; only the main process wrote checkpoints)."""
     import os
 
-    from accelerate import Accelerator
+    from accelerate import Accelerator, PartialState
 
     from .paths import project_dir
     from .training import fit
@@ -84,7 +93,8 @@ def train(config: StageConfig, data_dir=None, ckpt_dir=None, resume: bool = True
     # without cpu=True accelerate treats CPU processes as independent single-process runs (each would train alone
     # and write the checkpoint): on a machine without CUDA, ask for the CPU (gloo) explicitly
     cpu = cpu or not torch.cuda.is_available()
-    accelerator = Accelerator(cpu=cpu, mixed_precision="no")     # the stage does its own autocast (config.amp)
+    precision = choose_precision(PartialState(cpu=cpu).device, config.amp)   # on this process's device
+    accelerator = Accelerator(cpu=cpu, mixed_precision=ACCELERATE_PRECISION[precision])
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if accelerator.num_processes != world:
         raise RuntimeError(f"{world} processes were launched but accelerate sees {accelerator.num_processes} "
@@ -93,10 +103,13 @@ def train(config: StageConfig, data_dir=None, ckpt_dir=None, resume: bool = True
     data_dir = project_dir("data", data_dir)
     torch.manual_seed(config.seed)           # the same initial weights everywhere (DDP also broadcasts rank 0's)
     stage, train_ds, val_fn = build(config, accelerator.device, data_dir)
+    stage.set_precision(precision)
+    if accelerator.scaler is not None:      # fp16 on CUDA: one gradient scaler, accelerate's
+        stage.scaler = accelerator.scaler
     prepare_stage(stage, accelerator)
     if accelerator.is_main_process and progress:
         print(f"{config.stage}: {accelerator.num_processes} process(es) on {accelerator.device} "
-              f"({accelerator.distributed_type}), {len(train_ds)} train items, global batch "
+              f"({accelerator.distributed_type}, precision {precision}), {len(train_ds)} train items, global batch "
               f"{config.batch_size * accelerator.num_processes}, checkpoints in {ckpt_dir}", flush=True)
     history = fit(stage, train_ds, None, ckpt_dir, resume=resume, val_fn=val_fn if validate else None,
                   progress=progress, accelerator=accelerator)
@@ -135,6 +148,8 @@ def launch(config: StageConfig, num_processes: int = 1, port: int | None = None,
                            "PYTORCH_NVML_BASED_CUDA_CHECK=1 was set before it)")
     from accelerate import notebook_launcher
 
+    # each process's Accelerator gets the precision (`train`): 'auto' needs the card, which this process must not
+    # touch before the fork
     notebook_launcher(_train_quiet, args=(config, options), num_processes=num_processes,
                       use_port=str(port or free_port()), mixed_precision="no")
     state = load_train_state(project_dir("checkpoints", options.get("ckpt_dir")) / f"{config.stage}.train_state.pt")

@@ -192,7 +192,9 @@ class FourierUnit(nn.Module):
         h, w = x.shape[-2:]
         f = torch.fft.rfft2(x.float(), norm="ortho")
         f = self.conv(torch.cat([f.real, f.imag], 1))
-        real, imag = f.chunk(2, 1)
+        # back to fp32 for the inverse transform: under autocast the convolution gives fp16 or bf16, and there is
+        # no bf16 complex type, and fp16 FFTs run only on CUDA and only at power-of-two sizes
+        real, imag = f.float().chunk(2, 1)
         return torch.fft.irfft2(torch.complex(real, imag), s=(h, w), norm="ortho").to(x.dtype)
 
 

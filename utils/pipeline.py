@@ -29,7 +29,7 @@ from .images import IMAGE_SIZE, gray_of
 from .chroma import continue_ring_chroma
 from .hue import HueConfig, match_hue
 from .mask_refine import RefineConfig, refine_mask
-from .runtime import autocast, default_amp, pick_device
+from .runtime import autocast, check_amp, choose_precision, pick_device
 
 ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
 COLOURS = ("natural", "score")     # the colour net's own hues, or the hue remap at the strength the weights store
@@ -60,18 +60,18 @@ def _resize_stack(arrays, size: int, interp=cv2.INTER_AREA) -> np.ndarray:
     return np.stack([a if a.shape[0] == size else cv2.resize(a, (size, size), interpolation=interp) for a in arrays])
 
 
-def _run(net, *inputs, amp: bool = False):
+def _run(net, *inputs, amp: str = "off"):
     if not isinstance(net, torch.nn.Module):
         return net(*inputs)
     device = _model_device(net)
     tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(device).contiguous(memory_format=torch.channels_last)
                for x in inputs]
-    with torch.inference_mode(), autocast(device, amp):
+    with torch.inference_mode(), autocast(device, amp or "off"):      # amp: a precision (utils.runtime)
         return net(*tensors).float()
 
 
 @torch.inference_mode()
-def mask_probability(net, grays, size: int = 256, amp: bool = False) -> np.ndarray:
+def mask_probability(net, grays, size: int = 256, amp: str = "off") -> np.ndarray:
     """[B] uint8 HxW grays -> [B,H,W] float hole probability at the input size."""
     h = grays[0].shape[0]
     x = _resize_stack(grays, size).astype(np.float32)[:, None] / 255.0
@@ -81,25 +81,26 @@ def mask_probability(net, grays, size: int = 256, amp: bool = False) -> np.ndarr
     return torch.sigmoid(logits)[:, 0].cpu().numpy()
 
 
-def predict_masks(net, grays, size: int = 256, refine: RefineConfig | None = None, amp: bool = False) -> list:
+def predict_masks(net, grays, size: int = 256, refine: RefineConfig | None = None, amp: str = "off") -> list:
     """Batched: hole masks (bool HxW) for damaged gray images, refined with the exact fill value."""
     probs = mask_probability(net, grays, size, amp)
     return _map(lambda g, p: refine_mask(g, p, refine), grays, probs)
 
 
-def predict_mask(net, gray: np.ndarray, size: int = 256, refine: RefineConfig | None = None, amp: bool = False) -> np.ndarray:
+def predict_mask(net, gray: np.ndarray, size: int = 256, refine: RefineConfig | None = None,
+                 amp: str = "off") -> np.ndarray:
     """The hole of one damaged gray image as a bool HxW array (512x512 for competition inputs)."""
     return predict_masks(net, [gray], size, refine, amp)[0]
 
 
-def colorize_chroma(net, grays, masks, size: int = 256, amp: bool = False) -> np.ndarray:
+def colorize_chroma(net, grays, masks, size: int = 256, amp: str = "off") -> np.ndarray:
     """[B] grays + masks -> [B,size,size,2] Cb/Cr (0-1) at the working size."""
     g = _resize_stack(grays, size).astype(np.float32)[:, None] / 255.0
     m = _resize_stack([m.astype(np.float32) for m in masks], size)[:, None]
     return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy()
 
 
-def colorize(net, grays, masks, size: int = 256, amp: bool = False) -> list:
+def colorize(net, grays, masks, size: int = 256, amp: str = "off") -> list:
     """RGB images whose luminance is exactly the input gray (chroma from the network)."""
     return _map(compose_rgb, grays, colorize_chroma(net, grays, masks, size, amp))
 
@@ -125,7 +126,7 @@ def _hole_window(mask: np.ndarray, margin: int = 64, least: int = 128) -> tuple[
     return (*span(int(ys.min()), int(ys.max()), h), *span(int(xs.min()), int(xs.max()), w))
 
 
-def inpaint(net, images, masks, amp: bool = False) -> list:
+def inpaint(net, images, masks, amp: str = "off") -> list:
     """Fill the hole of gray (or RGB) images: the luminance is pre-filled (OpenCV Telea, utils.baselines.prefill) and
     refined by the network at the image's own resolution; an RGB image keeps its chroma (Cb/Cr) and gets the new
     luminance in the hole. Pixels outside the hole are returned unchanged. The network is fully convolutional: it
@@ -177,7 +178,7 @@ class Restorer:
     hole_colour='ring', the hole's chroma continued from its surroundings."""
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
-                 order: str = ORDERS[0], amp: bool | None = None, hue: HueConfig | None = None,
+                 order: str = ORDERS[0], amp: str | None = "auto", hue: HueConfig | None = None,
                  colour_strength: float | None = None, hole_colour: str = "net"):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
@@ -190,7 +191,9 @@ class Restorer:
         self.hue = hue or HueConfig()   # the remap's settings; hue.strength is the stored submission strength
         self.hole_colour = hole_colour
         self.colour_strength = self.hue.strength if colour_strength is None else _strength(colour_strength)
-        self.amp = default_amp(_model_device(mask_net)) if amp is None else amp  # bf16 autocast on CUDA
+        # the precision the networks run in (utils.runtime.choose_precision): 'auto' is bf16 on cards of compute
+        # capability 8.0 and up, fp16 on 7.x (T4, V100), fp32 on older cards and on the CPU
+        self.amp = "off" if check_amp(amp) == "off" else choose_precision(_model_device(mask_net), amp)
 
     @classmethod
     def from_dir(cls, weights_dir, device: str = "auto", verify: bool = True, backend: str = "torch",

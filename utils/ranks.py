@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import torch
 
-from .runtime import is_finite
-
 
 def _dist_ready() -> bool:
     return torch.distributed.is_available() and torch.distributed.is_initialized() \
@@ -39,7 +37,7 @@ def prepare_stage(stage, accelerator):
     plain = dict(stage.nets)
     wrapped = {stem: (accelerator.prepare_model(m), cfg) for stem, (m, cfg) in plain.items()}
     step, device = stage.train_step, stage.device
-    local_batch_ok, local_step = type(stage).batch_is_finite, stage._step
+    local_batch_ok = type(stage).batch_is_finite
 
     def train_step(batch):
         stage.nets = wrapped
@@ -51,13 +49,10 @@ def prepare_stage(stage, accelerator):
     def batch_is_finite(batch):
         return all_ranks(local_batch_ok(batch), device)
 
-    def guarded_step(opt, loss, params):
-        if not all_ranks(is_finite(loss), device):
-            opt.zero_grad(set_to_none=True)
-            return False
-        return local_step(opt, loss, params)
+    def agree(flag):
+        return all_ranks(flag, device)
 
-    stage.train_step, stage.batch_is_finite, stage._step = train_step, batch_is_finite, guarded_step
+    stage.train_step, stage.batch_is_finite, stage.agree = train_step, batch_is_finite, agree
     stage._prepared_for = accelerator
     return stage
 

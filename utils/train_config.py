@@ -33,7 +33,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .configs import known_fields
+from .configs import AMP_MODES, known_fields
 
 DATA, MODEL, LOSS, OPTIMISER, PRECISION, COMPARISON = (
     "data", "model", "loss", "optimiser and schedule", "precision", "comparison")
@@ -41,7 +41,6 @@ GROUPS = (DATA, MODEL, LOSS, OPTIMISER, PRECISION, COMPARISON)
 
 TRAIN_SOURCES = ("synthetic", "provided", "both", "photos")
 PRETRAINED = ("auto", "offline", "online", "none")
-AMP_MODES = ("auto", "bf16", "off")
 INPAINT_BLOCKS = ("ffc", "gated", "unet")
 MASK_LOSSES = ("l2+perceptual", "bce", "dice", "bce+dice")
 COLOR_LOSSES = ("perceptual", "perceptual+l1", "l1", "perceptual+l1+hue", "classify", "classify+perceptual",
@@ -144,8 +143,9 @@ class StageConfig:
     max_train: int | None = setting(None, DATA, "train on the first N photos of the train split only; None: all")
     val_count: int | None = setting(48, DATA, "validation images (fixed damage); None: the whole validation split",
                                     compared=False, minimum=1)
-    num_workers: int = setting(1, DATA, "data-loader worker processes (per training process)", compared=False,
-                               minimum=0)
+    num_workers: int | None = setting(None, DATA, "data-loader worker processes (per training process); None: from "
+                                      "the core count (CUDA: the cores per process, at most 8; CPU: 1)",
+                                      compared=False, minimum=0)
     # model
     image_size: int = setting(256, MODEL, "the network's working resolution in training (a multiple of 32)",
                               minimum=32)
@@ -164,7 +164,8 @@ class StageConfig:
                                           "split times repeats", compared=False, minimum=1)
     seed: int = setting(0, OPTIMISER, "data split, damage and initialisation seed")
     # precision
-    amp: str = setting("auto", PRECISION, "autocast: auto (bf16 on CUDA, fp32 on the CPU), bf16 or off",
+    amp: str = setting("auto", PRECISION, "precision: auto (bf16 on CUDA compute capability >= 8.0, fp16 with a "
+                       "gradient scaler on 7.x, fp32 on older cards and the CPU), bf16, fp16 or off (fp32)",
                        choices=AMP_MODES, compared=False)
     # comparison
     compare_losses: bool = setting(True, COMPARISON, "train every loss of compare_options for compare_steps first "
@@ -378,7 +379,7 @@ def changed_fields(old: dict, new: dict, cls: type[StageConfig]) -> dict:
     return {k: (old[k], new.get(k)) for k in cls.compared_fields() if k in old and old[k] != new.get(k)}
 
 
-__all__ = ["AMP_MODES", "COLOR_LOSSES", "CONFIGS", "ColorConfig", "ConfigError", "GROUPS", "INPAINT_BLOCKS",
+__all__ = ["COLOR_LOSSES", "CONFIGS", "ColorConfig", "ConfigError", "GROUPS", "INPAINT_BLOCKS",
            "INPAINT_LOSSES", "InpaintConfig", "MASK_LOSSES", "MEASURED_DEFAULT", "MaskConfig", "PRESETS",
            "PRESET_HELP", "PRETRAINED", "STAGES", "STAGE_LOSSES", "StageConfig", "TRAIN_SOURCES", "changed_fields",
            "config_class", "default_preset", "setting"]

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import time
 import warnings
 from pathlib import Path
 
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset, Sampler
 from tqdm.auto import tqdm
 
 from .checkpoints import load_train_state, save_train_state
@@ -130,13 +131,84 @@ def data_settings(train_ds) -> dict:
     return out
 
 
+# ---------------------------------------------------------------- the loader
+def loader_workers(device, processes: int = 1) -> int:
+    """Data-loader worker processes per training process (the config's num_workers None): on CUDA the CPU cores this process may use
+    divided among the training processes (at most 8): the GPU computes while the workers decode, damage and resize
+    the next batches; on the CPU one worker (two or more cores per process; else none), since the networks
+    themselves compute on the cores."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    per_process = max(1, cores // max(1, processes))
+    if torch.device(device).type == "cuda":
+        return min(8, per_process)
+    return 1 if per_process >= 2 else 0
+
+
+class EpochSampler(Sampler):
+    """The items of a data set of `n` in an order shuffled afresh every epoch from (seed, epoch), as (epoch, index)
+    pairs: the epoch travels with each index to the loader's workers, which keep their own copy of the data set
+    for the whole run (persistent workers), so that item i of epoch e is the same item with workers or without."""
+
+    def __init__(self, n: int, seed: int = 0):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        g = torch.Generator().manual_seed(self.seed * 1000 + self.epoch)
+        return iter([(self.epoch, i) for i in torch.randperm(self.n, generator=g).tolist()])
+
+
+class EpochItems(Dataset):
+    """A data set indexed by EpochSampler's (epoch, index) pairs: it moves the wrapped data set (its copy in this
+    process) to that epoch (`set_epoch`, which seeds its damage and crops) before returning the item."""
+
+    def __init__(self, dataset):
+        self.dataset, self.epoch = dataset, None
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key):
+        epoch, index = key
+        if epoch != self.epoch and hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+        self.epoch = epoch
+        return self.dataset[index]
+
+
+def make_loader(train_ds, batch_size: int, num_workers: int, seed: int, device) -> DataLoader:
+    """The loader of a whole training run: shuffled per epoch (`EpochSampler`, `set_epoch` on its sampler), its
+    workers kept from epoch to epoch (persistent), batches in pinned memory on CUDA (the copy to the GPU then
+    overlaps the computation)."""
+    return DataLoader(EpochItems(train_ds), batch_size=batch_size, sampler=EpochSampler(len(train_ds), seed),
+                      num_workers=num_workers, drop_last=len(train_ds) >= batch_size,
+                      pin_memory=torch.device(device).type == "cuda", persistent_workers=num_workers > 0)
+
+
+def _stop_workers(loader) -> None:
+    """End a persistent loader's worker processes (and its pin-memory thread) now, not when the garbage collector
+    finds the loader (an exception's traceback can hold it for long)."""
+    it = getattr(loader, "_iterator", None)
+    if hasattr(it, "_shutdown_workers"):
+        it._shutdown_workers()
+
+
 def fit(stage, train_ds, epochs: int | None, ckpt_dir, *, batch_size: int | None = None,
         num_workers: int | None = None, steps_per_epoch: int | None = None, seed: int | None = None,
         resume: bool = True, val_fn=None, progress: bool = True, accelerator=None) -> list[dict]:
     """Train `stage` (see utils.stages) for `epochs`, validating with `val_fn(stage)` after each epoch and
     checkpointing (models + optimizer state) so that an interrupted run resumes from the last epoch.
     Returns the per-epoch history (losses, validation metrics, seconds, and the images trained on and images/s,
-    loading included: what one epoch of a larger data set will cost). The options after `ckpt_dir` are keywords.
+    loading included: what one epoch of a larger data set will cost; the precision, and in fp16 the steps that the
+    gradient scaler skipped, `overflow_steps`). The options after `ckpt_dir` are keywords.
+
+    `num_workers`: data-loader worker processes, or 'auto' (`loader_workers`: from the CPU cores and the device);
+    they live for the whole run (persistent), and on CUDA the batches come in pinned memory.
 
     epochs, batch_size, num_workers, steps_per_epoch and seed: None takes the stage config's; a value given here
     replaces it in `stage.config`, which is saved with each checkpoint and compared when a run resumes (with the
@@ -173,61 +245,77 @@ def fit(stage, train_ds, epochs: int | None, ckpt_dir, *, batch_size: int | None
         history, start = st["history"], st["epoch"] + 1
         if start < epochs and progress:
             print(f"resuming {stage.name} from epoch {start} ({state_path})")
-    for epoch in range(start, epochs):
-        if hasattr(train_ds, "set_epoch"):
-            train_ds.set_epoch(epoch)
-        g = torch.Generator().manual_seed(seed * 1000 + epoch)
-        loader = DataLoader(train_ds, batch_size=batch_size, shuffle=True, num_workers=num_workers,
-                            drop_last=len(train_ds) >= batch_size, generator=g, persistent_workers=False)
-        if accelerator is not None:
-            loader = accelerator.prepare_data_loader(loader)     # this process's share of the batches
-            loader.set_epoch(epoch)     # else accelerate's loader sets the data set back to epoch 0 when iterated
-        n_steps = min(len(loader), steps_per_epoch or len(loader))
-        if steps_per_epoch and steps_per_epoch > len(loader) and epoch == start:
-            warnings.warn(f"{stage.name}: steps_per_epoch={steps_per_epoch} is more than the {len(loader)} batches of "
-                          f"{len(train_ds)} images at batch size {batch_size}; an epoch is {len(loader)} steps",
-                          stacklevel=2)
-        stage.train_mode()
-        sums, count, skipped, images, t0 = {}, 0, 0, 0, time.time()
-        bar = tqdm(loader, total=n_steps, desc=f"{stage.name} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
-        for i, batch in enumerate(bar):
-            if i >= n_steps:
-                break
-            images += batch_images(batch)
-            logs = stage.train_step(batch)
-            if logs is None:            # the NaN guard skipped this step
-                skipped += 1
-                if skipped > max(3, n_steps // 4):
-                    raise FloatingPointError(f"{stage.name}: too many non-finite losses ({skipped}); stopping")
-                continue
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + v
-            count += 1
-            bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "g_loss", "d_loss")})
-        seconds = time.time() - t0
-        bar.close()
-        # the epoch's loader iterator and its worker go now, before the next epoch forks a new worker: left to the
-        # cyclic garbage collector, old iterators would be copied into later workers ("can only test a child process")
-        # and idle workers of finished epochs would pile up in a Jupyter kernel (each holding the data set's memory)
-        del bar, loader
+    if num_workers is None:         # from the core count
+        num_workers = loader_workers(stage.device, accelerator.num_processes if accelerator is not None else 1)
+    loader = make_loader(train_ds, batch_size, num_workers, seed, stage.device) if start < epochs else None
+    if accelerator is not None and loader is not None:
+        loader = accelerator.prepare_data_loader(loader)     # this process's share of the batches
+    try:
+        for epoch in range(start, epochs):
+            record = _epoch(stage, train_ds, loader, epoch, epochs, steps_per_epoch, start, batch_size, progress)
+            if accelerator is not None:                 # same buffers and record on every rank; images of all ranks
+                record = sync_epoch(accelerator, stage, record)
+            if val_fn is not None:
+                stage.eval_mode()
+                record.update(val_fn(stage))
+            history.append(record)
+            if main:
+                stage.save(ckpt_dir, extra={"epoch": epoch + 1, "history": history})
+                save_train_state(state_path, {**stage.state(), "epoch": epoch, "history": history, "settings": settings})
+            if accelerator is not None:
+                accelerator.wait_for_everyone()         # the checkpoint is written before any rank goes on
+            if progress:
+                print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()})
+    finally:        # the workers end with the run (in a Jupyter kernel, idle ones would pile up, each with the data)
+        if loader is not None:
+            _stop_workers(loader)
+        del loader
         gc.collect()
-        record = {"epoch": epoch + 1, "train_seconds": round(seconds, 1), "skipped_steps": skipped, "images": images,
-                  "images_per_s": round(images / seconds, 3) if seconds > 0 else None}
-        record.update({f"train_{k}": v / max(count, 1) for k, v in sums.items()})
-        if accelerator is not None:                 # same buffers and record on every rank; images of all ranks
-            record = sync_epoch(accelerator, stage, record)
-        if val_fn is not None:
-            stage.eval_mode()
-            record.update(val_fn(stage))
-        history.append(record)
-        if main:
-            stage.save(ckpt_dir, extra={"epoch": epoch + 1, "history": history})
-            save_train_state(state_path, {**stage.state(), "epoch": epoch, "history": history, "settings": settings})
-        if accelerator is not None:
-            accelerator.wait_for_everyone()         # the checkpoint is written before any rank goes on
-        if progress:
-            print({k: (round(v, 4) if isinstance(v, float) else v) for k, v in record.items()})
     return history
+
+
+def _epoch(stage, train_ds, loader, epoch: int, epochs: int, steps_per_epoch, start: int, batch_size: int,
+           progress: bool) -> dict:
+    """Train one epoch; its record (before the ranks' records are joined and validation is added)."""
+    if hasattr(train_ds, "set_epoch"):
+        train_ds.set_epoch(epoch)
+    if hasattr(loader, "set_epoch"):
+        loader.set_epoch(epoch)         # accelerate's loader passes it on to the EpochSampler
+    else:
+        loader.sampler.set_epoch(epoch)
+    n_steps = min(len(loader), steps_per_epoch or len(loader))
+    if steps_per_epoch and steps_per_epoch > len(loader) and epoch == start:
+        warnings.warn(f"{stage.name}: steps_per_epoch={steps_per_epoch} is more than the {len(loader)} batches of "
+                      f"{len(train_ds)} images at batch size {batch_size}; an epoch is {len(loader)} steps",
+                      stacklevel=3)
+    stage.train_mode()
+    sums, count, skipped, images, t0 = {}, 0, 0, 0, time.time()
+    overflows = getattr(stage, "overflow_steps", 0)
+    bar = tqdm(loader, total=n_steps, desc=f"{stage.name} epoch {epoch + 1}/{epochs}", disable=not progress, leave=False)
+    for i, batch in enumerate(bar):
+        if i >= n_steps:
+            break
+        images += batch_images(batch)
+        logs = stage.train_step(batch)
+        if logs is None:            # the NaN guard skipped this step
+            skipped += 1
+            if skipped > max(3, n_steps // 4):
+                raise FloatingPointError(f"{stage.name}: too many non-finite losses ({skipped}); stopping")
+            continue
+        for k, v in logs.items():
+            sums[k] = sums.get(k, 0.0) + v
+        count += 1
+        bar.set_postfix({k: f"{v:.4f}" for k, v in logs.items() if k in ("loss", "g_loss", "d_loss")})
+    seconds = time.time() - t0
+    bar.close()
+    record = {"epoch": epoch + 1, "train_seconds": round(seconds, 1), "skipped_steps": skipped, "images": images,
+              "images_per_s": round(images / seconds, 3) if seconds > 0 else None}
+    if hasattr(stage, "precision"):
+        record["precision"] = stage.precision
+        if stage.precision == "fp16":
+            record["overflow_steps"] = stage.overflow_steps - overflows
+    record.update({f"train_{k}": v / max(count, 1) for k, v in sums.items()})
+    return record
 
 
 def compare_options(make_stage, options, train_ds, val_fn, steps: int, ckpt_root, seed: int) -> pd.DataFrame:
@@ -251,4 +339,5 @@ def batch_images(batch) -> int:
     return int(first.shape[0])
 
 
-__all__ = ["SettingsChangedError", "batch_images", "changed_settings", "compare_options", "data_settings", "fit"]
+__all__ = ["EpochItems", "EpochSampler", "SettingsChangedError", "batch_images", "changed_settings", "compare_options",
+           "data_settings", "fit", "loader_workers", "make_loader"]
