@@ -1,5 +1,4 @@
-"""The references every model is measured against: the floors (the gray input copied to RGB, OpenCV Telea
-inpainting with the known mask) and the competition's published baseline (two UNet-ResNet34 networks, gray
+"""The competition's published baseline (two UNet-ResNet34 networks, gray
 restore then colorize, L1 + MSE; it predicts every pixel, no mask, no luminance kept), trained on a time budget."""
 from __future__ import annotations
 
@@ -15,28 +14,6 @@ from tqdm.auto import tqdm
 
 from .checkpoints import load_train_state, save_train_state
 from .runtime import autocast
-
-
-def gray_copy(gray: np.ndarray) -> np.ndarray:
-    """The damaged gray input as an RGB image (no colour, hole left as is)."""
-    return np.repeat(gray[..., None], 3, axis=-1)
-
-
-def telea(image: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
-    """OpenCV Telea inpainting of the hole (known mask) of a gray or RGB image; returns RGB."""
-    m = (mask > 0).astype(np.uint8)
-    if image.ndim == 2:
-        return gray_copy(cv2.inpaint(image, m, radius, cv2.INPAINT_TELEA))
-    return cv2.inpaint(np.ascontiguousarray(image), m, radius, cv2.INPAINT_TELEA)
-
-
-def prefill(gray: np.ndarray, mask: np.ndarray, radius: int = 5) -> np.ndarray:
-    """The inpainter's starting point: the hole of a uint8 gray image filled by OpenCV Telea at full resolution
-    (it never reads the hole's own pixels); pixels outside the hole unchanged. Measured against a biharmonic fill
-    (scikit-image, solved at 1/4 size for speed) on the held-out holes: Telea +0.0076 +- 0.0061 masked SSIM
-    (weights/README.md), so Telea it is."""
-    return cv2.inpaint(gray, (mask > 0).astype(np.uint8), radius, cv2.INPAINT_TELEA)
-
 
 BASELINE_IMPL = "smp"    # stored with its weights and training state: the in-house UNets before it are refused
 
@@ -141,4 +118,4 @@ def baseline_restore(model: CompetitionBaseline, gray: np.ndarray, size: int = 2
     return cv2.resize(out, (w, h), interpolation=cv2.INTER_CUBIC)
 
 
-__all__ = ["BASELINE_IMPL", "CompetitionBaseline", "baseline_loss", "baseline_restore", "gray_copy", "telea", "train_baseline"]
+__all__ = ["BASELINE_IMPL", "CompetitionBaseline", "baseline_loss", "baseline_restore", "train_baseline"]

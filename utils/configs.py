@@ -9,6 +9,8 @@ import warnings
 
 # the precisions a training run or the Restorer can ask for (utils.runtime.choose_precision says what each means)
 AMP_MODES = ("auto", "bf16", "fp16", "off")
+# the hole's first fills that the inpainter can refine (utils.prefill)
+PREFILLS = ("biharmonic", "telea")
 
 
 class UnknownConfigKeysWarning(UserWarning):
@@ -26,4 +28,4 @@ def known_fields(cls, d: dict | None) -> dict:
     return {k: v for k, v in d.items() if k in fields}
 
 
-__all__ = ["AMP_MODES", "UnknownConfigKeysWarning", "known_fields"]
+__all__ = ["AMP_MODES", "PREFILLS", "UnknownConfigKeysWarning", "known_fields"]

@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .baselines import telea
+from .prefill import telea
 from .damage import DamageConfig, apply_damage, sample_damage
 from .images import IMAGE_EXTENSIONS, IMAGE_SIZE, DataError, gray_of, read_image
 from .paths import project_dir
@@ -430,11 +430,16 @@ class InpaintDataset(Dataset):
     """The inpainter's training items, on luminance, from any damaged-photo dataset (`base`, whose `sample` gives the
     clean gray and the hole at full size): a `size` x `size` window of the full-resolution image around the hole
     (its centre jittered; holes larger than the window are cut by it), the input the window's gray with its hole
-    pre-filled (`utils.baselines.prefill`, as the pipeline does), the target the true gray. Colour is not needed,
-    so gray photos train it too. Items: image [1,s,s] (pre-filled), mask [1,s,s], target [1,s,s], all 0-1."""
+    pre-filled by `prefill` (utils.prefill: 'biharmonic' or 'telea', as the pipeline then does), the target the true
+    gray. Colour is not needed, so gray photos train it too. Items: image [1,s,s] (pre-filled), mask [1,s,s], target
+    [1,s,s], all 0-1."""
 
-    def __init__(self, base, size: int):
-        self.base, self.size = base, size
+    def __init__(self, base, size: int, prefill: str = "biharmonic"):
+        from .configs import PREFILLS
+
+        if prefill not in PREFILLS:
+            raise ValueError(f"pre-fill must be one of {PREFILLS}, got {prefill!r}")
+        self.base, self.size, self.prefill = base, size, prefill
 
     def __len__(self):
         return len(self.base)
@@ -457,11 +462,11 @@ class InpaintDataset(Dataset):
         return gray[y0:y0 + k, x0:x0 + k], mask[y0:y0 + k, x0:x0 + k]
 
     def __getitem__(self, idx):
-        from .baselines import prefill
+        from .prefill import prefill
 
         gray, mask = self.window(self.base.sample(idx), idx)
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None]  # noqa: E731
-        return {"image": t(prefill(gray, mask) / 255.0), "mask": t(mask), "target": t(gray / 255.0)}
+        return {"image": t(prefill(gray, mask, self.prefill) / 255.0), "mask": t(mask), "target": t(gray / 255.0)}
 
 
 def prepare_run(data_dir=None, device: str = "auto", seed: int = 0, val_fraction: float = 0.1, max_train: int | None = None,

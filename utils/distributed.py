@@ -53,7 +53,7 @@ def stage_data(config: StageConfig, data_dir=None, device="auto"):
         train_table=run["train_table"], photos=c.photos and project_path(c.photos), data_dir=run["data_dir"],
         crop_scale=c.crop_scale)
     if c.stage == "inpaint":
-        train_ds = datasets.InpaintDataset(train_ds, c.image_size)
+        train_ds = datasets.InpaintDataset(train_ds, c.image_size, c.prefill)
     return run, train_ds, val_ds
 
 

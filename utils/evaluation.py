@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .baselines import gray_copy, telea
+from .prefill import gray_copy, prefill
 from .color import compose_rgb
 from .files import save_json
 from .mask_refine import mask_stats, refine_mask
@@ -54,14 +54,17 @@ def validate_color(stage, val_ds, batch_size: int = 8) -> dict:
 
 def validate_inpaint(stage, val_ds, batch_size: int = 8) -> dict:
     """An InpaintStage's masked SSIM (the metric's, on the gray image as RGB) and score on the validation holes at full
-    resolution, against OpenCV Telea (its pre-fill) on the same holes."""
-    rows = {"": [], "_telea": []}
+    resolution, against its pre-fill alone (the config's `prefill`) on the same holes (`_prefill`)."""
+    rows = {"": [], "_prefill": []}
+    method = stage.config.prefill
     for samples in sample_batches(val_ds, batch_size):
         truth = [gray_copy(s["clean_gray"]) for s in samples]
-        outs = inpaint(stage.net, [s["clean_gray"] for s in samples], [s["mask"] for s in samples])
+        outs = inpaint(stage.net, [s["clean_gray"] for s in samples], [s["mask"] for s in samples],
+                       prefill_method=method)
         for s, t, o in zip(samples, truth, outs):
             rows[""].append(score_image(t, gray_copy(o), s["mask"]))
-            rows["_telea"].append(score_image(t, telea(s["clean_gray"], s["mask"]), s["mask"]))
+            pre = prefill(s["clean_gray"], s["mask"], method)
+            rows["_prefill"].append(score_image(t, gray_copy(pre), s["mask"]))
     out = {}
     for suffix, rs in rows.items():
         out[f"val_masked_ssim{suffix}"] = float(np.mean([r["masked_ssim"] for r in rs]))

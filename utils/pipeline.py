@@ -22,9 +22,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .baselines import prefill
+from .prefill import prefill
 from .color import compose_rgb, replace_luma
 from .checkpoints import load_model, read_config, verify_checksums
+from .configs import PREFILLS
 from .images import IMAGE_SIZE, gray_of
 from .chroma import continue_ring_chroma
 from .hue import HueConfig, match_hue
@@ -126,14 +127,14 @@ def _hole_window(mask: np.ndarray, margin: int = 64, least: int = 128) -> tuple[
     return (*span(int(ys.min()), int(ys.max()), h), *span(int(xs.min()), int(xs.max()), w))
 
 
-def inpaint(net, images, masks, amp: str = "off") -> list:
-    """Fill the hole of gray (or RGB) images: the luminance is pre-filled (OpenCV Telea, utils.baselines.prefill) and
-    refined by the network at the image's own resolution; an RGB image keeps its chroma (Cb/Cr) and gets the new
+def inpaint(net, images, masks, amp: str = "off", prefill_method: str = "telea") -> list:
+    """Fill the hole of gray (or RGB) images: the luminance is pre-filled (`prefill_method`, utils.prefill: the one
+    the network trained over) and refined by the network at the image's own resolution; an RGB image keeps its chroma (Cb/Cr) and gets the new
     luminance in the hole. Pixels outside the hole are returned unchanged. The network is fully convolutional: it
     runs on a window around each hole at the image's own resolution."""
     multiple = 32 if getattr(net, "block", None) == "unet" else 8
     lumas = [im if im.ndim == 2 else gray_of(im) for im in images]
-    pre = _map(prefill, lumas, masks)
+    pre = [prefill(g, m, prefill_method) for g, m in zip(lumas, masks)]
     out = []
     for p, m in zip(pre, masks):      # one at a time: images may differ in size
         out.append(p.copy())
@@ -179,7 +180,7 @@ class Restorer:
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
                  order: str = ORDERS[0], amp: str | None = "auto", hue: HueConfig | None = None,
-                 colour_strength: float | None = None, hole_colour: str = "net"):
+                 colour_strength: float | None = None, hole_colour: str = "net", prefill: str = "telea"):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
         if hole_colour not in HOLE_COLOURS:
@@ -190,6 +191,9 @@ class Restorer:
         self.order = order
         self.hue = hue or HueConfig()   # the remap's settings; hue.strength is the stored submission strength
         self.hole_colour = hole_colour
+        if prefill not in PREFILLS:
+            raise ValueError(f"prefill must be one of {PREFILLS}, got {prefill!r}")
+        self.prefill = prefill          # the inpainter's pre-fill (utils.prefill): the one it trained over
         self.colour_strength = self.hue.strength if colour_strength is None else _strength(colour_strength)
         # the precision the networks run in (utils.runtime.choose_precision): 'auto' is bf16 on cards of compute
         # capability 8.0 and up, fp16 on 7.x (T4, V100), fp32 on older cards and on the CPU
@@ -233,6 +237,8 @@ class Restorer:
         kwargs.setdefault("refine", RefineConfig.from_dict(mask_inf["refine"]) if "refine" in mask_inf else None)
         kwargs.setdefault("hue", HueConfig.from_dict(color_inf.get("hue")))
         kwargs.setdefault("hole_colour", color_inf.get("hole_colour", "net"))
+        # the pre-fill the inpainter trained over; weights that record none trained over Telea
+        kwargs.setdefault("prefill", configs["inpaint"].get("inference", {}).get("prefill", "telea"))
         if color_inf.get("chroma_gain", 1.0) != 1.0:    # a gain of 1.0 in a config changes nothing: it is ignored
             raise ValueError(f"{weights_dir / 'color.json'}: inference chroma_gain {color_inf['chroma_gain']}: the "
                              "pipeline scales no chroma; remove the entry (or set it to 1.0)")
@@ -261,9 +267,9 @@ class Restorer:
             masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
         if self.order == "mask-colorize-inpaint":
             colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp)
-            restored = inpaint(self.inpaint_net, colored, masks, amp=self.amp)
+            restored = inpaint(self.inpaint_net, colored, masks, amp=self.amp, prefill_method=self.prefill)
         else:
-            filled = inpaint(self.inpaint_net, grays, masks, amp=self.amp)
+            filled = inpaint(self.inpaint_net, grays, masks, amp=self.amp, prefill_method=self.prefill)
             colored = colorize(self.color_net, filled, [np.zeros_like(m) for m in masks], self.sizes["color"],
                                self.amp)
             restored = colored

@@ -53,6 +53,17 @@ class Stage:
         self.precision = choose_precision(self.device, self.amp)
         self.scaler = grad_scaler(self.device, self.precision)
 
+    def schedule_lr(self, epoch: int, epochs: int) -> float:
+        """Set every optimizer's learning rate for `epoch` (0-based) of `epochs` by the config's lr_schedule
+        (constant, or cosine: lr x (1 + cos(pi epoch / epochs)) / 2); returns the factor of the configured rates."""
+        factor = 1.0
+        if self.config.lr_schedule == "cosine":
+            factor = 0.5 * (1.0 + math.cos(math.pi * epoch / max(epochs, 1)))
+        for opt in self.opts.values():
+            for group in opt.param_groups:
+                group["lr"] = group.setdefault("initial_lr", group["lr"]) * factor
+        return factor
+
     def _init_weights(self) -> None:
         """The config's init_weights (relative: from the repository root), loaded once the nets exist."""
         if self.config.init_weights:
@@ -301,7 +312,8 @@ class InpaintStage(Stage):
         self._init_weights()
 
     def inference_config(self) -> dict:
-        return {"size": "full"}     # fully convolutional: the pipeline runs it at the image's own resolution
+        # fully convolutional: the pipeline runs it at the image's own resolution, over the pre-fill it trained on
+        return {"size": "full", "prefill": self.config.prefill}
 
     def _train_step(self, batch):
         g = self.nets["inpaint"][0]

@@ -33,7 +33,7 @@ import typing
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .configs import AMP_MODES, known_fields
+from .configs import AMP_MODES, PREFILLS, known_fields
 
 DATA, MODEL, LOSS, OPTIMISER, PRECISION, COMPARISON = (
     "data", "model", "loss", "optimiser and schedule", "precision", "comparison")
@@ -60,6 +60,9 @@ _PRESETS = {
     "smoke": {"epochs": 1, "steps_per_epoch": 2, "batch_size": 2, "image_size": 128, "compare_steps": 1,
               "val_count": 3, "num_workers": 0},
 }
+
+
+LR_SCHEDULES = ("constant", "cosine")
 
 
 class ConfigError(ValueError):
@@ -163,6 +166,9 @@ class StageConfig:
     steps_per_epoch: int | None = setting(None, OPTIMISER, "steps per epoch (per process); None: the whole train "
                                           "split times repeats", compared=False, minimum=1)
     seed: int = setting(0, OPTIMISER, "data split, damage and initialisation seed")
+    lr_schedule: str = setting("constant", OPTIMISER, "the learning rate over the epochs: constant, or cosine (from lr "
+                               "at the first epoch down towards 0 at the last, set at the start of each epoch)",
+                               choices=LR_SCHEDULES)
     # precision
     amp: str = setting("auto", PRECISION, "precision: auto (bf16 on CUDA compute capability >= 8.0, fp16 with a "
                        "gradient scaler on 7.x, fp32 on older cards and the CPU), bf16, fp16 or off (fp32)",
@@ -335,6 +341,8 @@ class InpaintConfig(StageConfig):
     loss: str = setting("l1+mssim", LOSS, "l1+mssim (L1 + the metric's masked SSIM: the best held-out masked SSIM), "
                         "l1+gan (the design's), l1+mssim+perceptual, l1+mssim+gan; auto: the comparison's winner on "
                         "masked SSIM", choices=INPAINT_LOSSES + ("auto",))
+    prefill: str = setting("biharmonic", DATA, "the hole's first fill, which the network refines: biharmonic "
+                           "(full-resolution biharmonic, the stronger start) or telea (OpenCV)", choices=PREFILLS)
     hole_weight: float = setting(6.0, LOSS, "the L1 term's weight inside the hole (outside: 1)")
     ssim_weight: float = setting(1.0, LOSS, "the masked SSIM term's weight (losses with mssim)")
     gan_weight: float = setting(0.01, LOSS, "the adversarial term's weight (losses with gan)")
@@ -379,7 +387,7 @@ def changed_fields(old: dict, new: dict, cls: type[StageConfig]) -> dict:
     return {k: (old[k], new.get(k)) for k in cls.compared_fields() if k in old and old[k] != new.get(k)}
 
 
-__all__ = ["COLOR_LOSSES", "CONFIGS", "ColorConfig", "ConfigError", "GROUPS", "INPAINT_BLOCKS",
+__all__ = ["COLOR_LOSSES", "CONFIGS", "ColorConfig", "ConfigError", "GROUPS", "INPAINT_BLOCKS", "LR_SCHEDULES",
            "INPAINT_LOSSES", "InpaintConfig", "MASK_LOSSES", "MEASURED_DEFAULT", "MaskConfig", "PRESETS",
            "PRESET_HELP", "PRETRAINED", "STAGES", "STAGE_LOSSES", "StageConfig", "TRAIN_SOURCES", "changed_fields",
            "config_class", "default_preset", "setting"]

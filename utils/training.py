@@ -252,7 +252,9 @@ def fit(stage, train_ds, epochs: int | None, ckpt_dir, *, batch_size: int | None
         loader = accelerator.prepare_data_loader(loader)     # this process's share of the batches
     try:
         for epoch in range(start, epochs):
+            lr_factor = stage.schedule_lr(epoch, epochs)
             record = _epoch(stage, train_ds, loader, epoch, epochs, steps_per_epoch, start, batch_size, progress)
+            record["lr_factor"] = round(lr_factor, 6)
             if accelerator is not None:                 # same buffers and record on every rank; images of all ranks
                 record = sync_epoch(accelerator, stage, record)
             if val_fn is not None:
