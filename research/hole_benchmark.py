@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import torch
     import utils
-    from utils.prefill import prefill
+    from utils.prefills import prefill
     from utils.metric import masked_ssim_term
 
     torch.set_num_threads(2)

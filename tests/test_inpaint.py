@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 import utils
-from utils.prefill import prefill
+from utils.prefills import prefill
 from utils.losses import InpaintLoss, masked_ssim
 from utils.metric import masked_ssim_term
 from utils.models import InpaintNet

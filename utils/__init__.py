@@ -34,7 +34,7 @@ _EXPORTS = {
     "losses": ["ColorLoss", "InpaintLoss", "MaskLoss", "PerceptualLoss", "choose_loss"],
     "checkpoints": ["ChecksumError", "default_weights", "export_weights", "find_weights", "load_model",
                     "read_config", "save_model", "update_inference_config", "verify_checksums", "write_checksums"],
-    "prefill": ["gray_copy", "prefill", "telea"],
+    "prefills": ["gray_copy", "prefill", "telea"],
     "biharmonic": ["biharmonic_fill"],
     "pipeline": ["Restoration", "Restorer", "colorize", "colorize_chroma", "inpaint", "predict_mask",
                  "predict_masks"],

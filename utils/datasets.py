@@ -18,7 +18,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset
 
-from .prefill import telea
+from .prefills import telea
 from .damage import DamageConfig, apply_damage, sample_damage
 from .images import IMAGE_EXTENSIONS, IMAGE_SIZE, DataError, gray_of, read_image
 from .paths import project_dir
@@ -462,7 +462,7 @@ class InpaintDataset(Dataset):
         return gray[y0:y0 + k, x0:x0 + k], mask[y0:y0 + k, x0:x0 + k]
 
     def __getitem__(self, idx):
-        from .prefill import prefill
+        from .prefills import prefill
 
         gray, mask = self.window(self.base.sample(idx), idx)
         t = lambda a: torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))[None]  # noqa: E731

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .prefill import gray_copy, prefill
+from .prefills import gray_copy, prefill
 from .color import compose_rgb
 from .files import save_json
 from .mask_refine import mask_stats, refine_mask

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .prefill import prefill
+from .prefills import prefill
 from .color import compose_rgb, replace_luma
 from .checkpoints import load_model, read_config, verify_checksums
 from .configs import PREFILLS
