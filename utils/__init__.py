@@ -34,6 +34,7 @@ _EXPORTS = {
     "checkpoints": ["ChecksumError", "default_weights", "export_weights", "find_weights", "load_model",
                     "read_config", "save_model", "update_inference_config", "verify_checksums", "write_checksums"],
     "baselines": ["gray_copy", "prefill", "telea"],
+    "hole_masks": ["HoleMaskError", "hole_mask_paths", "read_hole_mask"],
     "pipeline": ["Restoration", "Restorer", "colorize", "colorize_chroma", "inpaint", "predict_mask",
                  "predict_masks"],
     "batch_restore": ["BatchReport", "NothingRestoredError", "make_submission", "restore_files"],
