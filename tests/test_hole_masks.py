@@ -77,6 +77,26 @@ def test_a_given_hole_replaces_the_detected_one_or_adds_to_it(restorer, tiny_wei
     assert np.array_equal(mixed[1].restored, only.restored)
 
 
+def test_the_detected_hole_of_a_resized_image_is_grown_over_the_resizes_blend(restorer, sample_data):
+    """An image of another size is resized to 512x512, which blends its hole's edge into the surroundings: the
+    refinement (one exact fill value) leaves that ring out, so the detected hole is grown by
+    RESIZED_HOLE_GROWTH px there (not at 512x512, where the fill is exact)."""
+    from utils.pipeline import RESIZED_HOLE_GROWTH, to_competition_gray
+
+    gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
+    wide = cv2.resize(gray, (600, 400), interpolation=cv2.INTER_NEAREST)
+    small = to_competition_gray(wide)
+    plain = restorer.restore_batch([small])[0].mask
+    assert plain.any()
+    k = 2 * RESIZED_HOLE_GROWTH + 1
+    grown = cv2.dilate(plain.astype(np.uint8), np.ones((k, k), np.uint8)) > 0
+    assert np.array_equal(restorer.restore_batch([small], grow_detected=RESIZED_HOLE_GROWTH)[0].mask, grown)
+    r = next(restorer.restore_images([wide]))
+    back = cv2.resize(grown.astype(np.uint8), (600, 400), interpolation=cv2.INTER_NEAREST) > 0
+    assert np.array_equal(r.mask, back) and np.array_equal(restorer.detect_hole(wide), back)
+    assert np.array_equal(restorer.detect_hole(gray), restorer.restore_batch([gray])[0].mask)   # 512: as found
+
+
 def test_hole_mask_errors_name_the_problem(restorer):
     gray = smooth_photo(400, 600)
     with pytest.raises(ValueError, match=r"hole_mask: 512x512 \(width x height\), the image is 600x400"):
@@ -218,7 +238,7 @@ def test_the_damage_editor_maps_marks_to_the_images_pixels(tmp_path):
     assert got_detected[115:140, 215:260].all() and not got_detected[102:108, 202:208].any()   # the erased corner
     assert not (got_detected & painted).any() and not got_detected[:90].any()
     hole, note = app.chosen_hole(payload, True, "both", (h, w))
-    assert np.array_equal(hole, got_detected | painted) and "painted" in note
+    assert np.array_equal(hole, got_detected | painted) and note == "hole, painted and detected"
     assert np.array_equal(app.chosen_hole(payload, True, "painted", (h, w))[0], painted)
     assert np.array_equal(app.chosen_hole(payload, True, "detected", (h, w))[0], got_detected)
     # the editor still shows another upload (or nothing yet): the detected hole, or a message when only paint counts

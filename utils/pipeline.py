@@ -39,6 +39,9 @@ ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
 COLOURS = ("natural", "score")     # the colour net's own hues, or the hue remap at the strength the weights store
 HOLE_COLOURS = ("ring", "net")    # the hole's chroma: continued from its ring, or the pipeline's own
 BACKENDS = ("torch", "onnx")
+# px the detected hole of an image resized to 512x512 is grown by: the resize blends the fill's edge into its
+# surroundings, so the refinement (one exact fill value) misses a ring of 1-2 px that would leak into the fill
+RESIZED_HOLE_GROWTH = 2
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -251,10 +254,12 @@ class Restorer:
         """`with_colour('natural')`: the colour net's own hues (the hole's ring fill stays)."""
         return self.with_colour("natural")
 
-    def restore_batch(self, grays, masks=None, finish: bool = True, add_detected: bool = False) -> list[Restoration]:
+    def restore_batch(self, grays, masks=None, finish: bool = True, add_detected: bool = False,
+                      grow_detected=0) -> list[Restoration]:
         """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks`: the holes (one
         per image, HxW, non-zero = damaged; a None entry: that image's hole is detected), which skips stage 1;
-        add_detected: the detected hole is added to each given one. finish=False: `restored` before the colour
+        add_detected: the detected hole is added to each given one; grow_detected: px the detected hole is grown by
+        (one number, or one per image). finish=False: `restored` before the colour
         post-process (`finish` applies it; research/colour_frontier.py applies several settings to one network
         pass). Other images (RGB, other sizes): `restore` or `restore_images`."""
         grays = [np.ascontiguousarray(g) for g in grays]
@@ -269,8 +274,10 @@ class Restorer:
                  for i, (g, m) in enumerate(zip(grays, masks))]
         detect = [i for i, m in enumerate(masks) if m is None or add_detected]
         if detect:
+            grow = [grow_detected] * len(grays) if np.isscalar(grow_detected) else list(grow_detected)
             found = predict_masks(self.mask_net, [grays[i] for i in detect], self.sizes["mask"], self.refine, self.amp)
             for i, f in zip(detect, found):
+                f = _grown(f, int(grow[i]))
                 masks[i] = f if masks[i] is None else masks[i] | f
         if self.order == "mask-colorize-inpaint":
             colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp, self.chroma_gain)
@@ -303,10 +310,11 @@ class Restorer:
 
     def detect_hole(self, image: np.ndarray) -> np.ndarray:
         """The hole the mask network finds in a damaged image (any size or mode, as `restore` takes it): bool HxW at
-        the image's size."""
+        the image's size (the hole `restore` fills when it is given none)."""
         image = np.asarray(image)
         hole = predict_masks(self.mask_net, [to_competition_gray(image)], self.sizes["mask"], self.refine, self.amp)[0]
-        return mask_back(hole, *image.shape[:2])
+        grow = RESIZED_HOLE_GROWTH if image.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE) else 0
+        return mask_back(_grown(hole, grow), *image.shape[:2])
 
     def restore_images(self, images: Iterable, batch_size: int = 4,
                        add_detected: bool = False) -> Iterator[Restoration]:
@@ -315,13 +323,15 @@ class Restorer:
         the per-image work in threads). An item may be a pair `(image, hole_mask)`: the hole is then the mask's
         non-zero pixels (HxW of the image's size), not the detected one, or both with `add_detected`. Each image
         is converted to the competition's gray and 512x512 first, its mask with it (every damaged pixel kept,
-        utils.hole_masks.working_mask); `Restoration.competition` keeps the 512x512 result (what a submission
-        holds)."""
+        utils.hole_masks.working_mask); the detected hole of a resized image is grown by RESIZED_HOLE_GROWTH px.
+        `Restoration.competition` keeps the 512x512 result (what a submission holds)."""
         batch: list[tuple[np.ndarray, tuple, np.ndarray | None]] = []
 
         def flush():
             rs = self.restore_batch([g for g, _, _ in batch], [None if m is None else working_mask(m, IMAGE_SIZE)
-                                                                for _, _, m in batch], add_detected=add_detected)
+                                                                for _, _, m in batch], add_detected=add_detected,
+                                    grow_detected=[0 if s == (IMAGE_SIZE, IMAGE_SIZE) else RESIZED_HOLE_GROWTH
+                                                   for _, s, _ in batch])
             for (_, shape, hole), r in zip(batch, rs):
                 yield resize_restoration(r, *shape, hole=hole, add_detected=add_detected)
             batch.clear()
@@ -335,6 +345,13 @@ class Restorer:
                 yield from flush()
         if batch:
             yield from flush()
+
+
+def _grown(mask: np.ndarray, px: int) -> np.ndarray:
+    """A bool mask dilated by `px` pixels (a (2px+1)-square), or itself for px = 0."""
+    if px <= 0:
+        return mask
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)).astype(bool)
 
 
 def _strength(s) -> float:
