@@ -245,7 +245,7 @@ def marks_of(payload, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] |
     return fit_mask(marked & ~painted, *shape), fit_mask(painted, *shape)
 
 
-HOLE_CHOICES = [("painted + detected", "both"), ("painted only", "painted"), ("detected only", "detected")]
+HOLE_CHOICES = [("painted and detected", "both"), ("painted only", "painted"), ("detected only", "detected")]
 
 
 def chosen_hole(payload, fresh: bool, choice: str, shape) -> tuple[np.ndarray | None, str]:
@@ -262,7 +262,7 @@ def chosen_hole(payload, fresh: bool, choice: str, shape) -> tuple[np.ndarray | 
         return painted, "painted hole"
     if choice == "detected":
         return detected, "detected hole (as marked)"
-    return detected | painted, f"hole painted ({int(painted.sum())} px) + detected"
+    return detected | painted, "hole, painted and detected"
 
 
 def mark_note(image: np.ndarray, hole: np.ndarray) -> str:
@@ -481,7 +481,7 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                                           sources=(), transforms=(), layers=False, fixed_canvas=True,
                                           canvas_size=(MARK_SIZE, MARK_SIZE), height=620, scale=3,
                                           brush=gr.Brush(colors=[("rgb({}, {}, {})".format(*PAINT_RGB), 0.8)],
-                                                         default_size=8, color_mode="fixed"),
+                                                         default_size=5, color_mode="fixed"),
                                           eraser=gr.Eraser(default_size=12), elem_id="mark")
                     with gr.Column(scale=1, min_width=240):
                         hole_from = gr.Radio(HOLE_CHOICES, value="both", label="Hole to fill", info=MARK_INFO,
@@ -521,6 +521,8 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                 go2.click(guarded(on_damage, 7), [photo, seed, colours],
                           [dmg_img, truth2, mask2, col2, res2, download2, status2], preprocess=False)
             with gr.Tab("Batch"):
+                gr.Markdown("The hole is detected in each image; to mark the damage yourself, use the Restore "
+                            "tab, or `restore.py --hole-masks`.")
                 batch_in = gr.File(label="Damaged grayscale images, or zips of them", file_count="multiple",
                                    file_types=["image", ".zip"], type="filepath", elem_id="batch-files")
                 batch_kind = gr.Radio([("restored photos, each at its own size (a zip)", "photos"),
@@ -529,8 +531,8 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                 go3 = gr.Button("Restore all", variant="primary", elem_id="batch-btn")
                 status3 = gr.Markdown(elem_id="status-batch")
                 zip_out = gr.File(label="Download", interactive=False, elem_id="zip-out")
-                previews = gr.Gallery(label="Restored", columns=4, height="auto", object_fit="contain",
-                                      interactive=False, elem_id="batch-previews")
+                previews = gr.Gallery(label="Restored", columns=6, fit_columns=False, height=300,
+                                      object_fit="contain", interactive=False, elem_id="batch-previews")
                 go3.click(guarded(on_batch, 3), [batch_in, colours, batch_kind], [zip_out, previews, status3])
     return demo
 

@@ -250,7 +250,7 @@ def test_paint_a_stroke_restore_and_the_strokes_pixels_are_filled(app_url, brows
     yy, xx = np.mgrid[0:512, 0:512]                            # a smooth photo (a fill recovers it closely)
     truth = (120 + 60 * np.sin(xx / 45.0) + 50 * np.cos(yy / 60.0)).astype(np.uint8)
     damaged = truth.copy()
-    damaged[252:260, :] = 255                                  # a white scratch across the middle, 8 px
+    damaged[253:259, :] = 255                                  # a white scratch across the middle, 6 px
     src = tmp_path / "scratched.png"
     Image.fromarray(damaged).save(src)
     page = browser.new_page(viewport={"width": 1400, "height": 1300})
@@ -266,7 +266,7 @@ def test_paint_a_stroke_restore_and_the_strokes_pixels_are_filled(app_url, brows
     else:
         pytest.fail("the damage editor did not show the uploaded image")
     # a horizontal stroke along the middle of the canvas (the image fills the square canvas, centred in the
-    # editor): over the scratch from about 1/4 to 3/4 of its width; the brush is 16 px wide
+    # editor): over the scratch from about 1/4 to 3/4 of its width; the brush is 10 px wide
     box = canvas.bounding_box()
     cx, cy, half = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.25 * box["height"]
     page.mouse.move(cx - half, cy)
@@ -279,13 +279,13 @@ def test_paint_a_stroke_restore_and_the_strokes_pixels_are_filled(app_url, brows
     status_says(page, "status", "painted hole")
     restored = utils.gray_of(fetch_image(page, "#restored-out img")[..., :3]).astype(int)
     hole = restored != damaged
-    cols = np.nonzero(hole[252:260].all(0))[0]                # the columns where the stroke covered the scratch
+    cols = np.nonzero(hole[253:259].all(0))[0]                # the columns where the stroke covered the scratch
     assert len(cols) > 150 and cols.min() < 200 and cols.max() > 312, (len(cols), cols.min(), cols.max())
-    under = (slice(252, 260), slice(200, 313))
+    under = (slice(253, 259), slice(200, 313))
     err = np.abs(restored[under] - truth[under]).mean()
     assert err < 10, f"the stroke's pixels are {err:.1f} gray levels off the truth (the scratch: " \
                      f"{np.abs(255 - truth[under].astype(int)).mean():.0f})"
-    assert (restored[252:260, :40] == 255).all() and (restored[252:260, -40:] == 255).all()   # not painted there
+    assert (restored[253:259, :40] == 255).all() and (restored[253:259, -40:] == 255).all()   # not painted there
     assert np.array_equal(restored[:230], damaged[:230]) and np.array_equal(restored[282:], damaged[282:])
     assert "Restored a 512x512 image" in page.inner_text("#status")
     ARTIFACTS.mkdir(exist_ok=True)
