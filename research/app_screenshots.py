@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import runpy
 import socket
 import subprocess
 import sys
@@ -30,7 +31,6 @@ from PIL import Image
 import utils
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))          # app.py: its editor's geometry (mark_box)
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking"]
 # (x0, y0, x1, y1, thickness, gray value): the scratches drawn on the painting photo, in its own pixels
 SCRATCHES = [(40, 70, 330, 150, 3, 255), (360, 40, 600, 300, 7, 255), (90, 330, 520, 280, 2, 20),
@@ -94,7 +94,8 @@ def save(page, path: Path, top: str, bottom: str) -> None:
 def paint(page, gray_shape, scratches) -> None:
     """Paint over each scratch in the damage editor: image pixels -> screen points through the editor's zoom
     (shown in its toolbar) around the canvas's centre (the image is fitted into the square canvas, centred)."""
-    from app import MARK_SIZE, mark_box
+    app = runpy.run_path(str(ROOT / "app.py"), run_name="app")       # the editor's geometry, as the app computes it
+    size, mark_box = app["MARK_SIZE"], app["mark_box"]
 
     canvas = page.locator("#mark canvas").first
     box = canvas.bounding_box()
@@ -104,7 +105,7 @@ def paint(page, gray_shape, scratches) -> None:
     cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
 
     def screen(x, y):
-        return cx + (x0 + x * s - MARK_SIZE / 2) * zoom, cy + (y0 + y * s - MARK_SIZE / 2) * zoom
+        return cx + (x0 + x * s - size / 2) * zoom, cy + (y0 + y * s - size / 2) * zoom
 
     for x_a, y_a, x_b, y_b, *_ in scratches:
         page.mouse.move(*screen(x_a, y_a))
