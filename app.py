@@ -8,15 +8,19 @@
 remap chosen for the competition's score, which can paint hues a person would not). Every tab uses the choice.
 
 Runs on localhost, offline. Tabs: restore a damaged grayscale image (upload or a sample, shown as images, with an
-optional ground truth for the score); damage a colour photo on the spot with the competition's polygon generator
-and restore it; batch mode (a zip of inputs in, a validated submission zip out). Downloads are named after the
-input (`photo.png` -> `photo_restored.png`); a photo's EXIF orientation is applied (utils.guards.decode_image).
-Bad uploads get a message in the page and the app keeps running.
+optional ground truth for the score; the detected hole is shown in an image editor where the user paints the
+damage and erases false detections, and chooses which hole is filled: painted, detected or both); damage a colour
+photo on the spot with the competition's polygon generator and restore it (its central square, scaled to
+512x512); batch mode (images or zips in; out, a zip of the restored photos at their own sizes, or a validated
+submission zip in score colours, with previews). Downloads are named after the input (`photo.png` ->
+`photo_restored.png`, `photos.zip` -> `photos_restored.zip`); a photo's EXIF orientation is applied
+(utils.guards.decode_image). Bad uploads get a message in the page and the app keeps running.
 """
 from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import os
 import shutil
 import sys
@@ -26,15 +30,27 @@ from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
+import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+from PIL import Image, UnidentifiedImageError  # noqa: E402
+
 import utils  # noqa: E402
-from utils.guards import decode_image, read_zip_member  # noqa: E402
 from utils.batch_restore import restore_files  # noqa: E402
+from utils.guards import decode_image, read_zip_member  # noqa: E402
+from utils.hole_masks import fit_mask  # noqa: E402
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024          # one upload, or one image inside a batch zip (uncompressed)
 MAX_PIXELS = 40_000_000
 MAX_ZIP_MEMBERS = 2000                        # images per batch zip
 MAX_ZIP_TOTAL_BYTES = 1024 * 1024 * 1024      # all images of a batch zip, uncompressed
+MAX_PREVIEWS = 24                             # restorations shown in the batch tab (all of them are in the zip)
+PREVIEW_SIDE = 384                            # px, the long side of a batch preview
+
+# The damage editor: a square canvas of the working size; the image is fitted into it (letterboxed), the detected
+# hole is drawn in blue on its one layer, the brush paints in red, the eraser clears both
+MARK_SIZE = utils.IMAGE_SIZE
+DETECTED_RGBA = (0, 160, 255, 128)
+PAINT_RGB = (255, 0, 80)
 
 
 class UploadError(utils.DataError):
@@ -118,14 +134,30 @@ def score_text(gt: np.ndarray, pred: np.ndarray, mask: np.ndarray) -> str:
             f"hue {r['hue']:.4f}")
 
 
+def is_colour(image: np.ndarray) -> bool:
+    """Whether an upload is a colour photo (more than 1% of its pixels with channels 12 or more apart), not a gray
+    image stored as RGB."""
+    if image.ndim == 2:
+        return False
+    rgb = image[..., :3].astype(np.int16)
+    return bool(((rgb.max(-1) - rgb.min(-1)) >= 12).mean() > 0.01)
+
+
+COLOUR_UPLOAD_NOTE = ("This upload is a colour photo: it is restored from its gray (as a damaged grayscale photo "
+                      "is), so its colours are replaced by the restorer's.")
+
+
 def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, true_mask=None, colour: str = "score",
-                  name: str | None = None):
+                  name: str | None = None, hole_mask: np.ndarray | None = None, hole_note: str = "detected hole"):
     """-> (mask overlay, colorized, restored, result PNG path, markdown). `name`: the input's file name, which the
-    result's is made from (`photo.jpg` -> `photo_restored.png`)."""
+    result's is made from (`photo.jpg` -> `photo_restored.png`). `hole_mask`: the hole to fill (bool HxW, the
+    image's size) instead of the detected one; `hole_note` says in the report where the hole came from."""
     gray = utils.gray_of(image) if image.ndim == 3 else image
-    r = next(restorer.restore_images([gray]))
-    md = (f"Restored a {gray.shape[1]}x{gray.shape[0]} image ({colour} colours); detected hole: "
+    r = next(restorer.restore_images([gray if hole_mask is None else (gray, hole_mask)]))
+    md = (f"Restored a {gray.shape[1]}x{gray.shape[0]} image ({colour} colours); {hole_note}: "
           f"{int(r.mask.sum())} px.")
+    if is_colour(image):
+        md += "\n\n" + COLOUR_UPLOAD_NOTE
     if gt is not None:
         if gt.ndim == 2:
             gt = np.repeat(gt[..., None], 3, -1)
@@ -139,67 +171,223 @@ def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, tru
     return utils.overlay_mask(gray, r.mask), r.colorized, r.restored, str(out), md
 
 
-def damage_photo(path, seed: int):
-    """A colour photo -> (damaged gray 512x512, ground truth RGB, true mask), competition-style."""
-    rgb = load_upload(path, "photo")
+def central_square(rgb: np.ndarray, size: int = utils.IMAGE_SIZE) -> np.ndarray:
+    """The central square of a photo (the whole photo when it is square), scaled to size x size; never mirrored."""
+    h, w = rgb.shape[:2]
+    side = min(h, w)
+    y0, x0 = (h - side) // 2, (w - side) // 2
+    crop = rgb[y0:y0 + side, x0:x0 + side]
+    if side != size:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
+    return np.ascontiguousarray(crop)
+
+
+def crop_note(h: int, w: int, size: int = utils.IMAGE_SIZE) -> str:
+    """What `central_square` did to an h x w photo, in words for the page."""
+    if h == w:
+        return ("The whole photo" + (f", scaled from {w}x{h} to {size}x{size}" if h != size else f" ({size}x{size})")
+                + ", as the competition's inputs are.")
+    side = min(h, w)
+    scaled = f", scaled to {size}x{size}" if side != size else ""
+    return (f"The photo's central {side}x{side} square (of {w}x{h}){scaled}, as the competition's inputs are; "
+            "the rest of the photo is left out.")
+
+
+def damage_photo(source, seed: int):
+    """A colour photo (a file, or an array) -> (damaged gray 512x512, ground truth RGB, true mask), competition-style:
+    the photo's central square (`central_square`), damaged by the competition's polygon generator (`seed`)."""
+    rgb = source if isinstance(source, np.ndarray) else load_upload(source, "photo")
     if rgb.ndim == 2:
         rgb = np.repeat(rgb[..., None], 3, -1)
-    crop, _ = utils.sample_data.random_crop(rgb, np.random.default_rng(int(seed)), scale=(1.0, 1.0))
+    crop = central_square(rgb[..., :3])
     dmg = utils.sample_damage(np.random.default_rng(int(seed) + 1))
     return utils.apply_damage(utils.gray_of(crop), dmg), crop, dmg.mask
 
 
-def restore_zip(restorer, zip_path, progress=None, colour: str | None = None):
-    """A zip of damaged inputs -> (validated submission zip path, markdown report); `colour`: the restorer's colour
-    setting, said in the report.
+def mark_box(h: int, w: int, size: int = MARK_SIZE) -> tuple[int, int, int, int]:
+    """(x0, y0, width, height) of an h x w image fitted into the damage editor's size x size canvas (centred)."""
+    s = min(size / w, size / h)
+    fw, fh = max(1, min(size, round(w * s))), max(1, min(size, round(h * s)))
+    return (size - fw) // 2, (size - fh) // 2, fw, fh
 
-    Checked before anything is decoded: at most MAX_ZIP_MEMBERS images, each at most MAX_UPLOAD_BYTES
-    uncompressed (declared and actually inflated), MAX_ZIP_TOTAL_BYTES in all; two members with one output name
-    (a/x.png, b/x.png) keep the first and report the second. Members are read one at a time into memory
-    (nothing is extracted to disk); the restorations are streamed into the output zip."""
-    if not zip_path:
-        raise UploadError("Please upload a zip of damaged grayscale PNGs.")
-    label = Path(zip_path).name
+
+def mark_value(gray: np.ndarray, hole: np.ndarray) -> dict:
+    """The damage editor's value for an image: the gray fitted into its canvas (transparent around it) and one
+    layer with the detected `hole` in blue, which the user paints on and erases."""
+    x0, y0, fw, fh = mark_box(*gray.shape)
+    small = cv2.resize(gray, (fw, fh), interpolation=cv2.INTER_AREA if fw < gray.shape[1] else cv2.INTER_CUBIC)
+    background = np.zeros((MARK_SIZE, MARK_SIZE, 4), np.uint8)
+    background[y0:y0 + fh, x0:x0 + fw] = np.dstack([small, small, small, np.full_like(small, 255)])
+    layer = np.zeros((MARK_SIZE, MARK_SIZE, 4), np.uint8)
+    layer[y0:y0 + fh, x0:x0 + fw][fit_mask(hole, fh, fw)] = DETECTED_RGBA
+    return {"background": background, "layers": [layer], "composite": None}
+
+
+def marks_of(payload, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] | None:
+    """(detected, painted): the damage editor's layer read back as two bool masks of the image's `shape` (h, w),
+    the blue pixels left of the detected hole and the red ones painted; None when the editor holds no layer."""
+    layers = (payload or {}).get("layers") or []
+    path = layers[0].get("path") if layers and isinstance(layers[0], dict) else None
+    if not path:
+        return None
     try:
-        zf = zipfile.ZipFile(zip_path)
-    except (zipfile.BadZipFile, OSError) as e:
-        raise UploadError(f"{label}: not a readable zip ({e}).") from e
-    problems = []
-    with zf:
-        entries, first_of = [], {}
-        for info in zf.infolist():
-            name = Path(info.filename).name
-            if info.is_dir() or Path(name).suffix.lower() not in utils.IMAGE_EXTENSIONS or name.startswith("."):
+        with Image.open(path) as im:
+            layer = np.asarray(im.convert("RGBA"))
+    except (UnidentifiedImageError, OSError) as e:
+        raise UploadError(f"The marked damage could not be read ({e}); mark it again.") from e
+    if layer.shape[:2] != (MARK_SIZE, MARK_SIZE):
+        raise UploadError(f"The marked damage is {layer.shape[1]}x{layer.shape[0]}, the editor's canvas "
+                          f"{MARK_SIZE}x{MARK_SIZE}; upload the image again.")
+    x0, y0, fw, fh = mark_box(*shape)
+    part = layer[y0:y0 + fh, x0:x0 + fw].astype(np.int16)
+    marked = part[..., 3] > 0
+    painted = marked & (part[..., 0] > part[..., 2])          # red (the brush) over blue (the detection)
+    return fit_mask(marked & ~painted, *shape), fit_mask(painted, *shape)
+
+
+HOLE_CHOICES = [("painted and detected", "both"), ("painted only", "painted"), ("detected only", "detected")]
+
+
+def chosen_hole(payload, fresh: bool, choice: str, shape) -> tuple[np.ndarray | None, str]:
+    """(the hole to fill, or None for the detected one; the words for the report) from the damage editor's value,
+    the Hole choice and whether the editor shows this upload (`fresh`)."""
+    marks = marks_of(payload, shape) if fresh else None
+    if marks is None:
+        if choice == "painted":
+            raise UploadError("Nothing painted for this image yet: wait until it shows under 'Mark the damage', "
+                              "paint over the damage, then Restore.")
+        return None, "detected hole (no marking for this image yet)"
+    detected, painted = marks
+    if choice == "painted":
+        return painted, "painted hole"
+    if choice == "detected":
+        return detected, "detected hole (as marked)"
+    return detected | painted, "hole, painted and detected"
+
+
+def mark_note(image: np.ndarray, hole: np.ndarray) -> str:
+    """What the damage editor shows, for the page."""
+    md = (f"Detected hole: {int(hole.sum())} px, in blue. Paint any other damage in red (brush), erase what is not "
+          "damage (eraser), choose the hole to fill, then Restore.")
+    return md + ("\n\n" + COLOUR_UPLOAD_NOTE if is_colour(image) else "")
+
+
+def batch_name(paths) -> str:
+    """The stem the batch's download is named after: the input's (`photos.zip` -> `photos`), the first of several
+    (`a.png`, `b.png` -> `a_and_1_more`)."""
+    stem = Path(safe_name(Path(paths[0]).name)).stem
+    return stem if len(paths) == 1 else f"{stem}_and_{len(paths) - 1}_more"
+
+
+def batch_sources(paths, stack: contextlib.ExitStack):
+    """(sources, problems) for `utils.batch_restore.restore_files` from uploaded images and zips: each image once,
+    decoded when restored (zip members read one at a time into memory, nothing extracted to disk). Zips are
+    checked before anything is decoded: at most MAX_ZIP_MEMBERS images, each at most MAX_UPLOAD_BYTES
+    uncompressed (declared and actually inflated), MAX_ZIP_TOTAL_BYTES in all. Two images with one output name
+    (a/x.png, b/x.png) keep the first and report the second."""
+    sources, problems, first_of = [], [], {}
+
+    def add(shown: str, load) -> None:
+        out_name = Path(shown).stem + ".png"
+        if out_name in first_of:
+            problems.append(f"{shown}: same output name {out_name} as {first_of[out_name]}; skipped")
+            return
+        first_of[out_name] = shown
+        sources.append((out_name, load))
+
+    for path in paths:
+        label = Path(path).name
+        if Path(path).suffix.lower() != ".zip":
+            if Path(label).suffix.lower() not in utils.IMAGE_EXTENSIONS:
+                problems.append(f"{label}: not an image or a zip; skipped")
                 continue
-            out_name = Path(name).stem + ".png"
-            if out_name in first_of:
-                problems.append(f"{info.filename}: same output name {out_name} as {first_of[out_name]}; skipped")
-                continue
-            first_of[out_name] = info.filename
-            entries.append((info, out_name))
+            add(label, lambda path=path: load_upload(path))
+            continue
+        try:
+            zf = stack.enter_context(zipfile.ZipFile(path))
+        except (zipfile.BadZipFile, OSError) as e:
+            raise UploadError(f"{label}: not a readable zip ({e}).") from e
+        entries = [i for i in zf.infolist() if not i.is_dir() and not Path(i.filename).name.startswith(".")
+                   and Path(i.filename).suffix.lower() in utils.IMAGE_EXTENSIONS]
         if not entries:
             raise UploadError(f"{label}: the zip holds no images.")
         if len(entries) > MAX_ZIP_MEMBERS:
             raise UploadError(f"{label}: {len(entries)} images, the limit is {MAX_ZIP_MEMBERS} per zip.")
-        total = sum(i.file_size for i, _ in entries)
+        total = sum(i.file_size for i in entries)
         if total > MAX_ZIP_TOTAL_BYTES:
             raise UploadError(f"{label}: {total / 2**20:.0f} MB uncompressed, the limit is "
                               f"{MAX_ZIP_TOTAL_BYTES // 2**20} MB per zip.")
-        out = OUTPUTS.path("submission.zip")
-        sources = [(out_name, lambda info=info: decode_upload(read_zip_member(zf, info, MAX_UPLOAD_BYTES, label), info.filename))
-                   for info, out_name in entries]
+        for info in entries:
+            add(info.filename, lambda zf=zf, info=info, label=label:
+                decode_upload(read_zip_member(zf, info, MAX_UPLOAD_BYTES, label), info.filename))
+    if len(sources) > MAX_ZIP_MEMBERS:
+        raise UploadError(f"{len(sources)} images, the limit is {MAX_ZIP_MEMBERS} per batch.")
+    return sources, problems
+
+
+def preview(image: np.ndarray) -> np.ndarray:
+    """A restoration scaled down for the batch's previews (long side PREVIEW_SIDE px at most)."""
+    h, w = image.shape[:2]
+    s = PREVIEW_SIDE / max(h, w)
+    return image if s >= 1 else cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
+                                           interpolation=cv2.INTER_AREA)
+
+
+def restore_uploads(restorer, paths, submission: bool = False, progress=None, colour: str | None = None):
+    """Uploaded images and zips of them -> (download path, previews [(image, caption)], markdown report).
+
+    submission=False: a zip `<input>_restored.zip` of the restorations, each PNG at its input's own size and named
+    as the input (`photo.jpg` -> `photo.png`). submission=True: a validated submission zip `<input>_submission.zip`
+    of 512x512 PNGs (as `restore.py --zip` writes; give a restorer with score colours). `colour`: the restorer's
+    colour setting, said in the report. Restorations are streamed to disk; the first MAX_PREVIEWS are shown."""
+    paths = [str(p) for p in (paths or []) if p]
+    if not paths:
+        raise UploadError("Please upload damaged grayscale images, or a zip of them.")
+    stem = batch_name(paths)
+    out = OUTPUTS.path(f"{stem}_submission.zip" if submission else f"{stem}_restored.zip")
+    work = out.parent / "restored"
+    with contextlib.ExitStack() as stack:
+        sources, problems = batch_sources(paths, stack)
+        if not sources:
+            raise UploadError("No image to restore: " + "; ".join(problems))
         if progress is not None:
             sources = progress.tqdm(sources, desc="restoring")
         try:
-            report = restore_files(restorer, sources, zip_path=out, progress=False)
+            report = restore_files(restorer, sources, out_dir=None if submission else work,
+                                   zip_path=out if submission else None, progress=False)
         except utils.NothingRestoredError as e:
-            raise UploadError("No image in the zip could be read: " + "; ".join(problems + e.failed)) from e
+            raise UploadError("No image could be read: " + "; ".join(problems + e.failed)) from e
     problems += report.failed
-    done = len(report.zipped)
-    md = f"Restored {done} image(s) into a validated submission zip" + (f" ({colour} colours)." if colour else ".")
+    if submission:
+        previews = []
+        with zipfile.ZipFile(out) as zf:
+            for name in report.zipped[:MAX_PREVIEWS]:
+                previews.append((preview(decode_upload(zf.read(name), name)), name))
+        done = len(report.zipped)
+        md = (f"Restored {done} image(s) into a validated submission zip, {out.name}: 512x512 PNGs, "
+              f"{colour or 'score'} colours (as `restore.py --zip`).")
+    else:
+        if not report.written:
+            raise UploadError("No image could be restored: " + "; ".join(problems))
+        utils.zip_folder(work, out)
+        previews = [(preview(utils.read_image(p, "RGB")), p.name) for p in report.written[:MAX_PREVIEWS]]
+        done = len(report.written)
+        md = (f"Restored {done} image(s), each at its own size" + (f" ({colour} colours)" if colour else "")
+              + f", into {out.name}.")
+    if done > len(previews):
+        md += f" The first {len(previews)} are shown."
     if problems:
         md += "\n\nSkipped:\n" + "\n".join(f"- {p}" for p in problems)
-    return str(out), md
+    return str(out), previews, md
+
+
+def restore_zip(restorer, zip_path, progress=None, colour: str | None = None):
+    """A zip of damaged inputs -> (validated submission zip path, markdown report), as the Batch tab makes it
+    (`restore_uploads(..., submission=True)`)."""
+    if not zip_path:
+        raise UploadError("Please upload a zip of damaged grayscale PNGs.")
+    out, _, md = restore_uploads(restorer, [zip_path], submission=True, progress=progress, colour=colour)
+    return out, md
 
 
 def sample_examples(folder: Path, n: int = 3) -> list[list[str]]:
@@ -220,6 +408,10 @@ COLOUR_INFO = ("natural: the colour net's own hues; score: its hues remapped par
                "docs/colour_experiments.md)")
 
 
+MARK_INFO = ("Blue: the detected hole. Paint the damage in red with the brush (scratches, tears, spots; any number), "
+             "erase what is not damage with the eraser.")
+
+
 def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural"):
     import gradio as gr
 
@@ -235,29 +427,45 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
 
     # the image listeners take the uploads unprocessed (preprocess=False): Gradio's Image would open them with PIL
     # first, and a broken file would fail there with Gradio's message instead of ours (load_upload)
-    def on_restore(payload, gt_payload, colours=colour):
+    def on_upload(payload):
+        """The damage editor filled for a new upload: the image and its detected hole, on a layer to edit."""
+        path, _ = upload_of(payload)
+        if not path:
+            return None, None, ""
+        image = load_upload(path, "image")
+        gray = utils.gray_of(image) if image.ndim == 3 else image
+        hole = restorer.detect_hole(gray)
+        return mark_value(gray, hole), path, mark_note(image, hole)
+
+    def on_restore(payload, gt_payload, colours=colour, marks=None, hole_choice="both", marked_for=None):
         path, name = upload_of(payload)
         image = load_upload(path, "image")
         gt_path, _ = upload_of(gt_payload)
         gt = load_upload(gt_path, "ground truth") if gt_path else None
-        return restore_array(restorers[colours], image, gt, colour=colours, name=name)
+        hole, note = chosen_hole(marks, marked_for == path, hole_choice, image.shape[:2])
+        return restore_array(restorers[colours], image, gt, colour=colours, name=name, hole_mask=hole,
+                             hole_note=note)
 
     def on_damage(payload, seed, colours=colour):
         path, name = upload_of(payload)
         seed = int(seed or 0)                  # an emptied field: seed 0
-        gray, gt, mask = damage_photo(path, seed)
+        rgb = load_upload(path, "photo")
+        gray, gt, mask = damage_photo(rgb, seed)
         stem = Path(safe_name(name or "photo")).stem
         overlay, colorized, restored, out, md = restore_array(restorers[colours], gray, gt, true_mask=mask,
                                                               colour=colours, name=f"{stem}_seed{seed}.png")
+        md = crop_note(*rgb.shape[:2]) + f" Damage seed {seed}.\n\n" + md
         return gray, gt, overlay, colorized, restored, out, md
 
-    def on_batch(zip_path, colours=colour, progress=gr.Progress()):
-        return restore_zip(restorers[colours], zip_path, progress, colour=colours)
+    def on_batch(paths, colours=colour, kind="photos", progress=gr.Progress()):
+        if kind == "submission":        # a submission is scored: its colours are the score's, as restore.py --zip
+            return restore_uploads(restorers["score"], paths, True, progress, colour="score")
+        return restore_uploads(restorers[colours], paths, False, progress, colour=colours)
 
     # Gradio's own copies of uploads and results are deleted after 10 minutes (and at restart)
     with gr.Blocks(title="Image-Restore", delete_cache=(300, 600)) as demo:
         gr.Markdown("# Image-Restore\nDamaged grayscale photo in, restored colour photo out: "
-                    "the detected hole, the colorized image and the final restoration.")
+                    "the hole (detected, or painted by you), the colorized image and the final restoration.")
         colours = gr.Radio(list(restorers), value=colour, label="Colours", info=COLOUR_INFO, elem_id="colours")
         with gr.Tabs():
             with gr.Tab("Restore"):
@@ -266,28 +474,46 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                                        sources=["upload", "clipboard"], format="png", elem_id="input-file")
                     gt_file = gr.Image(label="Ground truth (optional, for the score)", type="filepath", image_mode=None,
                                        sources=["upload", "clipboard"], format="png", elem_id="gt-file")
-                go = gr.Button("Restore", variant="primary", elem_id="restore-btn")
+                with gr.Row():
+                    # one layer on a canvas of the working size: the detection in blue, the brush in red
+                    # (mark_value, marks_of); no crop or resize tools (the marks must stay on the image's pixels)
+                    mark = gr.ImageEditor(label="Mark the damage", type="numpy", image_mode="RGBA", format="png",
+                                          sources=(), transforms=(), layers=False, fixed_canvas=True,
+                                          canvas_size=(MARK_SIZE, MARK_SIZE), height=620, scale=3,
+                                          brush=gr.Brush(colors=[("rgb({}, {}, {})".format(*PAINT_RGB), 0.8)],
+                                                         default_size=5, color_mode="fixed"),
+                                          eraser=gr.Eraser(default_size=12), elem_id="mark")
+                    with gr.Column(scale=1, min_width=240):
+                        hole_from = gr.Radio(HOLE_CHOICES, value="both", label="Hole to fill", info=MARK_INFO,
+                                             elem_id="hole-from")
+                        mark_status = gr.Markdown(elem_id="mark-status")
+                        go = gr.Button("Restore", variant="primary", elem_id="restore-btn")
+                marked_for = gr.State(None)        # the upload the editor's image and layer belong to
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
-                    mask_img = gr.Image(label="Detected hole", format="png", interactive=False, elem_id="mask-out")
+                    mask_img = gr.Image(label="Hole filled", format="png", interactive=False, elem_id="mask-out")
                     col_img = gr.Image(label="Colorized", format="png", interactive=False, elem_id="colorized-out")
                     res_img = gr.Image(label="Restored", format="png", interactive=False, elem_id="restored-out")
                 download = gr.File(label="Download the restored PNG", interactive=False, elem_id="download")
                 if examples_dir is not None:
                     gr.Examples(sample_examples(examples_dir), inputs=[in_file, gt_file], label="Samples (with ground truth)")
-                go.click(guarded(on_restore, 5), [in_file, gt_file, colours], [mask_img, col_img, res_img, download, status],
-                         preprocess=False)
+                in_file.change(guarded(on_upload, 3), [in_file], [mark, marked_for, mark_status], preprocess=False)
+                go.click(guarded(on_restore, 5), [in_file, gt_file, colours, mark, hole_from, marked_for],
+                         [mask_img, col_img, res_img, download, status], preprocess=False)
             with gr.Tab("Damage a colour photo"):
                 with gr.Row():
                     photo = gr.Image(label="Colour photo", type="filepath", image_mode=None,
                                      sources=["upload", "clipboard"], format="png", elem_id="photo-file")
                     seed = gr.Number(value=0, precision=0, label="Damage seed")
+                gr.Markdown("The photo's central square is taken and scaled to 512x512, the competition's size (a "
+                            "square photo is taken whole); it is damaged with the competition's polygon generator "
+                            "and restored.")
                 go2 = gr.Button("Damage and restore", variant="primary", elem_id="damage-btn")
                 status2 = gr.Markdown(elem_id="status-damage")
                 with gr.Row():
                     dmg_img = gr.Image(label="Damaged input", format="png", interactive=False)
-                    truth2 = gr.Image(label="Ground truth (the photo's crop)", format="png", interactive=False,
-                                      elem_id="truth-damage")
+                    truth2 = gr.Image(label="Ground truth (the photo's central square)", format="png",
+                                      interactive=False, elem_id="truth-damage")
                     mask2 = gr.Image(label="Detected hole", format="png", interactive=False)
                     col2 = gr.Image(label="Colorized", format="png", interactive=False)
                     res2 = gr.Image(label="Restored", format="png", interactive=False, elem_id="restored-damage")
@@ -295,11 +521,19 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                 go2.click(guarded(on_damage, 7), [photo, seed, colours],
                           [dmg_img, truth2, mask2, col2, res2, download2, status2], preprocess=False)
             with gr.Tab("Batch"):
-                zip_in = gr.File(label="Zip of damaged grayscale PNGs", file_types=[".zip"], type="filepath", elem_id="zip-file")
+                gr.Markdown("The hole is detected in each image; to mark the damage yourself, use the Restore "
+                            "tab, or `restore.py --hole-masks`.")
+                batch_in = gr.File(label="Damaged grayscale images, or zips of them", file_count="multiple",
+                                   file_types=["image", ".zip"], type="filepath", elem_id="batch-files")
+                batch_kind = gr.Radio([("restored photos, each at its own size (a zip)", "photos"),
+                                       ("competition submission zip (512x512 PNGs, score colours, validated)",
+                                        "submission")], value="photos", label="Output", elem_id="batch-kind")
                 go3 = gr.Button("Restore all", variant="primary", elem_id="batch-btn")
                 status3 = gr.Markdown(elem_id="status-batch")
-                zip_out = gr.File(label="Submission zip", interactive=False, elem_id="zip-out")
-                go3.click(guarded(on_batch, 2), [zip_in, colours], [zip_out, status3])
+                zip_out = gr.File(label="Download", interactive=False, elem_id="zip-out")
+                previews = gr.Gallery(label="Restored", columns=6, fit_columns=False, height=300,
+                                      object_fit="contain", interactive=False, elem_id="batch-previews")
+                go3.click(guarded(on_batch, 3), [batch_in, colours, batch_kind], [zip_out, previews, status3])
     return demo
 
 

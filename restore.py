@@ -3,6 +3,7 @@
     python restore.py INPUT_DIR OUTPUT_DIR [--zip PATH] [--weights DIR] [--device auto|cpu|cuda]
                       [--batch-size N] [--masks DIR] [--order mask-colorize-inpaint|mask-inpaint-colorize]
                       [--backend torch|onnx] [--threads N] [--colour natural|score|S]
+                      [--hole-masks DIR [--add-detected]]
 
 Every PNG/JPEG in INPUT_DIR is restored to OUTPUT_DIR/<name>.png. Before any work, the outputs are checked:
 two inputs that would write the same file (photo.png, photo.jpg), an output that would replace an input
@@ -14,6 +15,10 @@ file that cannot be read is reported by name and skipped while the rest are rest
 each predicted mask as a 0/255 PNG. --backend onnx runs the mask and colour networks in onnxruntime on the CPU (exported
 on first use into <weights>/onnx/, verified at every load; see utils/onnx_backend.py). Output PNGs are written
 with zlib level 1 (4x faster than PIL's default 6, files about 10% larger; the pixels are the same).
+--hole-masks DIR gives the damage instead of detecting it: DIR/<input stem>.png for every input, a one-channel PNG
+(mode L or 1) of the input's size, non-zero where it is damaged (any shape: scratches, spots, several regions);
+a missing mask, another size, mode or format: an error naming each, exit code 2, nothing written. --add-detected
+also fills the hole the mask network finds. --masks then writes the holes filled.
 --colour natural (the default without --zip) keeps the colour net's own hues; --colour score (the default with
 --zip, a submission) remaps them part of the way towards the training photos' mean hue histogram, which scores
 more and looks less natural; a number in [0, 1] sets the remap's strength (docs/colour_experiments.md).
@@ -73,7 +78,12 @@ def parse_args(argv=None):
     ap.add_argument("--weights", type=Path, default=None, help="checkpoint dir (default: weights/, else checkpoints/)")
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--batch-size", type=int_at_least(1), default=4, help="images per network call (1 or more)")
-    ap.add_argument("--masks", type=Path, default=None, help="write predicted masks (0/255 PNG) here")
+    ap.add_argument("--masks", type=Path, default=None, help="write the holes filled (0/255 PNG) here")
+    ap.add_argument("--hole-masks", type=Path, default=None, metavar="DIR",
+                    help="where the damage is, instead of detecting it: DIR/<input stem>.png per input, one channel "
+                         "(L or 1), the input's size, non-zero = damaged")
+    ap.add_argument("--add-detected", action="store_true",
+                    help="with --hole-masks: also fill the hole the mask network finds")
     ap.add_argument("--order", default="mask-colorize-inpaint", choices=["mask-colorize-inpaint", "mask-inpaint-colorize"])
     ap.add_argument("--colour", type=colour_setting, default=None,
                     help="natural (default without --zip): the colour net's own hues, for photos to look at; score "
@@ -84,7 +94,10 @@ def parse_args(argv=None):
                     help="torch (CPU or CUDA) or onnx (onnxruntime, CPU)")
     ap.add_argument("--threads", type=int_at_least(1), default=None,
                     help="CPU threads, 1 or more (default: torch's own, one per core)")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.add_detected and args.hole_masks is None:
+        ap.error("--add-detected adds the detected hole to the --hole-masks ones; give --hole-masks DIR")
+    return args
 
 
 def main(argv=None) -> int:
@@ -113,6 +126,7 @@ def _main(args, run: dict) -> int:
     import utils
     from utils.batch_restore import BatchSubmissionError, NothingRestoredError, restore_files
     from utils.guards import OutputError, plan_outputs
+    from utils.hole_masks import HoleMaskError, hole_mask_paths, read_hole_mask
     from utils.runtime import tune_malloc
 
     tune_malloc()
@@ -131,8 +145,15 @@ def _main(args, run: dict) -> int:
     if not files:
         print(f"error: {args.input_dir}: no images found", file=sys.stderr)
         return 2
+    hole_masks = {}
+    if args.hole_masks is not None:
+        try:    # every input's mask there, a one-channel PNG of its size (from the headers, before any work)
+            hole_masks = hole_mask_paths(files, args.hole_masks)
+        except HoleMaskError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     try:    # before any work: no output may replace an input or another output, and every output can be written
-        plan = plan_outputs(files, args.output_dir, args.masks, args.zip)
+        plan = plan_outputs(files, args.output_dir, args.masks, args.zip, other_inputs=hole_masks.values())
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -150,13 +171,18 @@ def _main(args, run: dict) -> int:
 
     # any mode is converted to gray (alpha dropped, PIL luma, 16-bit scaled to 8 bits); an image over
     # utils.guards.MAX_IMAGE_PIXELS is refused from its header: DataError names the file and it is skipped
-    sources = [(plan[p].name, lambda p=p: utils.read_image(p, "L", convert=True)) for p in files]
+    def load(p: Path):
+        gray = utils.read_image(p, "L", convert=True)
+        return (gray, read_hole_mask(hole_masks[p], gray.shape)) if p in hole_masks else gray
+
+    sources = [(plan[p].name, lambda p=p: load(p)) for p in files]
     zip_error = None
     report = run["report"] = utils.BatchReport()
     run["total"] = len(files)
     try:
         report = restore_files(restorer, sources, out_dir=args.output_dir, zip_path=args.zip, masks_dir=args.masks,
-                               batch_size=args.batch_size, total=len(files), report=report)
+                               batch_size=args.batch_size, total=len(files), report=report,
+                               add_detected=args.add_detected)
     except NothingRestoredError as e:       # every input failed: no zip
         report, zip_error = utils.BatchReport(failed=e.failed), f"{args.zip} not written: no image could be restored"
     except BatchSubmissionError as e:       # the zip was written but did not validate

@@ -1,4 +1,5 @@
 """The app end to end in a real browser (Debian's Chromium driven by Playwright), plus its upload checks."""
+import io
 import os
 import shutil
 import socket
@@ -183,6 +184,26 @@ def test_the_terminal_says_where_the_app_is_and_suggests_no_public_link(app_serv
     assert "share=True" not in text and "public" not in text.lower(), text
 
 
+def open_batch_with(page, url: str, files, attempts: int = 3):
+    """Open the app's Batch tab and upload `files`, waiting until the file list shows the first (an upload lost
+    under load: load the page afresh, as open_with_uploads does)."""
+    for attempt in range(attempts):
+        page.goto(url)
+        page.wait_for_selector("#restore-btn", timeout=60_000)
+        page.get_by_role("tab", name="Batch").click()
+        page.locator("#batch-files input[type=file]").set_input_files([str(f) for f in files])
+        try:
+            file_shown(page, "batch-files", Path(files[-1]).name, timeout=45_000)
+            return
+        except Exception:
+            if attempt == attempts - 1:
+                raise
+
+
+def status_says(page, elem_id: str, text: str, timeout: int = 120_000):
+    page.wait_for_function(f"document.querySelector('#{elem_id}').innerText.includes({text!r})", timeout=timeout)
+
+
 @pytest.mark.browser
 def test_batch_and_damage_tabs_follow_the_colour_choice(app_url, browser, sample_data, tmp_path):
     from test_restore_cli import phone_photo
@@ -191,25 +212,20 @@ def test_batch_and_damage_tabs_follow_the_colour_choice(app_url, browser, sample
     z = tmp_path / "inputs.zip"
     with zipfile.ZipFile(z, "w") as zf:
         zf.write(sample_data / "test_input" / "TEST_000.png", "TEST_000.png")
-    for attempt in range(3):                  # (an upload lost under load: see open_with_uploads)
-        page.goto(app_url)
-        page.wait_for_selector("#restore-btn", timeout=60_000)
-        page.get_by_role("tab", name="Batch").click()
-        page.locator("#zip-file input[type=file]").set_input_files(str(z))
-        try:
-            file_shown(page, "zip-file", "inputs.zip", timeout=45_000)
-            break
-        except Exception:
-            if attempt == 2:
-                raise
+    open_batch_with(page, app_url, [z])
     page.click("#batch-btn")                  # the page starts on natural colours
-    page.wait_for_function("document.querySelector('#status-batch').innerText.includes('(natural colours)')",
-                           timeout=120_000)
+    status_says(page, "status-batch", "(natural colours)")
+    file_shown(page, "zip-out", "inputs_restored.zip")
     page.locator("#colours").get_by_label("score").check()
     page.click("#batch-btn")
-    page.wait_for_function("document.querySelector('#status-batch').innerText.includes('(score colours)')",
-                           timeout=120_000)
-    file_shown(page, "zip-out", "submission.zip")
+    status_says(page, "status-batch", "(score colours)")
+    # a submission zip is made in score colours whatever the choice, as restore.py --zip does, and says so
+    page.locator("#colours").get_by_label("natural").check()
+    page.locator("#batch-kind").get_by_label("competition submission zip", exact=False).check()
+    page.click("#batch-btn")
+    status_says(page, "status-batch", "validated submission zip")
+    assert "score colours" in page.inner_text("#status-batch")
+    file_shown(page, "zip-out", "inputs_submission.zip")
     page.close()
 
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
@@ -221,6 +237,89 @@ def test_batch_and_damage_tabs_follow_the_colour_choice(app_url, browser, sample
                            timeout=120_000)
     assert image_size(page, "#truth-damage img") == [512, 512]
     file_shown(page, "download-damage", "phone_seed0_restored.png")
+    assert "central 600x600 square (of 800x600)" in page.inner_text("#status-damage")     # says what it crops
+    page.close()
+
+
+def fetch_image(page, selector: str) -> np.ndarray:
+    """The image shown at `selector`, fetched from the app as the browser got it (uint8 array)."""
+    src = page.get_attribute(selector, "src")
+    with urllib.request.urlopen(src, timeout=30) as r:
+        return np.asarray(Image.open(io.BytesIO(r.read())))
+
+
+@pytest.mark.browser
+def test_paint_a_stroke_restore_and_the_strokes_pixels_are_filled(app_url, browser, tmp_path):
+    """The user paints over a scratch in the damage editor and restores with the painted hole only: the pixels
+    under the stroke are filled from their surroundings, the scratch beyond the stroke and everything else keep
+    their luminance exactly. (The tiny weights' inpainter is untrained, so the fill is its Telea pre-fill.)"""
+    yy, xx = np.mgrid[0:512, 0:512]                            # a smooth photo (a fill recovers it closely)
+    truth = (120 + 60 * np.sin(xx / 45.0) + 50 * np.cos(yy / 60.0)).astype(np.uint8)
+    damaged = truth.copy()
+    damaged[253:259, :] = 255                                  # a white scratch across the middle, 6 px
+    src = tmp_path / "scratched.png"
+    Image.fromarray(damaged).save(src)
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    open_with_uploads(page, app_url, [("input-file", src)])
+    status_says(page, "mark-status", "Detected hole", timeout=60_000)
+    canvas = page.locator("#mark canvas").first
+    for _ in range(60):                                        # until the editor has drawn the image
+        shot = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L"))
+        h, w = shot.shape
+        if shot[h // 3: 2 * h // 3, w // 3: 2 * w // 3].std() > 10:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the damage editor did not show the uploaded image")
+    # a horizontal stroke along the middle of the canvas (the image fills the square canvas, centred in the
+    # editor): over the scratch from about 1/4 to 3/4 of its width; the brush is 10 px wide
+    box = canvas.bounding_box()
+    cx, cy, half = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.25 * box["height"]
+    page.mouse.move(cx - half, cy)
+    page.mouse.down()
+    for i in range(1, 5):                                      # (each move is redrawn: software WebGL is slow)
+        page.mouse.move(cx - half + i * 2 * half / 4, cy)
+    page.mouse.up()
+    page.locator("#hole-from").get_by_label("painted only").check()
+    page.click("#restore-btn")
+    status_says(page, "status", "painted hole")
+    restored = utils.gray_of(fetch_image(page, "#restored-out img")[..., :3]).astype(int)
+    hole = restored != damaged
+    cols = np.nonzero(hole[253:259].all(0))[0]                # the columns where the stroke covered the scratch
+    assert len(cols) > 150 and cols.min() < 200 and cols.max() > 312, (len(cols), cols.min(), cols.max())
+    under = (slice(253, 259), slice(200, 313))
+    err = np.abs(restored[under] - truth[under]).mean()
+    assert err < 10, f"the stroke's pixels are {err:.1f} gray levels off the truth (the scratch: " \
+                     f"{np.abs(255 - truth[under].astype(int)).mean():.0f})"
+    assert (restored[253:259, :40] == 255).all() and (restored[253:259, -40:] == 255).all()   # not painted there
+    assert np.array_equal(restored[:230], damaged[:230]) and np.array_equal(restored[282:], damaged[282:])
+    assert "Restored a 512x512 image" in page.inner_text("#status")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app_paint.png"), full_page=True)
+    page.close()
+
+
+@pytest.mark.browser
+def test_batch_tab_with_two_non_square_photos(app_url, browser, tmp_path):
+    """Two photos of other sizes and shapes in, each restored at its own size (not squashed to 512x512) into a zip
+    named after the first input, with a preview of each."""
+    rng = np.random.default_rng(5)
+    sizes = {"wide.png": (600, 400), "tall.jpg": (300, 450)}
+    for name, (w, h) in sizes.items():
+        Image.fromarray(rng.integers(60, 200, (h, w), dtype=np.uint8)).save(tmp_path / name)
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    open_batch_with(page, app_url, [tmp_path / n for n in sizes])
+    page.click("#batch-btn")
+    status_says(page, "status-batch", "each at its own size")
+    file_shown(page, "zip-out", "wide_and_1_more_restored.zip")
+    page.wait_for_function("document.querySelectorAll('#batch-previews img').length === 2", timeout=30_000)
+    href = page.get_attribute("#zip-out a[href]", "href")
+    with urllib.request.urlopen(href, timeout=30) as r, zipfile.ZipFile(io.BytesIO(r.read())) as zf:
+        got = {n: Image.open(zf.open(n)).size for n in zf.namelist()}
+    assert got == {"wide.png": (600, 400), "tall.png": (300, 450)}
+    assert "Restored 2 image(s), each at its own size (natural colours)" in page.inner_text("#status-batch")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app_batch.png"), full_page=True)
     page.close()
 
 

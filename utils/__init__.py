@@ -36,6 +36,7 @@ _EXPORTS = {
                     "read_config", "save_model", "update_inference_config", "verify_checksums", "write_checksums"],
     "prefills": ["gray_copy", "prefill", "telea"],
     "biharmonic": ["biharmonic_fill"],
+    "hole_masks": ["HoleMaskError", "hole_mask_paths", "read_hole_mask"],
     "pipeline": ["Restoration", "Restorer", "colorize", "colorize_chroma", "inpaint", "predict_mask",
                  "predict_masks"],
     "batch_restore": ["BatchReport", "NothingRestoredError", "make_submission", "restore_files"],

@@ -2,8 +2,8 @@
 notebook 05 and the scale rehearsal: `restore_files` over any named image sources, `make_submission` over a
 data set's test.csv.
 
-A source is `(output_name, load)`: `load()` returns a uint8 image (any size or mode) or raises
-utils.DataError naming the file; a source that cannot be read is reported in `BatchReport.failed` and skipped,
+A source is `(output_name, load)`: `load()` returns a uint8 image (any size or mode), or a pair (image, hole
+mask) when the hole is given (utils.hole_masks), or raises utils.DataError naming the file; a source that cannot be read is reported in `BatchReport.failed` and skipped,
 the rest are restored. Outputs are written atomically; the zip is streamed (one image in memory at a time) and
 validated at the end.
 """
@@ -53,9 +53,10 @@ class BatchReport:
 
 def restore_files(restorer: Restorer, sources: Iterable[Source], out_dir=None, zip_path=None, masks_dir=None,
                   batch_size: int = 4, png_level: int = 1, keep: bool = False, progress: bool = True,
-                  total: int | None = None, expected=None, report: BatchReport | None = None) -> BatchReport:
-    """Restore every source; write `<out_dir>/<name>` (the input's own size) and the mask as a 0/255 PNG in
-    `masks_dir`; stream the 512x512 restorations into the submission zip `zip_path` and validate it against
+                  total: int | None = None, expected=None, report: BatchReport | None = None,
+                  add_detected: bool = False) -> BatchReport:
+    """Restore every source; write `<out_dir>/<name>` (the input's own size) and the hole filled as a 0/255 PNG in
+    `masks_dir` (with a given hole mask, the detected hole is added to it with `add_detected`); stream the 512x512 restorations into the submission zip `zip_path` and validate it against
     `expected` (a test.csv or a list of names; default: the names written). `keep` keeps the restorations in
     the report (for plots and scores). PNGs are written with zlib level `png_level` (1: 4x faster than
     PIL's default 6, files about 10% larger, the same pixels). `report`: a BatchReport to fill in (default: a new
@@ -87,8 +88,8 @@ def restore_files(restorer: Restorer, sources: Iterable[Source], out_dir=None, z
     pending: deque[str] = deque()    # the names of the images handed to the restorer, in order
 
     def images():
-        """Each source decoded when the restorer asks for it: it keeps only the 512x512 gray of each image of
-        a batch, so one full-size image at a time is in memory."""
+        """Each source decoded when the restorer asks for it: it keeps only the 512x512 gray (and the given
+        bool hole mask) of each image of a batch, so one full-size image at a time is in memory."""
         for name, load in sources:
             try:
                 image = load()
@@ -101,7 +102,7 @@ def restore_files(restorer: Restorer, sources: Iterable[Source], out_dir=None, z
             yield image
 
     def run():
-        for r in restorer.restore_images(images(), batch_size):
+        for r in restorer.restore_images(images(), batch_size, add_detected=add_detected):
             save(pending.popleft(), r)
             bar.update(1)
 

@@ -67,7 +67,7 @@ def decode_image(source, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = 
                 raise DataError(f"{path}: image too large, {w}x{h} pixels ({w * h / 1e6:.0f} MP) is over the limit of "
                                 f"{max_pixels / 1e6:.0f} MP; downscale it first")
             im.load()
-            return _to_8bit(_upright(im), path)
+            return _to_8bit(upright(im), path)
     except Image.DecompressionBombError as e:   # PIL refuses some sizes at open, before the check above
         raise DataError(f"{path}: image too large to decode safely, over the limit of {max_pixels / 1e6:.0f} MP "
                         f"({e})") from e
@@ -80,7 +80,7 @@ def decode_image(source, max_pixels: int = MAX_IMAGE_PIXELS, name: str | None = 
 EXIF_ORIENTATION = 0x0112     # 1: upright; 2-8: mirrored and/or rotated (ImageOps.exif_transpose undoes it)
 
 
-def _upright(im: Image.Image) -> Image.Image:
+def upright(im: Image.Image) -> Image.Image:
     """`im` rotated/mirrored as its EXIF orientation tag says (the tag removed), or `im` itself when it has no tag,
     the tag says upright, or the EXIF block cannot be parsed (the pixels are still good)."""
     try:
@@ -151,11 +151,11 @@ def _same(a: Path, b: Path) -> bool:
         return False
 
 
-def plan_outputs(inputs, out_dir, masks_dir=None, zip_path=None, suffix: str = ".png") -> dict:
+def plan_outputs(inputs, out_dir, masks_dir=None, zip_path=None, suffix: str = ".png", other_inputs=()) -> dict:
     """{input path: output path} for writing `<out_dir>/<input stem>.png`, after checking, before any work:
-    no two inputs share an output name; no output (restoration, mask or zip) is an input file or another
-    output, or a folder already there; the folders and the zip path can be written. Raises OutputError naming
-    the paths."""
+    no two inputs share an output name; no output (restoration, mask or zip) is an input file (or one of
+    `other_inputs`, e.g. the hole masks read with the inputs) or another output, or a folder already there; the
+    folders and the zip path can be written. Raises OutputError naming the paths."""
     inputs = [Path(p) for p in inputs]
     out_dir = Path(out_dir)
     by_name: dict[str, Path] = {}
@@ -169,7 +169,8 @@ def plan_outputs(inputs, out_dir, masks_dir=None, zip_path=None, suffix: str = "
     if clashes:
         raise OutputError(f"{out_dir}: inputs that would write the same output file (rename one of each pair): "
                           + "; ".join(clashes[:5]) + (f" (and {len(clashes) - 5} more)" if len(clashes) > 5 else ""))
-    resolved_inputs = {p.resolve() for p in inputs}
+    read = inputs + [Path(p) for p in other_inputs]
+    resolved_inputs = {p.resolve() for p in read}
     if masks_dir is not None and _same(Path(masks_dir), out_dir):
         raise OutputError(f"{masks_dir}: the masks folder is the output folder; the masks would overwrite the "
                           "restorations (give another folder)")
@@ -178,7 +179,7 @@ def plan_outputs(inputs, out_dir, masks_dir=None, zip_path=None, suffix: str = "
     if zip_path is not None:
         targets.append(Path(zip_path))
     for t in targets:
-        if t.resolve() in resolved_inputs or any(_same(t, i) for i in inputs if i.name == t.name):
+        if t.resolve() in resolved_inputs or any(_same(t, i) for i in read if i.name == t.name):
             raise OutputError(f"{t}: this output would overwrite an input file; write the outputs to another "
                               "folder (inputs are never modified)")
     if zip_path is not None and Path(zip_path).is_dir():
@@ -219,5 +220,5 @@ def read_zip_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, max_bytes: int, 
     return data
 
 
-__all__ = ["MAX_IMAGE_PIXELS", "OutputError", "check_writable_dir", "check_zip_path", "decode_image", "decoded_mode",
-           "plan_outputs", "read_zip_member"]
+__all__ = ["EXIF_ORIENTATION", "MAX_IMAGE_PIXELS", "OutputError", "check_writable_dir", "check_zip_path",
+           "decode_image", "decoded_mode", "plan_outputs", "read_zip_member", "upright"]

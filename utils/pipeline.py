@@ -2,6 +2,9 @@
 any size or mode, `Restorer.restore_images(...)`; reused by the notebooks, restore.py, the app, the benchmark and
 the tests (the read -> restore -> write -> zip flow is utils.batch_restore). It imports no training code.
 
+The hole is found by the mask network, or given: `restore(image, hole_mask=...)` (any shape: scratches, spots,
+several regions; utils.hole_masks), alone or added to the detected one (`restore_images(..., add_detected=True)`).
+
 Order 'mask-colorize-inpaint' (the design, default): find the hole, colour the image, fill the hole.
 Order 'mask-inpaint-colorize': find the hole, fill it in gray, colour the result.
 The mask and colour networks run at their working size (256 by default); the mask is refined at full size and
@@ -28,6 +31,7 @@ from .checkpoints import load_model, read_config, verify_checksums
 from .configs import PREFILLS
 from .images import IMAGE_SIZE, gray_of
 from .chroma import continue_ring_chroma
+from .hole_masks import hole_mask_array, mask_back, working_mask
 from .hue import HueConfig, match_hue
 from .mask_refine import RefineConfig, refine_mask
 from .runtime import autocast, check_amp, choose_precision, pick_device
@@ -36,6 +40,9 @@ ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
 COLOURS = ("natural", "score")     # the colour net's own hues, or the hue remap at the strength the weights store
 HOLE_COLOURS = ("ring", "net")    # the hole's chroma: continued from its ring, or the pipeline's own
 BACKENDS = ("torch", "onnx")
+# px the detected hole of an image resized to 512x512 is grown by: the resize blends the fill's edge into its
+# surroundings, so the refinement (one exact fill value) misses a ring of 1-2 px that would leak into the fill
+RESIZED_HOLE_GROWTH = 2
 _POOL: ThreadPoolExecutor | None = None
 
 
@@ -254,17 +261,31 @@ class Restorer:
                                else _strength(colour))
         return out
 
-    def restore_batch(self, grays, masks=None, finish: bool = True) -> list[Restoration]:
-        """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks` skips stage 1.
-        finish=False: `restored` before the colour post-process (`finish` applies it; research/colour_frontier.py
-        applies several settings to one network pass). Other images (RGB, other sizes): `restore` or `restore_images`."""
+    def restore_batch(self, grays, masks=None, finish: bool = True, add_detected: bool = False,
+                      grow_detected=0) -> list[Restoration]:
+        """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks`: the holes (one
+        per image, HxW, non-zero = damaged; a None entry: that image's hole is detected), which skips stage 1;
+        add_detected: the detected hole is added to each given one; grow_detected: px the detected hole is grown by
+        (one number, or one per image). finish=False: `restored` before the colour
+        post-process (`finish` applies it; research/colour_frontier.py applies several settings to one network
+        pass). Other images (RGB, other sizes): `restore` or `restore_images`."""
         grays = [np.ascontiguousarray(g) for g in grays]
         for i, g in enumerate(grays):
             if g.dtype != np.uint8 or g.ndim != 2:
                 raise ValueError(f"image {i}: restore_batch takes uint8 gray HxW arrays, got {g.dtype} {g.shape}; "
                                  "Restorer.restore / restore_images take RGB, RGBA or gray uint8 of any size")
-        if masks is None:
-            masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
+        masks = [None] * len(grays) if masks is None else list(masks)
+        if len(masks) != len(grays):
+            raise ValueError(f"restore_batch: {len(grays)} images and {len(masks)} masks")
+        masks = [None if m is None else hole_mask_array(m, g.shape, f"mask {i}")
+                 for i, (g, m) in enumerate(zip(grays, masks))]
+        detect = [i for i, m in enumerate(masks) if m is None or add_detected]
+        if detect:
+            grow = [grow_detected] * len(grays) if np.isscalar(grow_detected) else list(grow_detected)
+            found = predict_masks(self.mask_net, [grays[i] for i in detect], self.sizes["mask"], self.refine, self.amp)
+            for i, f in zip(detect, found):
+                f = _grown(f, int(grow[i]))
+                masks[i] = f if masks[i] is None else masks[i] | f
         if self.order == "mask-colorize-inpaint":
             colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp)
             restored = inpaint(self.inpaint_net, colored, masks, amp=self.amp, prefill_method=self.prefill)
@@ -287,29 +308,57 @@ class Restorer:
             out = continue_ring_chroma(out, mask)
         return out
 
-    def restore(self, image: np.ndarray) -> np.ndarray:
+    def restore(self, image: np.ndarray, hole_mask=None) -> np.ndarray:
         """One damaged image (uint8 gray, RGB or RGBA, any size; the competition's is 512x512 gray) -> the restored
-        RGB image (uint8 HxWx3, the input's size)."""
-        return next(self.restore_images([image], batch_size=1)).restored
+        RGB image (uint8 HxWx3, the input's size). `hole_mask`: where the image is damaged (HxW of the image's
+        size, non-zero = damaged; any shape), filled instead of the detected hole."""
+        item = image if hole_mask is None else (image, hole_mask)
+        return next(self.restore_images([item], batch_size=1)).restored
 
-    def restore_images(self, images: Iterable[np.ndarray], batch_size: int = 4) -> Iterator[Restoration]:
+    def detect_hole(self, image: np.ndarray) -> np.ndarray:
+        """The hole the mask network finds in a damaged image (any size or mode, as `restore` takes it): bool HxW at
+        the image's size (the hole `restore` fills when it is given none)."""
+        image = np.asarray(image)
+        hole = predict_masks(self.mask_net, [to_competition_gray(image)], self.sizes["mask"], self.refine, self.amp)[0]
+        grow = RESIZED_HOLE_GROWTH if image.shape[:2] != (IMAGE_SIZE, IMAGE_SIZE) else 0
+        return mask_back(_grown(hole, grow), *image.shape[:2])
+
+    def restore_images(self, images: Iterable, batch_size: int = 4,
+                       add_detected: bool = False) -> Iterator[Restoration]:
         """Images of any size or mode (uint8 L, RGB or RGBA) -> their `Restoration`s (`.restored`: the RGB image at
-        the input's own size; `.mask`: the predicted hole), in order, `batch_size` at a time (the networks batched,
-        the per-image work in threads). Each is converted to the competition's gray and 512x512 first;
+        the input's own size; `.mask`: the hole filled), in order, `batch_size` at a time (the networks batched,
+        the per-image work in threads). An item may be a pair `(image, hole_mask)`: the hole is then the mask's
+        non-zero pixels (HxW of the image's size), not the detected one, or both with `add_detected`. Each image
+        is converted to the competition's gray and 512x512 first, its mask with it (every damaged pixel kept,
+        utils.hole_masks.working_mask); the detected hole of a resized image is grown by RESIZED_HOLE_GROWTH px.
         `Restoration.competition` keeps the 512x512 result (what a submission holds)."""
-        batch: list[tuple[np.ndarray, tuple]] = []
+        batch: list[tuple[np.ndarray, tuple, np.ndarray | None]] = []
 
         def flush():
-            for (_, shape), r in zip(batch, self.restore_batch([g for g, _ in batch])):
-                yield resize_restoration(r, *shape)
+            rs = self.restore_batch([g for g, _, _ in batch], [None if m is None else working_mask(m, IMAGE_SIZE)
+                                                                for _, _, m in batch], add_detected=add_detected,
+                                    grow_detected=[0 if s == (IMAGE_SIZE, IMAGE_SIZE) else RESIZED_HOLE_GROWTH
+                                                   for _, s, _ in batch])
+            for (_, shape, hole), r in zip(batch, rs):
+                yield resize_restoration(r, *shape, hole=hole, add_detected=add_detected)
             batch.clear()
 
-        for image in images:
-            batch.append((to_competition_gray(image), image.shape[:2]))
+        for item in images:
+            image, hole = item if isinstance(item, tuple) else (item, None)
+            gray = to_competition_gray(image)
+            shape = np.shape(image)[:2]
+            batch.append((gray, shape, None if hole is None else hole_mask_array(hole, shape)))
             if len(batch) >= batch_size:
                 yield from flush()
         if batch:
             yield from flush()
+
+
+def _grown(mask: np.ndarray, px: int) -> np.ndarray:
+    """A bool mask dilated by `px` pixels (a (2px+1)-square), or itself for px = 0."""
+    if px <= 0:
+        return mask
+    return cv2.dilate(mask.astype(np.uint8), np.ones((2 * px + 1, 2 * px + 1), np.uint8)).astype(bool)
 
 
 def _strength(s) -> float:
@@ -351,10 +400,15 @@ def to_competition_gray(image: np.ndarray) -> np.ndarray:
     return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interp)
 
 
-def resize_restoration(r: Restoration, h: int, w: int) -> Restoration:
-    """A 512x512 restoration resized back to an input's own size."""
+def resize_restoration(r: Restoration, h: int, w: int, hole: np.ndarray | None = None,
+                       add_detected: bool = False) -> Restoration:
+    """A 512x512 restoration resized back to an input's own size. `hole`: the hole mask given at that size, which
+    becomes `.mask` as it was given (with the detected hole resized back added, with `add_detected`)."""
     if r.restored.shape[:2] == (h, w):
         return r
     back = lambda a, interp: cv2.resize(a, (w, h), interpolation=interp)  # noqa: E731
-    return Restoration(back(r.restored, cv2.INTER_CUBIC), back(r.mask.astype(np.uint8), cv2.INTER_NEAREST) > 0,
-                       back(r.colorized, cv2.INTER_CUBIC), competition=r.restored)
+    mask = mask_back(r.mask, h, w)
+    if hole is not None:
+        mask = hole | mask if add_detected else hole
+    return Restoration(back(r.restored, cv2.INTER_CUBIC), mask, back(r.colorized, cv2.INTER_CUBIC),
+                       competition=r.restored)
