@@ -7,7 +7,7 @@ DATA ?=
 # glibc malloc tuning doubles CPU training speed (must be set before Python starts)
 export GLIBC_TUNABLES := glibc.malloc.mmap_threshold=4294967296:glibc.malloc.trim_threshold=17179869184
 
-.PHONY: venv run test test-fast gpu-check app lab browser clean-runs
+.PHONY: venv run test test-fast lint gpu-check app lab browser clean-runs
 
 $(BIN)/.installed: requirements.txt pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -34,6 +34,10 @@ browser:
 TEST_WORKERS ?= 2
 test: venv browser
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests research $(TEST_ARGS)
+
+# ruff over the whole tree (rules in pyproject.toml): pyflakes, pycodestyle, isort, bugbear, pyupgrade
+lint: venv
+	$(BIN)/ruff check .
 
 # The unit tests only: no Chromium, no notebooks, no training processes, nothing marked slow (markers on the tests)
 test-fast: venv

@@ -35,9 +35,9 @@ import numpy as np  # noqa: E402
 from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 import utils  # noqa: E402
-from utils.batch_restore import restore_files  # noqa: E402
-from utils.guards import decode_image, read_zip_member  # noqa: E402
-from utils.hole_masks import fit_mask  # noqa: E402
+from utils.core.guards import decode_image, read_zip_member  # noqa: E402
+from utils.inference.batch_restore import restore_files  # noqa: E402
+from utils.inference.hole_masks import fit_mask  # noqa: E402
 
 MAX_UPLOAD_BYTES = 25 * 1024 * 1024          # one upload, or one image inside a batch zip (uncompressed)
 MAX_PIXELS = 40_000_000
@@ -162,7 +162,8 @@ def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, tru
         if gt.ndim == 2:
             gt = np.repeat(gt[..., None], 3, -1)
         if gt.shape[:2] != gray.shape:
-            md += f"\n\nGround truth is {gt.shape[1]}x{gt.shape[0]}, the input {gray.shape[1]}x{gray.shape[0]}: no score."
+            md += (f"\n\nGround truth is {gt.shape[1]}x{gt.shape[0]}, the input {gray.shape[1]}x{gray.shape[0]}: "
+                   "no score.")
         else:
             mask = true_mask if true_mask is not None else (gray != utils.gray_of(gt))
             md += "\n\n" + score_text(gt, r.restored, mask)
@@ -176,7 +177,7 @@ def central_square(rgb: np.ndarray, size: int = utils.IMAGE_SIZE) -> np.ndarray:
     h, w = rgb.shape[:2]
     side = min(h, w)
     y0, x0 = (h - side) // 2, (w - side) // 2
-    crop = rgb[y0:y0 + side, x0:x0 + side]
+    crop = rgb[y0 : y0 + side, x0 : x0 + side]
     if side != size:
         crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_CUBIC)
     return np.ascontiguousarray(crop)
@@ -185,12 +186,17 @@ def central_square(rgb: np.ndarray, size: int = utils.IMAGE_SIZE) -> np.ndarray:
 def crop_note(h: int, w: int, size: int = utils.IMAGE_SIZE) -> str:
     """What `central_square` did to an h x w photo, in words for the page."""
     if h == w:
-        return ("The whole photo" + (f", scaled from {w}x{h} to {size}x{size}" if h != size else f" ({size}x{size})")
-                + ", as the competition's inputs are.")
+        return (
+            "The whole photo"
+            + (f", scaled from {w}x{h} to {size}x{size}" if h != size else f" ({size}x{size})")
+            + ", as the competition's inputs are."
+        )
     side = min(h, w)
     scaled = f", scaled to {size}x{size}" if side != size else ""
-    return (f"The photo's central {side}x{side} square (of {w}x{h}){scaled}, as the competition's inputs are; "
-            "the rest of the photo is left out.")
+    return (
+        f"The photo's central {side}x{side} square (of {w}x{h}){scaled}, as the competition's inputs are; "
+        "the rest of the photo is left out."
+    )
 
 
 def damage_photo(source, seed: int):
@@ -217,9 +223,9 @@ def mark_value(gray: np.ndarray, hole: np.ndarray) -> dict:
     x0, y0, fw, fh = mark_box(*gray.shape)
     small = cv2.resize(gray, (fw, fh), interpolation=cv2.INTER_AREA if fw < gray.shape[1] else cv2.INTER_CUBIC)
     background = np.zeros((MARK_SIZE, MARK_SIZE, 4), np.uint8)
-    background[y0:y0 + fh, x0:x0 + fw] = np.dstack([small, small, small, np.full_like(small, 255)])
+    background[y0 : y0 + fh, x0 : x0 + fw] = np.dstack([small, small, small, np.full_like(small, 255)])
     layer = np.zeros((MARK_SIZE, MARK_SIZE, 4), np.uint8)
-    layer[y0:y0 + fh, x0:x0 + fw][fit_mask(hole, fh, fw)] = DETECTED_RGBA
+    layer[y0 : y0 + fh, x0 : x0 + fw][fit_mask(hole, fh, fw)] = DETECTED_RGBA
     return {"background": background, "layers": [layer], "composite": None}
 
 
@@ -236,12 +242,14 @@ def marks_of(payload, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray] |
     except (UnidentifiedImageError, OSError) as e:
         raise UploadError(f"The marked damage could not be read ({e}); mark it again.") from e
     if layer.shape[:2] != (MARK_SIZE, MARK_SIZE):
-        raise UploadError(f"The marked damage is {layer.shape[1]}x{layer.shape[0]}, the editor's canvas "
-                          f"{MARK_SIZE}x{MARK_SIZE}; upload the image again.")
+        raise UploadError(
+            f"The marked damage is {layer.shape[1]}x{layer.shape[0]}, the editor's canvas "
+            f"{MARK_SIZE}x{MARK_SIZE}; upload the image again."
+        )
     x0, y0, fw, fh = mark_box(*shape)
-    part = layer[y0:y0 + fh, x0:x0 + fw].astype(np.int16)
+    part = layer[y0 : y0 + fh, x0 : x0 + fw].astype(np.int16)
     marked = part[..., 3] > 0
-    painted = marked & (part[..., 0] > part[..., 2])          # red (the brush) over blue (the detection)
+    painted = marked & (part[..., 0] > part[..., 2])  # red (the brush) over blue (the detection)
     return fit_mask(marked & ~painted, *shape), fit_mask(painted, *shape)
 
 
@@ -254,8 +262,10 @@ def chosen_hole(payload, fresh: bool, choice: str, shape) -> tuple[np.ndarray | 
     marks = marks_of(payload, shape) if fresh else None
     if marks is None:
         if choice == "painted":
-            raise UploadError("Nothing painted for this image yet: wait until it shows under 'Mark the damage', "
-                              "paint over the damage, then Restore.")
+            raise UploadError(
+                "Nothing painted for this image yet: wait until it shows under 'Mark the damage', "
+                "paint over the damage, then Restore."
+            )
         return None, "detected hole (no marking for this image yet)"
     detected, painted = marks
     if choice == "painted":
@@ -267,8 +277,10 @@ def chosen_hole(payload, fresh: bool, choice: str, shape) -> tuple[np.ndarray | 
 
 def mark_note(image: np.ndarray, hole: np.ndarray) -> str:
     """What the damage editor shows, for the page."""
-    md = (f"Detected hole: {int(hole.sum())} px, in blue. Paint any other damage in red (brush), erase what is not "
-          "damage (eraser), choose the hole to fill, then Restore.")
+    md = (
+        f"Detected hole: {int(hole.sum())} px, in blue. Paint any other damage in red (brush), erase what is not "
+        "damage (eraser), choose the hole to fill, then Restore."
+    )
     return md + ("\n\n" + COLOUR_UPLOAD_NOTE if is_colour(image) else "")
 
 
@@ -307,19 +319,29 @@ def batch_sources(paths, stack: contextlib.ExitStack):
             zf = stack.enter_context(zipfile.ZipFile(path))
         except (zipfile.BadZipFile, OSError) as e:
             raise UploadError(f"{label}: not a readable zip ({e}).") from e
-        entries = [i for i in zf.infolist() if not i.is_dir() and not Path(i.filename).name.startswith(".")
-                   and Path(i.filename).suffix.lower() in utils.IMAGE_EXTENSIONS]
+        entries = [
+            i
+            for i in zf.infolist()
+            if not i.is_dir()
+            and not Path(i.filename).name.startswith(".")
+            and Path(i.filename).suffix.lower() in utils.IMAGE_EXTENSIONS
+        ]
         if not entries:
             raise UploadError(f"{label}: the zip holds no images.")
         if len(entries) > MAX_ZIP_MEMBERS:
             raise UploadError(f"{label}: {len(entries)} images, the limit is {MAX_ZIP_MEMBERS} per zip.")
         total = sum(i.file_size for i in entries)
         if total > MAX_ZIP_TOTAL_BYTES:
-            raise UploadError(f"{label}: {total / 2**20:.0f} MB uncompressed, the limit is "
-                              f"{MAX_ZIP_TOTAL_BYTES // 2**20} MB per zip.")
+            raise UploadError(
+                f"{label}: {total / 2**20:.0f} MB uncompressed, the limit is {MAX_ZIP_TOTAL_BYTES // 2**20} MB per zip."
+            )
         for info in entries:
-            add(info.filename, lambda zf=zf, info=info, label=label:
-                decode_upload(read_zip_member(zf, info, MAX_UPLOAD_BYTES, label), info.filename))
+            add(
+                info.filename,
+                lambda zf=zf, info=info, label=label: decode_upload(
+                    read_zip_member(zf, info, MAX_UPLOAD_BYTES, label), info.filename
+                ),
+            )
     if len(sources) > MAX_ZIP_MEMBERS:
         raise UploadError(f"{len(sources)} images, the limit is {MAX_ZIP_MEMBERS} per batch.")
     return sources, problems
@@ -329,8 +351,11 @@ def preview(image: np.ndarray) -> np.ndarray:
     """A restoration scaled down for the batch's previews (long side PREVIEW_SIDE px at most)."""
     h, w = image.shape[:2]
     s = PREVIEW_SIDE / max(h, w)
-    return image if s >= 1 else cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))),
-                                           interpolation=cv2.INTER_AREA)
+    return (
+        image
+        if s >= 1
+        else cv2.resize(image, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA)
+    )
 
 
 def restore_uploads(restorer, paths, submission: bool = False, progress=None, colour: str | None = None):
@@ -353,8 +378,13 @@ def restore_uploads(restorer, paths, submission: bool = False, progress=None, co
         if progress is not None:
             sources = progress.tqdm(sources, desc="restoring")
         try:
-            report = restore_files(restorer, sources, out_dir=None if submission else work,
-                                   zip_path=out if submission else None, progress=False)
+            report = restore_files(
+                restorer,
+                sources,
+                out_dir=None if submission else work,
+                zip_path=out if submission else None,
+                progress=False,
+            )
         except utils.NothingRestoredError as e:
             raise UploadError("No image could be read: " + "; ".join(problems + e.failed)) from e
     problems += report.failed
@@ -364,16 +394,21 @@ def restore_uploads(restorer, paths, submission: bool = False, progress=None, co
             for name in report.zipped[:MAX_PREVIEWS]:
                 previews.append((preview(decode_upload(zf.read(name), name)), name))
         done = len(report.zipped)
-        md = (f"Restored {done} image(s) into a validated submission zip, {out.name}: 512x512 PNGs, "
-              f"{colour or 'score'} colours (as `restore.py --zip`).")
+        md = (
+            f"Restored {done} image(s) into a validated submission zip, {out.name}: 512x512 PNGs, "
+            f"{colour or 'score'} colours (as `restore.py --zip`)."
+        )
     else:
         if not report.written:
             raise UploadError("No image could be restored: " + "; ".join(problems))
         utils.zip_folder(work, out)
         previews = [(preview(utils.read_image(p, "RGB")), p.name) for p in report.written[:MAX_PREVIEWS]]
         done = len(report.written)
-        md = (f"Restored {done} image(s), each at its own size" + (f" ({colour} colours)" if colour else "")
-              + f", into {out.name}.")
+        md = (
+            f"Restored {done} image(s), each at its own size"
+            + (f" ({colour} colours)" if colour else "")
+            + f", into {out.name}."
+        )
     if done > len(previews):
         md += f" The first {len(previews)} are shown."
     if problems:
@@ -403,13 +438,17 @@ def sample_examples(folder: Path, n: int = 3) -> list[list[str]]:
     return rows
 
 
-COLOUR_INFO = ("natural: the colour net's own hues; score: its hues remapped part of the way towards the training "
-               "photos' mean hue histogram, for the competition's score (it can paint hues a person would not; "
-               "docs/colour_experiments.md)")
+COLOUR_INFO = (
+    "natural: the colour net's own hues; score: its hues remapped part of the way towards the training "
+    "photos' mean hue histogram, for the competition's score (it can paint hues a person would not; "
+    "docs/colour_experiments.md)"
+)
 
 
-MARK_INFO = ("Blue: the detected hole. Paint the damage in red with the brush (scratches, tears, spots; any number), "
-             "erase what is not damage with the eraser.")
+MARK_INFO = (
+    "Blue: the detected hole. Paint the damage in red with the brush (scratches, tears, spots; any number), "
+    "erase what is not damage with the eraser."
+)
 
 
 def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural"):
@@ -423,6 +462,7 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                 return fn(*args, **kwargs)
             except (UploadError, utils.DataError, utils.SubmissionError) as e:
                 return (*([None] * (n_out - 1)), f"⚠️ {e}")
+
         return wrapper
 
     # the image listeners take the uploads unprocessed (preprocess=False): Gradio's Image would open them with PIL
@@ -443,52 +483,79 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
         gt_path, _ = upload_of(gt_payload)
         gt = load_upload(gt_path, "ground truth") if gt_path else None
         hole, note = chosen_hole(marks, marked_for == path, hole_choice, image.shape[:2])
-        return restore_array(restorers[colours], image, gt, colour=colours, name=name, hole_mask=hole,
-                             hole_note=note)
+        return restore_array(restorers[colours], image, gt, colour=colours, name=name, hole_mask=hole, hole_note=note)
 
     def on_damage(payload, seed, colours=colour):
         path, name = upload_of(payload)
-        seed = int(seed or 0)                  # an emptied field: seed 0
+        seed = int(seed or 0)  # an emptied field: seed 0
         rgb = load_upload(path, "photo")
         gray, gt, mask = damage_photo(rgb, seed)
         stem = Path(safe_name(name or "photo")).stem
-        overlay, colorized, restored, out, md = restore_array(restorers[colours], gray, gt, true_mask=mask,
-                                                              colour=colours, name=f"{stem}_seed{seed}.png")
+        overlay, colorized, restored, out, md = restore_array(
+            restorers[colours], gray, gt, true_mask=mask, colour=colours, name=f"{stem}_seed{seed}.png"
+        )
         md = crop_note(*rgb.shape[:2]) + f" Damage seed {seed}.\n\n" + md
         return gray, gt, overlay, colorized, restored, out, md
 
-    def on_batch(paths, colours=colour, kind="photos", progress=gr.Progress()):
-        if kind == "submission":        # a submission is scored: its colours are the score's, as restore.py --zip
+    def on_batch(paths, colours=colour, kind="photos", progress=gr.Progress()):  # noqa: B008 (Gradio's idiom)
+        if kind == "submission":  # a submission is scored: its colours are the score's, as restore.py --zip
             return restore_uploads(restorers["score"], paths, True, progress, colour="score")
         return restore_uploads(restorers[colours], paths, False, progress, colour=colours)
 
     # Gradio's own copies of uploads and results are deleted after 10 minutes (and at restart)
     with gr.Blocks(title="Image-Restore", delete_cache=(300, 600)) as demo:
-        gr.Markdown("# Image-Restore\nDamaged grayscale photo in, restored colour photo out: "
-                    "the hole (detected, or painted by you), the colorized image and the final restoration.")
+        gr.Markdown(
+            "# Image-Restore\nDamaged grayscale photo in, restored colour photo out: "
+            "the hole (detected, or painted by you), the colorized image and the final restoration."
+        )
         colours = gr.Radio(list(restorers), value=colour, label="Colours", info=COLOUR_INFO, elem_id="colours")
         with gr.Tabs():
             with gr.Tab("Restore"):
                 with gr.Row():
-                    in_file = gr.Image(label="Damaged grayscale image", type="filepath", image_mode=None,
-                                       sources=["upload", "clipboard"], format="png", elem_id="input-file")
-                    gt_file = gr.Image(label="Ground truth (optional, for the score)", type="filepath", image_mode=None,
-                                       sources=["upload", "clipboard"], format="png", elem_id="gt-file")
+                    in_file = gr.Image(
+                        label="Damaged grayscale image",
+                        type="filepath",
+                        image_mode=None,
+                        sources=["upload", "clipboard"],
+                        format="png",
+                        elem_id="input-file",
+                    )
+                    gt_file = gr.Image(
+                        label="Ground truth (optional, for the score)",
+                        type="filepath",
+                        image_mode=None,
+                        sources=["upload", "clipboard"],
+                        format="png",
+                        elem_id="gt-file",
+                    )
                 with gr.Row():
                     # one layer on a canvas of the working size: the detection in blue, the brush in red
                     # (mark_value, marks_of); no crop or resize tools (the marks must stay on the image's pixels)
-                    mark = gr.ImageEditor(label="Mark the damage", type="numpy", image_mode="RGBA", format="png",
-                                          sources=(), transforms=(), layers=False, fixed_canvas=True,
-                                          canvas_size=(MARK_SIZE, MARK_SIZE), height=620, scale=3,
-                                          brush=gr.Brush(colors=[("rgb({}, {}, {})".format(*PAINT_RGB), 0.8)],
-                                                         default_size=5, color_mode="fixed"),
-                                          eraser=gr.Eraser(default_size=12), elem_id="mark")
+                    mark = gr.ImageEditor(
+                        label="Mark the damage",
+                        type="numpy",
+                        image_mode="RGBA",
+                        format="png",
+                        sources=(),
+                        transforms=(),
+                        layers=False,
+                        fixed_canvas=True,
+                        canvas_size=(MARK_SIZE, MARK_SIZE),
+                        height=620,
+                        scale=3,
+                        brush=gr.Brush(
+                            colors=[("rgb({}, {}, {})".format(*PAINT_RGB), 0.8)], default_size=5, color_mode="fixed"
+                        ),
+                        eraser=gr.Eraser(default_size=12),
+                        elem_id="mark",
+                    )
                     with gr.Column(scale=1, min_width=240):
-                        hole_from = gr.Radio(HOLE_CHOICES, value="both", label="Hole to fill", info=MARK_INFO,
-                                             elem_id="hole-from")
+                        hole_from = gr.Radio(
+                            HOLE_CHOICES, value="both", label="Hole to fill", info=MARK_INFO, elem_id="hole-from"
+                        )
                         mark_status = gr.Markdown(elem_id="mark-status")
                         go = gr.Button("Restore", variant="primary", elem_id="restore-btn")
-                marked_for = gr.State(None)        # the upload the editor's image and layer belong to
+                marked_for = gr.State(None)  # the upload the editor's image and layer belong to
                 status = gr.Markdown(elem_id="status")
                 with gr.Row():
                     mask_img = gr.Image(label="Hole filled", format="png", interactive=False, elem_id="mask-out")
@@ -496,43 +563,85 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                     res_img = gr.Image(label="Restored", format="png", interactive=False, elem_id="restored-out")
                 download = gr.File(label="Download the restored PNG", interactive=False, elem_id="download")
                 if examples_dir is not None:
-                    gr.Examples(sample_examples(examples_dir), inputs=[in_file, gt_file], label="Samples (with ground truth)")
+                    gr.Examples(
+                        sample_examples(examples_dir), inputs=[in_file, gt_file], label="Samples (with ground truth)"
+                    )
                 in_file.change(guarded(on_upload, 3), [in_file], [mark, marked_for, mark_status], preprocess=False)
-                go.click(guarded(on_restore, 5), [in_file, gt_file, colours, mark, hole_from, marked_for],
-                         [mask_img, col_img, res_img, download, status], preprocess=False)
+                go.click(
+                    guarded(on_restore, 5),
+                    [in_file, gt_file, colours, mark, hole_from, marked_for],
+                    [mask_img, col_img, res_img, download, status],
+                    preprocess=False,
+                )
             with gr.Tab("Damage a colour photo"):
                 with gr.Row():
-                    photo = gr.Image(label="Colour photo", type="filepath", image_mode=None,
-                                     sources=["upload", "clipboard"], format="png", elem_id="photo-file")
+                    photo = gr.Image(
+                        label="Colour photo",
+                        type="filepath",
+                        image_mode=None,
+                        sources=["upload", "clipboard"],
+                        format="png",
+                        elem_id="photo-file",
+                    )
                     seed = gr.Number(value=0, precision=0, label="Damage seed")
-                gr.Markdown("The photo's central square is taken and scaled to 512x512, the competition's size (a "
-                            "square photo is taken whole); it is damaged with the competition's polygon generator "
-                            "and restored.")
+                gr.Markdown(
+                    "The photo's central square is taken and scaled to 512x512, the competition's size (a "
+                    "square photo is taken whole); it is damaged with the competition's polygon generator "
+                    "and restored."
+                )
                 go2 = gr.Button("Damage and restore", variant="primary", elem_id="damage-btn")
                 status2 = gr.Markdown(elem_id="status-damage")
                 with gr.Row():
                     dmg_img = gr.Image(label="Damaged input", format="png", interactive=False)
-                    truth2 = gr.Image(label="Ground truth (the photo's central square)", format="png",
-                                      interactive=False, elem_id="truth-damage")
+                    truth2 = gr.Image(
+                        label="Ground truth (the photo's central square)",
+                        format="png",
+                        interactive=False,
+                        elem_id="truth-damage",
+                    )
                     mask2 = gr.Image(label="Detected hole", format="png", interactive=False)
                     col2 = gr.Image(label="Colorized", format="png", interactive=False)
                     res2 = gr.Image(label="Restored", format="png", interactive=False, elem_id="restored-damage")
                 download2 = gr.File(label="Download the restored PNG", interactive=False, elem_id="download-damage")
-                go2.click(guarded(on_damage, 7), [photo, seed, colours],
-                          [dmg_img, truth2, mask2, col2, res2, download2, status2], preprocess=False)
+                go2.click(
+                    guarded(on_damage, 7),
+                    [photo, seed, colours],
+                    [dmg_img, truth2, mask2, col2, res2, download2, status2],
+                    preprocess=False,
+                )
             with gr.Tab("Batch"):
-                gr.Markdown("The hole is detected in each image; to mark the damage yourself, use the Restore "
-                            "tab, or `restore.py --hole-masks`.")
-                batch_in = gr.File(label="Damaged grayscale images, or zips of them", file_count="multiple",
-                                   file_types=["image", ".zip"], type="filepath", elem_id="batch-files")
-                batch_kind = gr.Radio([("restored photos, each at its own size (a zip)", "photos"),
-                                       ("competition submission zip (512x512 PNGs, score colours, validated)",
-                                        "submission")], value="photos", label="Output", elem_id="batch-kind")
+                gr.Markdown(
+                    "The hole is detected in each image; to mark the damage yourself, use the Restore "
+                    "tab, or `restore.py --hole-masks`."
+                )
+                batch_in = gr.File(
+                    label="Damaged grayscale images, or zips of them",
+                    file_count="multiple",
+                    file_types=["image", ".zip"],
+                    type="filepath",
+                    elem_id="batch-files",
+                )
+                batch_kind = gr.Radio(
+                    [
+                        ("restored photos, each at its own size (a zip)", "photos"),
+                        ("competition submission zip (512x512 PNGs, score colours, validated)", "submission"),
+                    ],
+                    value="photos",
+                    label="Output",
+                    elem_id="batch-kind",
+                )
                 go3 = gr.Button("Restore all", variant="primary", elem_id="batch-btn")
                 status3 = gr.Markdown(elem_id="status-batch")
                 zip_out = gr.File(label="Download", interactive=False, elem_id="zip-out")
-                previews = gr.Gallery(label="Restored", columns=6, fit_columns=False, height=300,
-                                      object_fit="contain", interactive=False, elem_id="batch-previews")
+                previews = gr.Gallery(
+                    label="Restored",
+                    columns=6,
+                    fit_columns=False,
+                    height=300,
+                    object_fit="contain",
+                    interactive=False,
+                    elem_id="batch-previews",
+                )
                 go3.click(guarded(on_batch, 3), [batch_in, colours, batch_kind], [zip_out, previews, status3])
     return demo
 
@@ -543,19 +652,29 @@ def main(argv=None) -> int:
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=7860)
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    ap.add_argument("--backend", default=os.environ.get("IMAGE_RESTORE_BACKEND", "torch"), choices=["torch", "onnx"],
-                    help="torch (CPU or CUDA) or onnx (onnxruntime, CPU); default $IMAGE_RESTORE_BACKEND, else torch")
-    ap.add_argument("--colour", default="natural", choices=list(utils.pipeline.COLOURS),
-                    help="the page's starting Colours choice (natural: the colour net's own hues; score: for the "
-                         "competition's score); every tab uses the choice")
+    ap.add_argument(
+        "--backend",
+        default=os.environ.get("IMAGE_RESTORE_BACKEND", "torch"),
+        choices=["torch", "onnx"],
+        help="torch (CPU or CUDA) or onnx (onnxruntime, CPU); default $IMAGE_RESTORE_BACKEND, else torch",
+    )
+    ap.add_argument(
+        "--colour",
+        default="natural",
+        choices=list(utils.pipeline.COLOURS),
+        help="the page's starting Colours choice (natural: the colour net's own hues; score: for the "
+        "competition's score); every tab uses the choice",
+    )
     args = ap.parse_args(argv)
-    from utils.runtime import tune_malloc
+    from utils.core.runtime import tune_malloc
 
     tune_malloc()
     weights = utils.default_weights(args.weights)
     if weights is None:
-        print(f"error: no complete set of mask/color/inpaint checkpoints in {args.weights or 'weights/ or checkpoints/'}",
-              file=sys.stderr)
+        print(
+            f"error: no complete set of mask/color/inpaint checkpoints in {args.weights or 'weights/ or checkpoints/'}",
+            file=sys.stderr,
+        )
         return 2
     try:
         restorer = utils.Restorer.from_dir(weights, device=args.device, backend=args.backend, colour="score")
@@ -566,10 +685,21 @@ def main(argv=None) -> int:
     atexit.register(shutil.rmtree, samples, True)
     demo = build_app(restorer, samples, args.colour)
     # quiet: Gradio's own lines would suggest share=True (a public link) for this offline, local app
-    demo.queue().launch(server_name=args.host, server_port=args.port, share=False, show_error=True,
-                        max_file_size="50mb", ssr_mode=False, quiet=True, prevent_thread_lock=True)
-    print(f"Image-Restore app running on http://{args.host}:{demo.server_port} (weights: {weights}, backend: "
-          f"{args.backend}; offline, on this machine only). Ctrl-C to stop.", flush=True)
+    demo.queue().launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=False,
+        show_error=True,
+        max_file_size="50mb",
+        ssr_mode=False,
+        quiet=True,
+        prevent_thread_lock=True,
+    )
+    print(
+        f"Image-Restore app running on http://{args.host}:{demo.server_port} (weights: {weights}, backend: "
+        f"{args.backend}; offline, on this machine only). Ctrl-C to stop.",
+        flush=True,
+    )
     try:
         demo.block_thread()
     except KeyboardInterrupt:

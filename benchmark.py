@@ -10,7 +10,7 @@ data (the data dir's train_gt with the same on-the-fly damage) for --baseline-mi
 the wall time on an idle machine), or loaded from --baseline-dir; an interrupted training resumes from
 baseline.train_state.pt there. Timings are medians of --repeats single-image calls in this process after a
 warm-up, on the device the weights run on (CPU unless --device says otherwise). The pipeline runs with each
-of --backends (torch; onnx: onnxruntime on the CPU, see utils/onnx_backend.py), scored and timed, plus a table
+of --backends (torch; onnx: onnxruntime on the CPU, see utils/inference/onnx_backend.py), scored and timed, plus a table
 of its per-image time at batch 1 and at --batch-size (restore.py's default batch): the three networks, mask
 refinement, Telea and hue matching, all of the pipeline but the PNG reading and writing.
 """
@@ -22,7 +22,7 @@ import math
 import sys
 from pathlib import Path
 
-from restore import colour_setting   # restore.py beside this file: --colour natural, score or a strength
+from restore import colour_setting  # restore.py beside this file: --colour natural, score or a strength
 
 
 def int_at_least(low: int):
@@ -52,30 +52,54 @@ def minutes(text: str) -> float:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data-dir", default=None, help="dataset with test_gt/ and test_mask/ (default: $IMAGE_RESTORE_DATA or data/)")
+    ap.add_argument(
+        "--data-dir", default=None, help="dataset with test_gt/ and test_mask/ (default: $IMAGE_RESTORE_DATA or data/)"
+    )
     ap.add_argument("--weights", default=None, help="pipeline checkpoints (default: weights/, else checkpoints/)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
-    ap.add_argument("--limit", type=int_at_least(1), default=None, help="score only the first N test images (1 or more)")
+    ap.add_argument(
+        "--limit", type=int_at_least(1), default=None, help="score only the first N test images (1 or more)"
+    )
     ap.add_argument("--repeats", type=int_at_least(1), default=5, help="timed calls per median (1 or more)")
-    ap.add_argument("--threads", type=int_at_least(1), default=None,
-                    help="torch CPU threads, 1 or more (default: torch's own)")
+    ap.add_argument(
+        "--threads", type=int_at_least(1), default=None, help="torch CPU threads, 1 or more (default: torch's own)"
+    )
     ap.add_argument("--backends", default="torch,onnx", help="pipeline backends to score and time (comma-separated)")
-    ap.add_argument("--batch-size", type=int_at_least(1), default=4, help="batch of the batched per-image timing (1 or more)")
-    ap.add_argument("--baseline-minutes", type=minutes, default=0.0, help="train the competition baseline this long (0: skip unless --baseline-dir has it)")
+    ap.add_argument(
+        "--batch-size", type=int_at_least(1), default=4, help="batch of the batched per-image timing (1 or more)"
+    )
+    ap.add_argument(
+        "--baseline-minutes",
+        type=minutes,
+        default=0.0,
+        help="train the competition baseline this long (0: skip unless --baseline-dir has it)",
+    )
     ap.add_argument("--baseline-dir", default="checkpoints/baseline")
-    ap.add_argument("--baseline-encoder", default="resnet34", help="timm encoder of the baseline's two UNets (the competition used resnet34)")
-    ap.add_argument("--colour", type=colour_setting, default="score",
-                    help="the pipeline's colours: score (default, what a submission holds), natural, or a hue-remap "
-                         "strength in [0, 1] (research/colour_frontier.py compares settings)")
-    ap.add_argument("--hole-figure", default=None, help="also draw the hole-colour figure (ring vs hole chroma, ours "
-                    "against the truth) into this PNG")
+    ap.add_argument(
+        "--baseline-encoder",
+        default="resnet34",
+        help="timm encoder of the baseline's two UNets (the competition used resnet34)",
+    )
+    ap.add_argument(
+        "--colour",
+        type=colour_setting,
+        default="score",
+        help="the pipeline's colours: score (default, what a submission holds), natural, or a hue-remap "
+        "strength in [0, 1] (research/colour_frontier.py compares settings)",
+    )
+    ap.add_argument(
+        "--hole-figure",
+        default=None,
+        help="also draw the hole-colour figure (ring vs hole chroma, ours against the truth) into this PNG",
+    )
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
 
     import utils
+
     try:
         return run(args)
-    except utils.DataError as e:        # a bad data dir or image: one line naming the file, as restore.py says it
+    except utils.DataError as e:  # a bad data dir or image: one line naming the file, as restore.py says it
         print(f"error: {e}", file=sys.stderr)
         return 2
 
@@ -86,8 +110,8 @@ def run(args) -> int:
     from tqdm.auto import tqdm
 
     import utils
-    from utils.baselines import BASELINE_IMPL, CompetitionBaseline, baseline_restore, train_baseline
-    from utils.runtime import tune_malloc
+    from research.competition_baseline import BASELINE_IMPL, CompetitionBaseline, baseline_restore, train_baseline
+    from utils.core.runtime import tune_malloc
 
     tune_malloc()
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
@@ -98,8 +122,10 @@ def run(args) -> int:
         torch.set_num_threads(args.threads)
     data = utils.resolve_data_dir(args.data_dir)
     if not data.is_dir():
-        print(f"error: {data}: data folder not found (give --data-dir, or set {utils.datasets.DATA_DIR_ENV})",
-              file=sys.stderr)
+        print(
+            f"error: {data}: data folder not found (give --data-dir, or set {utils.datasets.DATA_DIR_ENV})",
+            file=sys.stderr,
+        )
         return 2
     test = utils.load_test_table(data)
     names = [Path(p).name for p in test.input_image_path][: args.limit]
@@ -117,38 +143,65 @@ def run(args) -> int:
     if weights is None:
         print("error: no pipeline weights in weights/ or checkpoints/", file=sys.stderr)
         return 2
-    restorers = {b: utils.Restorer.from_dir(weights, device=args.device if b == "torch" else "cpu", backend=b,
-                                            colour=args.colour) for b in backends}
+    restorers = {
+        b: utils.Restorer.from_dir(
+            weights, device=args.device if b == "torch" else "cpu", backend=b, colour=args.colour
+        )
+        for b in backends
+    }
     restorer = restorers[backends[0]]
-    other_order = utils.Restorer.from_dir(weights, device=args.device, order="mask-inpaint-colorize", backend=backends[0],
-                                          colour=args.colour)
-    methods = {("pipeline (ours)" if b == "torch" else f"pipeline (ours), {b} backend"):
-               (lambda i, r=r: r.restore(grays[i])) for b, r in restorers.items()}
-    methods.update({
-        "ours, order mask-inpaint-colorize": lambda i: other_order.restore(grays[i]),
-        "gray copy": lambda i: utils.gray_copy(grays[i]),
-        "Telea, known mask": lambda i: utils.telea(grays[i], masks[i]),
-    })
+    other_order = utils.Restorer.from_dir(
+        weights, device=args.device, order="mask-inpaint-colorize", backend=backends[0], colour=args.colour
+    )
+    methods = {
+        ("pipeline (ours)" if b == "torch" else f"pipeline (ours), {b} backend"): (lambda i, r=r: r.restore(grays[i]))
+        for b, r in restorers.items()
+    }
+    methods.update(
+        {
+            "ours, order mask-inpaint-colorize": lambda i: other_order.restore(grays[i]),
+            "gray copy": lambda i: utils.gray_copy(grays[i]),
+            "Telea, known mask": lambda i: utils.telea(grays[i], masks[i]),
+        }
+    )
 
     base_dir = Path(args.baseline_dir)
     baseline, base_info = None, None
     if args.baseline_minutes > 0:
         table = utils.load_train_table(data)
-        train_ds = utils.SyntheticDamageDataset(list(table.gt_image_path), utils.DamageConfig(train_style_share=0.1),
-                                                size=256, seed=0, repeats=5)
+        train_ds = utils.SyntheticDamageDataset(
+            list(table.gt_image_path), utils.DamageConfig(train_style_share=0.1), size=256, seed=0, repeats=5
+        )
         baseline = CompetitionBaseline(encoder=args.baseline_encoder)
-        base_info = train_baseline(baseline, train_ds, args.baseline_minutes, device=utils.pick_device(args.device),
-                                   state_path=base_dir / "baseline.train_state.pt")
+        base_info = train_baseline(
+            baseline,
+            train_ds,
+            args.baseline_minutes,
+            device=utils.pick_device(args.device),
+            state_path=base_dir / "baseline.train_state.pt",
+        )
         base_info["encoder"] = args.baseline_encoder
-        utils.save_model(baseline, {"arch": "CompetitionBaseline", "impl": BASELINE_IMPL, "encoder": args.baseline_encoder,
-                                    "training": base_info}, base_dir / "baseline")
+        utils.save_model(
+            baseline,
+            {
+                "arch": "CompetitionBaseline",
+                "impl": BASELINE_IMPL,
+                "encoder": args.baseline_encoder,
+                "training": base_info,
+            },
+            base_dir / "baseline",
+        )
     elif (base_dir / "baseline.safetensors").is_file():
         from safetensors.torch import load_file
+
         base_cfg = json.loads((base_dir / "baseline.json").read_text())
         if base_cfg.get("impl") != BASELINE_IMPL:
-            print(f"error: {base_dir / 'baseline.json'}: a baseline of an older implementation (before it was built "
-                  "with segmentation_models_pytorch); train it again with --baseline-minutes into another "
-                  "--baseline-dir", file=sys.stderr)
+            print(
+                f"error: {base_dir / 'baseline.json'}: a baseline of an older implementation (before it was built "
+                "with segmentation_models_pytorch); train it again with --baseline-minutes into another "
+                "--baseline-dir",
+                file=sys.stderr,
+            )
             return 2
         baseline = CompetitionBaseline(encoder=base_cfg.get("encoder", "resnet34"))
         baseline.load_state_dict(load_file(str(base_dir / "baseline.safetensors")))
@@ -163,10 +216,10 @@ def run(args) -> int:
     rows, mask_iou, outputs = [], None, {}
     for name, fn in methods.items():
         preds = [fn(i) for i in tqdm(range(len(names)), desc=name, leave=False)]
-        if name in (next(iter(methods)), "ours, order mask-inpaint-colorize"):    # for the hole-colour figure
+        if name in (next(iter(methods)), "ours, order mask-inpaint-colorize"):  # for the hole-colour figure
             outputs[name] = preds
         table = utils.score_arrays(gts, preds, masks, names)
-        ms = utils.median_ms(lambda: fn(0), repeats=args.repeats, warmup=1)
+        ms = utils.median_ms(lambda fn=fn: fn(0), repeats=args.repeats, warmup=1)
         rows.append({"method": name, **utils.summarize(table), "ms_per_image": ms})
     pred_masks = [r.mask for r in restorer.restore_batch(grays)]
     stats = pd.DataFrame([utils.mask_stats(p, t) for p, t in zip(pred_masks, masks)])
@@ -176,15 +229,25 @@ def run(args) -> int:
         utils.plot_hole_colour(outputs, gts, masks, args.hole_figure)
 
     bs = max(1, min(args.batch_size, len(names)))
-    speed = pd.DataFrame([{"backend": b,
-                           "ms_per_image_batch1": utils.median_ms(lambda r=r: r.restore(grays[0]), repeats=args.repeats),
-                           f"ms_per_image_batch{bs}": utils.median_ms(lambda r=r: r.restore_batch(grays[:bs]),
-                                                                      repeats=args.repeats) / bs}
-                          for b, r in restorers.items()]).set_index("backend")
+    speed = pd.DataFrame(
+        [
+            {
+                "backend": b,
+                "ms_per_image_batch1": utils.median_ms(lambda r=r: r.restore(grays[0]), repeats=args.repeats),
+                f"ms_per_image_batch{bs}": utils.median_ms(
+                    lambda r=r: r.restore_batch(grays[:bs]), repeats=args.repeats
+                )
+                / bs,
+            }
+            for b, r in restorers.items()
+        ]
+    ).set_index("backend")
 
     result = pd.DataFrame(rows).set_index("method")
-    print(f"data: {data}   images: {len(names)}   weights: {weights}   device: {args.device}   "
-          f"torch threads: {torch.get_num_threads()}")
+    print(
+        f"data: {data}   images: {len(names)}   weights: {weights}   device: {args.device}   "
+        f"torch threads: {torch.get_num_threads()}"
+    )
     print(result.round(4).to_string())
     print("\nwhole pipeline, per image (median of --repeats after a warm-up):")
     print(speed.round(1).to_string())
@@ -194,12 +257,21 @@ def run(args) -> int:
     if base_info:
         print(f"competition baseline training: {base_info}")
     if args.json:
-        utils.save_json(args.json, {"data": str(data), "images": len(names), "weights": str(weights),
-                                    "threads": torch.get_num_threads(), "device": args.device,
-                                    "results": result.round(5).to_dict(orient="index"), "mask": mask_iou,
-                                    "pipeline_ms_per_image": speed.round(2).to_dict(orient="index"),
-                                    "baseline_training": base_info,
-                                    "colour": args.colour})
+        utils.save_json(
+            args.json,
+            {
+                "data": str(data),
+                "images": len(names),
+                "weights": str(weights),
+                "threads": torch.get_num_threads(),
+                "device": args.device,
+                "results": result.round(5).to_dict(orient="index"),
+                "mask": mask_iou,
+                "pipeline_ms_per_image": speed.round(2).to_dict(orient="index"),
+                "baseline_training": base_info,
+                "colour": args.colour,
+            },
+        )
     return 0
 
 

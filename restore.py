@@ -9,11 +9,11 @@ Every PNG/JPEG in INPUT_DIR is restored to OUTPUT_DIR/<name>.png. Before any wor
 two inputs that would write the same file (photo.png, photo.jpg), an output that would replace an input
 (OUTPUT_DIR = INPUT_DIR) or a restoration (--masks = OUTPUT_DIR), an output folder or --zip that cannot be
 written, a folder where an output file would go: an error naming them, exit code 2, nothing written. Inputs
-of another mode are converted to gray; inputs of another size are processed at 512x512 and resized back. A
-file that cannot be read is reported by name and skipped while the rest are restored; the exit code is then
-1. Outputs are written atomically. --zip also writes a flat submission zip of the 512x512 restorations (validated); --masks writes
-each predicted mask as a 0/255 PNG. --backend onnx runs the mask and colour networks in onnxruntime on the CPU (exported
-on first use into <weights>/onnx/, verified at every load; see utils/onnx_backend.py). Output PNGs are written
+of another mode are converted to gray; inputs of another size are processed at 512x512 and resized back. A file that
+cannot be read is reported by name and skipped while the rest are restored; the exit code is then 1. Outputs are written
+atomically. --zip also writes a flat submission zip of the 512x512 restorations (validated); --masks writes each
+predicted mask as a 0/255 PNG. --backend onnx runs the mask and colour networks in onnxruntime on the CPU (exported on
+first use into <weights>/onnx/, verified at every load; see utils/inference/onnx_backend.py). Output PNGs are written
 with zlib level 1 (4x faster than PIL's default 6, files about 10% larger; the pixels are the same).
 --hole-masks DIR gives the damage instead of detecting it: DIR/<input stem>.png for every input, a one-channel PNG
 (mode L or 1) of the input's size, non-zero where it is damaged (any shape: scratches, spots, several regions);
@@ -25,6 +25,7 @@ more and looks less natural; a number in [0, 1] sets the remap's strength (docs/
 Ctrl-C or SIGTERM stops it cleanly: the images already written stay, no temporary file is left and no zip is
 written; exit code 130 (Ctrl-C) or 143 (SIGTERM).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,6 +37,7 @@ from pathlib import Path
 
 def int_at_least(low: int):
     """An argparse type: an integer of `low` or more (argparse names the option in its error, exit code 2)."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -44,6 +46,7 @@ def int_at_least(low: int):
         if value < low:
             raise argparse.ArgumentTypeError(f"expected an integer of {low} or more, got {value}")
         return value
+
     parse.__name__ = f"integer >= {low}"
     return parse
 
@@ -66,7 +69,7 @@ class Interrupted(KeyboardInterrupt):
 
 
 def _terminate(signum, frame):
-    signal.signal(signum, signal.SIG_IGN)      # a second SIGTERM does not cut the clean-up short
+    signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM does not cut the clean-up short
     raise Interrupted(signum)
 
 
@@ -79,21 +82,38 @@ def parse_args(argv=None):
     ap.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     ap.add_argument("--batch-size", type=int_at_least(1), default=4, help="images per network call (1 or more)")
     ap.add_argument("--masks", type=Path, default=None, help="write the holes filled (0/255 PNG) here")
-    ap.add_argument("--hole-masks", type=Path, default=None, metavar="DIR",
-                    help="where the damage is, instead of detecting it: DIR/<input stem>.png per input, one channel "
-                         "(L or 1), the input's size, non-zero = damaged")
-    ap.add_argument("--add-detected", action="store_true",
-                    help="with --hole-masks: also fill the hole the mask network finds")
-    ap.add_argument("--order", default="mask-colorize-inpaint", choices=["mask-colorize-inpaint", "mask-inpaint-colorize"])
-    ap.add_argument("--colour", type=colour_setting, default=None,
-                    help="natural (default without --zip): the colour net's own hues, for photos to look at; score "
-                         "(default with --zip): the hue remap towards the training photos' mean hue histogram at the "
-                         "strength the weights store, chosen for the competition's score (other hues than a person "
-                         "would paint); or a remap strength in [0, 1] (docs/colour_experiments.md)")
-    ap.add_argument("--backend", default="torch", choices=["torch", "onnx"],
-                    help="torch (CPU or CUDA) or onnx (onnxruntime, CPU)")
-    ap.add_argument("--threads", type=int_at_least(1), default=None,
-                    help="CPU threads, 1 or more (default: torch's own, one per core)")
+    ap.add_argument(
+        "--hole-masks",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the damage is, instead of detecting it: DIR/<input stem>.png per input, one channel "
+        "(L or 1), the input's size, non-zero = damaged",
+    )
+    ap.add_argument(
+        "--add-detected", action="store_true", help="with --hole-masks: also fill the hole the mask network finds"
+    )
+    ap.add_argument(
+        "--order", default="mask-colorize-inpaint", choices=["mask-colorize-inpaint", "mask-inpaint-colorize"]
+    )
+    ap.add_argument(
+        "--colour",
+        type=colour_setting,
+        default=None,
+        help="natural (default without --zip): the colour net's own hues, for photos to look at; score "
+        "(default with --zip): the hue remap towards the training photos' mean hue histogram at the "
+        "strength the weights store, chosen for the competition's score (other hues than a person "
+        "would paint); or a remap strength in [0, 1] (docs/colour_experiments.md)",
+    )
+    ap.add_argument(
+        "--backend", default="torch", choices=["torch", "onnx"], help="torch (CPU or CUDA) or onnx (onnxruntime, CPU)"
+    )
+    ap.add_argument(
+        "--threads",
+        type=int_at_least(1),
+        default=None,
+        help="CPU threads, 1 or more (default: torch's own, one per core)",
+    )
     args = ap.parse_args(argv)
     if args.add_detected and args.hole_masks is None:
         ap.error("--add-detected adds the detected hole to the --hole-masks ones; give --hole-masks DIR")
@@ -104,9 +124,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     # SIGTERM (kill, a scheduler's stop) takes the Ctrl-C path: the atomic writes and the zip remove their
     # temporary files on the way out, and the run ends with one line instead of a traceback
-    in_main_thread = threading.current_thread() is threading.main_thread()   # (signal handlers only there)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # (signal handlers only there)
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main_thread else None
-    run = {}      # _main puts the batch's report here, so that an interruption can say how far it got
+    run = {}  # _main puts the batch's report here, so that an interruption can say how far it got
     try:
         return _main(args, run)
     except KeyboardInterrupt as e:
@@ -114,7 +134,7 @@ def main(argv=None) -> int:
         done = f"{len(run['report'].written)} of {run['total']}" if "report" in run else "0"
         no_zip = f"; {args.zip} not written" if args.zip and not run.get("finished") else ""
         print(f"\ninterrupted: {done} restored; nothing half-written left{no_zip}", file=sys.stderr)
-        return 128 + int(signum)      # 130 for Ctrl-C, 143 for SIGTERM
+        return 128 + int(signum)  # 130 for Ctrl-C, 143 for SIGTERM
     finally:
         if in_main_thread:
             signal.signal(signal.SIGTERM, previous)
@@ -124,19 +144,21 @@ def _main(args, run: dict) -> int:
     import torch
 
     import utils
-    from utils.batch_restore import BatchSubmissionError, NothingRestoredError, restore_files
-    from utils.guards import OutputError, plan_outputs
-    from utils.hole_masks import HoleMaskError, hole_mask_paths, read_hole_mask
-    from utils.runtime import tune_malloc
+    from utils.core.guards import OutputError, plan_outputs
+    from utils.core.runtime import tune_malloc
+    from utils.inference.batch_restore import BatchSubmissionError, NothingRestoredError, restore_files
+    from utils.inference.hole_masks import HoleMaskError, hole_mask_paths, read_hole_mask
 
     tune_malloc()
     if args.threads:
         torch.set_num_threads(args.threads)
 
     if args.input_dir.is_file():
-        print(f"error: {args.input_dir}: is a file, not a folder; restore.py restores every image in a folder: "
-              f"give the folder (e.g. {args.input_dir.parent}), or put the image in a folder of its own",
-              file=sys.stderr)
+        print(
+            f"error: {args.input_dir}: is a file, not a folder; restore.py restores every image in a folder: "
+            f"give the folder (e.g. {args.input_dir.parent}), or put the image in a folder of its own",
+            file=sys.stderr,
+        )
         return 2
     if not args.input_dir.is_dir():
         print(f"error: {args.input_dir}: input folder not found", file=sys.stderr)
@@ -147,12 +169,12 @@ def _main(args, run: dict) -> int:
         return 2
     hole_masks = {}
     if args.hole_masks is not None:
-        try:    # every input's mask there, a one-channel PNG of its size (from the headers, before any work)
+        try:  # every input's mask there, a one-channel PNG of its size (from the headers, before any work)
             hole_masks = hole_mask_paths(files, args.hole_masks)
         except HoleMaskError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
-    try:    # before any work: no output may replace an input or another output, and every output can be written
+    try:  # before any work: no output may replace an input or another output, and every output can be written
         plan = plan_outputs(files, args.output_dir, args.masks, args.zip, other_inputs=hole_masks.values())
     except OutputError as e:
         print(f"error: {e}", file=sys.stderr)
@@ -163,8 +185,13 @@ def _main(args, run: dict) -> int:
         print(f"error: no complete set of mask/color/inpaint checkpoints in {where}", file=sys.stderr)
         return 2
     try:
-        restorer = utils.Restorer.from_dir(weights, device=args.device, order=args.order, backend=args.backend,
-                                           colour=args.colour or ("score" if args.zip else "natural"))
+        restorer = utils.Restorer.from_dir(
+            weights,
+            device=args.device,
+            order=args.order,
+            backend=args.backend,
+            colour=args.colour or ("score" if args.zip else "natural"),
+        )
     except (utils.ChecksumError, RuntimeError, OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -180,12 +207,20 @@ def _main(args, run: dict) -> int:
     report = run["report"] = utils.BatchReport()
     run["total"] = len(files)
     try:
-        report = restore_files(restorer, sources, out_dir=args.output_dir, zip_path=args.zip, masks_dir=args.masks,
-                               batch_size=args.batch_size, total=len(files), report=report,
-                               add_detected=args.add_detected)
-    except NothingRestoredError as e:       # every input failed: no zip
+        report = restore_files(
+            restorer,
+            sources,
+            out_dir=args.output_dir,
+            zip_path=args.zip,
+            masks_dir=args.masks,
+            batch_size=args.batch_size,
+            total=len(files),
+            report=report,
+            add_detected=args.add_detected,
+        )
+    except NothingRestoredError as e:  # every input failed: no zip
         report, zip_error = utils.BatchReport(failed=e.failed), f"{args.zip} not written: no image could be restored"
-    except BatchSubmissionError as e:       # the zip was written but did not validate
+    except BatchSubmissionError as e:  # the zip was written but did not validate
         report, zip_error = e.report, f"{args.zip} is not a valid submission: {e}"
     run["finished"] = True
     if args.zip and zip_error is None:

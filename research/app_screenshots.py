@@ -68,7 +68,7 @@ def start_app(weights: Path) -> tuple[subprocess.Popen, str]:
                 return proc, url
         except OSError:
             if proc.poll() is not None:
-                raise SystemExit("app.py exited: " + proc.stdout.read()[-2000:])
+                raise SystemExit("app.py exited: " + proc.stdout.read()[-2000:]) from None
             time.sleep(1)
     proc.kill()
     raise SystemExit("app.py did not start in 4 minutes")

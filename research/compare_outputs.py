@@ -75,7 +75,9 @@ def main(argv=None) -> int:
               f"d_masked {row['d_masked_ssim']:+.4f} +- {row['d_masked_ssim_ci95']:.4f}{vis}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"crops": len(names), "photos": int(man.source.nunique()), "rows": out}, indent=1))
+        args.json.write_text(
+            json.dumps({"crops": len(names), "photos": int(man.source.nunique()), "rows": out}, indent=1)
+        )
     return 0
 
 

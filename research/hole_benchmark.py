@@ -1,7 +1,7 @@
 """The hole's luminance, method by method (the model card's "Inpaint" table): on a held-out folder
 (tools/build_heldout.py), each method fills the hole of the damaged gray input given the TRUE mask, and the metric's
 masked SSIM (1-D over the hole's pixels) is computed on the luminance against the truth. Methods: OpenCV Telea (the
-inpainter's pre-fill, utils.baselines.prefill); a biharmonic fill (scikit-image, solved at 1/4 size); the inpainter
+inpainter's pre-fill, utils.prefill); a biharmonic fill (scikit-image, solved at 1/4 size); the inpainter
 of a weights folder (utils.inpaint); optionally the RGB UNet inpainter of another checkout of the project
 (--old-repo, run in its own process); and the truth blurred by a Gaussian
 of sigma 4 / 8 / 16 px (how much coarse structure is worth). Prints mean masked SSIM with 95% intervals, paired
@@ -28,7 +28,7 @@ OLD_RUNNER = """
 import sys, numpy as np, utils
 from pathlib import Path
 from PIL import Image
-from utils.checkpoints import load_model
+from utils.core.checkpoints import load_model
 net, _ = load_model(Path(sys.argv[1]) / 'inpaint', 'cpu')
 src, out = Path(sys.argv[2]), Path(sys.argv[3])
 out.mkdir(parents=True, exist_ok=True)
@@ -59,9 +59,10 @@ def main(argv=None) -> int:
                          "the loss comparison: --also runs/loss_cmp/l1_gan --baseline 'inpainter, l1_gan')")
     args = ap.parse_args(argv)
     import torch
+
     import utils
-    from utils.prefills import prefill
-    from utils.metric import masked_ssim_term
+    from utils.core.metric import masked_ssim_term
+    from utils.inference.prefills import prefill
 
     torch.set_num_threads(2)
     man = pd.read_csv(args.data / "manifest.csv")[: args.limit]
@@ -91,42 +92,70 @@ def main(argv=None) -> int:
         old_out = args.out / "old_inpainter"
         t = time.perf_counter()
         if not all((old_out / n).is_file() for n in names):      # (kept between runs: that checkout is fixed)
-            subprocess.run([sys.executable, "-c", OLD_RUNNER, str(args.old_repo / "weights"), str(args.data), str(old_out),
-                            *names], check=True, cwd=args.old_repo,
-                           env={"PYTHONPATH": str(args.old_repo), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"})
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-c",
+                    OLD_RUNNER,
+                    str(args.old_repo / "weights"),
+                    str(args.data),
+                    str(old_out),
+                    *names,
+                ],
+                check=True,
+                cwd=args.old_repo,
+                env={"PYTHONPATH": str(args.old_repo), "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "2"},
+            )
         seconds["previous inpainter (RGB, 256 px, over Telea)"] = (time.perf_counter() - t) / len(names)
         fills["previous inpainter (RGB, 256 px, over Telea)"] = {n: read_png(old_out / n) for n in names}
     rows = []
     for method, f in fills.items():
         for n, p in zip(names, photos):
-            value, _ = masked_ssim_term(np.repeat(truth[n][..., None], 3, -1), np.repeat(f[n][..., None], 3, -1), mask[n])
+            value, _ = masked_ssim_term(
+                np.repeat(truth[n][..., None], 3, -1), np.repeat(f[n][..., None], 3, -1), mask[n]
+            )
             rows.append({"method": method, "name": n, "photo": p, "masked_ssim": value})
     table = pd.DataFrame(rows)
     per_photo = table.groupby(["method", "photo"]).masked_ssim.mean().unstack(0)
     result = {}
-    print(f"{len(names)} crops of {len(per_photo)} photos; masked SSIM of the hole's luminance (true mask), "
-          f"paired over photos against '{args.baseline}'")
+    print(
+        f"{len(names)} crops of {len(per_photo)} photos; masked SSIM of the hole's luminance (true mask), "
+        f"paired over photos against '{args.baseline}'"
+    )
     for method in fills:
         mean, half = interval(per_photo[method])
         d_mean, d_half = interval(per_photo[method] - per_photo[args.baseline])
-        result[method] = {"masked_ssim": mean, "ci95": half, "vs_baseline": d_mean, "vs_baseline_ci95": d_half,
-                          "seconds_per_image": seconds[method]}
-        print(f"  {method:48s} {mean:.4f} +- {half:.4f}   vs baseline {d_mean:+.4f} +- {d_half:.4f}   "
-              f"{1000 * seconds[method]:.0f} ms/image")
+        result[method] = {
+            "masked_ssim": mean,
+            "ci95": half,
+            "vs_baseline": d_mean,
+            "vs_baseline_ci95": d_half,
+            "seconds_per_image": seconds[method],
+        }
+        print(
+            f"  {method:48s} {mean:.4f} +- {half:.4f}   vs baseline {d_mean:+.4f} +- {d_half:.4f}   "
+            f"{1000 * seconds[method]:.0f} ms/image"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "hole_benchmark.json").write_text(json.dumps({"crops": len(names), "photos": len(per_photo),
-                                                              "baseline": args.baseline, "methods": result}, indent=1))
+    (args.out / "hole_benchmark.json").write_text(
+        json.dumps(
+            {"crops": len(names), "photos": len(per_photo), "baseline": args.baseline, "methods": result}, indent=1
+        )
+    )
     ours = table[table.method == "inpainter"].reset_index(drop=True)
     order = list(ours.masked_ssim.argsort())
     picks = order[:3] + order[-3:]
-    from utils.plots import show_grid
+    from utils.training.plots import show_grid
 
     grid = []
     for i in picks:
         n = ours.name[i]
         grid.append([gray[n], fills["Telea (the pre-fill)"][n], fills["inpainter"][n], truth[n]])
-    fig = show_grid(grid, titles=["input", "Telea pre-fill", "inpainter", "truth"],
-                    suptitle="worst 3 (top) and best 3 holes of the inpainter, held out")
+    fig = show_grid(
+        grid,
+        titles=["input", "Telea pre-fill", "inpainter", "truth"],
+        suptitle="worst 3 (top) and best 3 holes of the inpainter, held out",
+    )
     fig.savefig(args.out / "holes_worst_best.png", dpi=80)
     print(f"wrote {args.out / 'hole_benchmark.json'} and {args.out / 'holes_worst_best.png'}")
     return 0
@@ -137,10 +166,15 @@ def biharmonic(gray: np.ndarray, mask: np.ndarray, scale: int = 4) -> np.ndarray
     from skimage.restoration import inpaint_biharmonic
 
     h, w = gray.shape
-    small = cv2.resize(np.where(mask, 0, gray).astype(np.float32), (w // scale, h // scale), interpolation=cv2.INTER_AREA)
+    small = cv2.resize(
+        np.where(mask, 0, gray).astype(np.float32), (w // scale, h // scale), interpolation=cv2.INTER_AREA
+    )
     hole = cv2.resize(mask.astype(np.float32), (w // scale, h // scale), interpolation=cv2.INTER_AREA) > 0
-    up = cv2.resize(inpaint_biharmonic(small.astype(np.float64) / 255.0, hole).astype(np.float32), (w, h),
-                    interpolation=cv2.INTER_CUBIC)
+    up = cv2.resize(
+        inpaint_biharmonic(small.astype(np.float64) / 255.0, hole).astype(np.float32),
+        (w, h),
+        interpolation=cv2.INTER_CUBIC,
+    )
     return np.where(mask, np.clip(up * 255.0, 0, 255).round().astype(np.uint8), gray)
 
 

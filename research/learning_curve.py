@@ -71,8 +71,7 @@ def main(argv=None) -> int:
                            check=True)
         return 0
     import utils
-
-    from utils.hue import HueConfig
+    from utils.inference.hue import HueConfig
 
     all_photos = lists[max(lists)].read_text().split()
     prior = utils.hue_prior(all_photos, progress=False).tolist()    # the constant guess: the training photos' mean
@@ -144,8 +143,15 @@ def plot(rows: dict, path: Path) -> None:
     for ax, k in zip(axes, ("score", "hue")):
         ax.errorbar(n, [r[f"net_{k}"] for r in rows.values()], [r[f"net_{k}_ci95"] for r in rows.values()],
                     marker="o", capsize=3, label="colour net (natural)")
-        ax.errorbar(n, [r[f"prior_remap_{k}"] for r in rows.values()], [r[f"prior_remap_{k}_ci95"] for r in rows.values()],
-                    marker="s", capsize=3, linestyle="--", label="constant prior remap of its output")
+        ax.errorbar(
+            n,
+            [r[f"prior_remap_{k}"] for r in rows.values()],
+            [r[f"prior_remap_{k}_ci95"] for r in rows.values()],
+            marker="s",
+            capsize=3,
+            linestyle="--",
+            label="constant prior remap of its output",
+        )
         ax.set_xscale("log")
         ax.set_xlabel("training photos")
         ax.set_ylabel(f"held-out {k}")

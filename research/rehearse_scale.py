@@ -58,7 +58,7 @@ def build(corpus: Path, out: Path, pairs: int = COMPETITION_TRAIN_PAIRS, n_test:
     from tqdm.auto import tqdm
 
     import utils
-    from utils.damage import sample_train_style_damage
+    from utils.data.damage import sample_train_style_damage
 
     train_gts = sorted((corpus / "train_gt").glob("*.png"))
     test_gts = sorted((corpus / "test_gt").glob("*.png"))

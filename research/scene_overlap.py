@@ -41,7 +41,7 @@ def embed(paths, size: int = 224) -> np.ndarray:
     from tqdm.auto import tqdm
 
     import utils
-    from utils.models import load_pretrained_backbone
+    from utils.core.models import load_pretrained_backbone
 
     net = load_pretrained_backbone("tf_efficientnet_lite0", "offline").eval()
     out = []
@@ -77,16 +77,33 @@ def split_scores(scores: dict, seen: set, variant: str | None) -> pd.DataFrame:
             ps = sorted({p for p in photos if (p in seen) == keep})
             if ps:
                 by = np.stack([per[photos == p].mean(0) for p in ps])
-                rows.append({"variant": v, "photos": label, "n": len(ps), "score": by[:, 0].mean(), "hue": by[:, 3].mean()})
+                rows.append(
+                    {"variant": v, "photos": label, "n": len(ps), "score": by[:, 0].mean(), "hue": by[:, 3].mean()}
+                )
     return pd.DataFrame(rows)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--corpus", type=Path, default=Path("corpus"))
-    ap.add_argument("--sets", type=Path, nargs="+", required=True, help="sets with a manifest.csv naming each crop's source")
-    ap.add_argument("--threshold", type=float, default=0.6, help="cosine from which a photo counts as a seen scene (on the corpus the held-out photos fall apart at 0.49 / 0.66)")
-    ap.add_argument("--scores", type=Path, nargs="*", default=[], help="per-photo results JSONs to split ({'image_photos': [...], 'per_image': {variant: [[score, ssim, masked_ssim, hue], ...]}})")
+    ap.add_argument(
+        "--sets", type=Path, nargs="+", required=True, help="sets with a manifest.csv naming each crop's source"
+    )
+    ap.add_argument(
+        "--threshold",
+        type=float,
+        default=0.6,
+        help="cosine from which a photo counts as a seen scene (on the corpus the held-out photos fall apart at "
+        "0.49 / 0.66)",
+    )
+    ap.add_argument(
+        "--scores",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="per-photo results JSONs to split ({'image_photos': [...], 'per_image': {variant: [[score, ssim, "
+        "masked_ssim, hue], ...]}})",
+    )
     ap.add_argument("--variant", default=None, help="only this variant of --scores")
     ap.add_argument("--csv", type=Path, default=None)
     args = ap.parse_args(argv)
@@ -100,11 +117,16 @@ def main(argv=None) -> int:
     table["seen_scene"] = table.cosine >= args.threshold
     short = lambda p: "/".join(Path(p).parts[-2:])  # noqa: E731
     with pd.option_context("display.width", 200, "display.max_rows", 500):
-        print(table.assign(photo=table.photo.map(short), nearest_train=table.nearest_train.map(short))
-              .round(3).to_string(index=False))
+        print(
+            table.assign(photo=table.photo.map(short), nearest_train=table.nearest_train.map(short))
+            .round(3)
+            .to_string(index=False)
+        )
     for s, g in table.groupby("set"):
-        print(f"{s}: {int(g.seen_scene.sum())} of {len(g)} photos show a scene a training photo shows "
-              f"(cosine >= {args.threshold})")
+        print(
+            f"{s}: {int(g.seen_scene.sum())} of {len(g)} photos show a scene a training photo shows "
+            f"(cosine >= {args.threshold})"
+        )
     if args.csv:
         table.to_csv(args.csv, index=False)
     seen = set(table[table.seen_scene].photo)

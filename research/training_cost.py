@@ -19,7 +19,7 @@ operation); PEAK_TFLOPS, UTILISATION and OP_OVERHEAD_US below are the assumption
 are counted as twice one (DistributedDataParallel: each trains half of every epoch).
 
 The loader (--data, a dataset in the competition's layout): each stage's training data set as notebooks 02-04
-build it (utils.distributed.build) through fit's loader (utils.training.make_loader), batch 8 at 256 px, for each
+build it (utils.distributed.build) through fit's loader (utils.loop.make_loader), batch 8 at 256 px, for each
 worker count in --workers, in images/s; and, without workers, images per CPU-second of the process (how much one
 core delivers, whatever else the machine runs), from which the cores a card's machine would need follow.
 """
@@ -56,7 +56,7 @@ def stage_step(name: str):
     """(stage, batch): a stage at the notebooks' competition settings, fp32 on the CPU, and a batch of random
     inputs of the shapes its data set gives."""
     import utils
-    from utils.losses import MEASURED_DEFAULT
+    from utils.training.losses import MEASURED_DEFAULT
 
     torch.manual_seed(0)
     common = {"image_size": SIZE, "device": "cpu", "amp": "off", "loss": MEASURED_DEFAULT[name]}
@@ -127,9 +127,9 @@ def card_rates(stage: dict, card: dict) -> dict:
 
 def loader_rates(data: Path, workers=(0, 1, 2), batches: int = 12) -> dict:
     """{stage/source: {"cpu_images_per_s": per CPU-second without workers, "<w> workers": images/s}}."""
-    from utils.distributed import build
-    from utils.train_config import config_class
-    from utils.training import make_loader
+    from utils.core.train_config import config_class
+    from utils.training.distributed import build
+    from utils.training.loop import make_loader
 
     out = {}
     for name, source in (("mask", "synthetic"), ("mask", "provided"), ("color", "synthetic"), ("inpaint", "synthetic")):
@@ -208,7 +208,7 @@ def main(argv=None) -> int:
         res["loader"] = loader_rates(args.data, tuple(args.workers))
     text = markdown(res)
     print(text)
-    from utils.files import save_json, write_bytes_atomic
+    from utils.core.files import save_json, write_bytes_atomic
 
     if args.json is not None:
         save_json(args.json, res)

@@ -81,7 +81,7 @@ def make_tiny_weights(out_dir, size: int = 128):
     import torch
 
     import utils
-    from utils.models import model_config
+    from utils.core.models import model_config
 
     torch.manual_seed(0)
     nets = {"mask": ("MaskNet", {}), "color": ("ColorizationNet", {"head": "regression"}),

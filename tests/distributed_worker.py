@@ -37,7 +37,7 @@ def rank_main(cfg):
     from safetensors.torch import save_file
 
     import utils
-    from utils.distributed import prepare_stage
+    from utils.training.ranks import prepare_stage
 
     acc = Accelerator(cpu=True)
     torch.manual_seed(0)
@@ -60,7 +60,7 @@ def rank_main(cfg):
 if __name__ == "__main__":
     from accelerate import notebook_launcher
 
-    from utils.distributed import free_port
+    from utils.training.distributed import free_port
 
     cfg = json.loads(sys.argv[1])
     os.makedirs(cfg["out"], exist_ok=True)

@@ -147,7 +147,8 @@ def test_bad_upload_shows_message_and_app_keeps_running(app_url, browser, tmp_pa
     bad.write_bytes(b"this is not an image")
     open_with_uploads(page, app_url, [("input-file", bad)])
     page.click("#restore-btn")
-    page.wait_for_function("document.querySelector('#status').innerText.includes('not a readable image')", timeout=60_000)
+    page.wait_for_function("document.querySelector('#status').innerText.includes('not a readable image')",
+                           timeout=60_000)
     assert "broken.png" in page.inner_text("#status")
     # the app still answers
     assert urllib.request.urlopen(app_url, timeout=10).status == 200
@@ -213,7 +214,7 @@ def test_batch_and_damage_tabs_follow_the_colour_choice(app_url, browser, sample
     with zipfile.ZipFile(z, "w") as zf:
         zf.write(sample_data / "test_input" / "TEST_000.png", "TEST_000.png")
     open_batch_with(page, app_url, [z])
-    page.click("#batch-btn")                  # the page starts on natural colours
+    page.click("#batch-btn")  # the page starts on natural colours
     status_says(page, "status-batch", "(natural colours)")
     file_shown(page, "zip-out", "inputs_restored.zip")
     page.locator("#colours").get_by_label("score").check()
@@ -229,15 +230,16 @@ def test_batch_and_damage_tabs_follow_the_colour_choice(app_url, browser, sample
     page.close()
 
     page = browser.new_page(viewport={"width": 1400, "height": 1100})
-    phone_photo(tmp_path / "phone.jpg", 600, 800)         # stored sideways with EXIF orientation 6
+    phone_photo(tmp_path / "phone.jpg", 600, 800)  # stored sideways with EXIF orientation 6
     open_with_uploads(page, app_url, [("photo-file", tmp_path / "phone.jpg")], tab="Damage a colour photo")
     page.locator("#colours").get_by_label("score").check()
     page.click("#damage-btn")
-    page.wait_for_function("document.querySelector('#status-damage').innerText.includes('(score colours)')",
-                           timeout=120_000)
+    page.wait_for_function(
+        "document.querySelector('#status-damage').innerText.includes('(score colours)')", timeout=120_000
+    )
     assert image_size(page, "#truth-damage img") == [512, 512]
     file_shown(page, "download-damage", "phone_seed0_restored.png")
-    assert "central 600x600 square (of 800x600)" in page.inner_text("#status-damage")     # says what it crops
+    assert "central 600x600 square (of 800x600)" in page.inner_text("#status-damage")  # says what it crops
     page.close()
 
 
@@ -253,20 +255,20 @@ def test_paint_a_stroke_restore_and_the_strokes_pixels_are_filled(app_url, brows
     """The user paints over a scratch in the damage editor and restores with the painted hole only: the pixels
     under the stroke are filled from their surroundings, the scratch beyond the stroke and everything else keep
     their luminance exactly. (The tiny weights' inpainter is untrained, so the fill is its Telea pre-fill.)"""
-    yy, xx = np.mgrid[0:512, 0:512]                            # a smooth photo (a fill recovers it closely)
+    yy, xx = np.mgrid[0:512, 0:512]  # a smooth photo (a fill recovers it closely)
     truth = (120 + 60 * np.sin(xx / 45.0) + 50 * np.cos(yy / 60.0)).astype(np.uint8)
     damaged = truth.copy()
-    damaged[253:259, :] = 255                                  # a white scratch across the middle, 6 px
+    damaged[253:259, :] = 255  # a white scratch across the middle, 6 px
     src = tmp_path / "scratched.png"
     Image.fromarray(damaged).save(src)
     page = browser.new_page(viewport={"width": 1400, "height": 1300})
     open_with_uploads(page, app_url, [("input-file", src)])
     status_says(page, "mark-status", "Detected hole", timeout=60_000)
     canvas = page.locator("#mark canvas").first
-    for _ in range(60):                                        # until the editor has drawn the image
+    for _ in range(60):  # until the editor has drawn the image
         shot = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L"))
         h, w = shot.shape
-        if shot[h // 3: 2 * h // 3, w // 3: 2 * w // 3].std() > 10:
+        if shot[h // 3 : 2 * h // 3, w // 3 : 2 * w // 3].std() > 10:
             break
         time.sleep(0.5)
     else:
@@ -277,7 +279,7 @@ def test_paint_a_stroke_restore_and_the_strokes_pixels_are_filled(app_url, brows
     cx, cy, half = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, 0.25 * box["height"]
     page.mouse.move(cx - half, cy)
     page.mouse.down()
-    for i in range(1, 5):                                      # (each move is redrawn: software WebGL is slow)
+    for i in range(1, 5):  # (each move is redrawn: software WebGL is slow)
         page.mouse.move(cx - half + i * 2 * half / 4, cy)
     page.mouse.up()
     page.locator("#hole-from").get_by_label("painted only").check()
@@ -285,13 +287,15 @@ def test_paint_a_stroke_restore_and_the_strokes_pixels_are_filled(app_url, brows
     status_says(page, "status", "painted hole")
     restored = utils.gray_of(fetch_image(page, "#restored-out img")[..., :3]).astype(int)
     hole = restored != damaged
-    cols = np.nonzero(hole[253:259].all(0))[0]                # the columns where the stroke covered the scratch
+    cols = np.nonzero(hole[253:259].all(0))[0]  # the columns where the stroke covered the scratch
     assert len(cols) > 150 and cols.min() < 200 and cols.max() > 312, (len(cols), cols.min(), cols.max())
     under = (slice(253, 259), slice(200, 313))
     err = np.abs(restored[under] - truth[under]).mean()
-    assert err < 10, f"the stroke's pixels are {err:.1f} gray levels off the truth (the scratch: " \
-                     f"{np.abs(255 - truth[under].astype(int)).mean():.0f})"
-    assert (restored[253:259, :40] == 255).all() and (restored[253:259, -40:] == 255).all()   # not painted there
+    assert err < 10, (
+        f"the stroke's pixels are {err:.1f} gray levels off the truth (the scratch: "
+        f"{np.abs(255 - truth[under].astype(int)).mean():.0f})"
+    )
+    assert (restored[253:259, :40] == 255).all() and (restored[253:259, -40:] == 255).all()  # not painted there
     assert np.array_equal(restored[:230], damaged[:230]) and np.array_equal(restored[282:], damaged[282:])
     assert "Restored a 512x512 image" in page.inner_text("#status")
     ARTIFACTS.mkdir(exist_ok=True)
@@ -324,10 +328,11 @@ def test_batch_tab_with_two_non_square_photos(app_url, browser, tmp_path):
 
 
 def test_uploads_are_read_upright_and_downloads_named_after_them(tiny_weights, tmp_path):
-    import app
     from test_restore_cli import phone_photo
 
-    upright = phone_photo(tmp_path / "IMG_0001.jpg")      # a phone photo: pixels sideways, EXIF orientation 6
+    import app
+
+    upright = phone_photo(tmp_path / "IMG_0001.jpg")  # a phone photo: pixels sideways, EXIF orientation 6
     rgb = app.load_upload(tmp_path / "IMG_0001.jpg")
     assert rgb.shape == upright.shape and np.abs(rgb.astype(int) - upright).mean() < 4
     # the crop of the damage tab comes from the upright photo: its top rows are the red band
@@ -337,8 +342,10 @@ def test_uploads_are_read_upright_and_downloads_named_after_them(tiny_weights, t
     *_, out, _ = app.restore_array(restorer, utils.gray_of(rgb), name="IMG_0001.jpg")
     assert Path(out).name == "IMG_0001_restored.png" and utils.read_image(out, "RGB").shape == rgb.shape
     *_, again, _ = app.restore_array(restorer, utils.gray_of(rgb), name="IMG_0001.jpg")
-    assert Path(again).name == Path(out).name and again != out and Path(out).exists()   # a folder each
+    assert Path(again).name == Path(out).name and again != out and Path(out).exists()  # a folder each
     assert app.restored_name("../a b/<weird>:name.tif") == "_weird__name_restored.png"
     assert app.restored_name(None) == "restored.png"
-    assert app.upload_of({"path": "/tmp/gradio/x/abc.png", "orig_name": "holiday.png"}) == ("/tmp/gradio/x/abc.png",
-                                                                                          "holiday.png")
+    assert app.upload_of({"path": "/tmp/gradio/x/abc.png", "orig_name": "holiday.png"}) == (
+        "/tmp/gradio/x/abc.png",
+        "holiday.png",
+    )

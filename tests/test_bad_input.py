@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
 import utils
-from utils.guards import OutputError, plan_outputs
-from conftest import run_cli
+from utils.core.guards import OutputError, plan_outputs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -215,7 +215,7 @@ def test_resume_with_other_settings_is_refused(sample_data, tmp_path):
     again = utils.MaskStage(loss="bce", lr=1e-3, image_size=64, pretrained="none")
     assert len(utils.fit(again, ds, epochs=1, ckpt_dir=tmp_path, batch_size=2, steps_per_epoch=1, progress=False)) == 1
     other = utils.MaskStage(loss="dice", lr=1e-2, image_size=64, pretrained="none")
-    with pytest.raises(utils.training.SettingsChangedError, match=r"mask\.train_state\.pt.*loss.*lr"):
+    with pytest.raises(utils.loop.SettingsChangedError, match=r"mask\.train_state\.pt.*loss.*lr"):
         utils.fit(other, ds, epochs=2, ckpt_dir=tmp_path, batch_size=2, steps_per_epoch=1, progress=False)
     with warnings.catch_warnings(record=True) as caught:       # 10: a too-large steps_per_epoch is said, not hidden
         warnings.simplefilter("always")

@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from utils.baselines import CompetitionBaseline, baseline_loss, baseline_restore
 from conftest import run_cli
+
+from research.competition_baseline import CompetitionBaseline, baseline_loss, baseline_restore
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -58,7 +58,7 @@ def test_baseline_training_resumes_from_its_state(tmp_path):
     """An interrupted baseline run continues where it stopped and only spends what is left of its budget."""
     from torch.utils.data import Dataset
 
-    from utils.baselines import train_baseline
+    from research.competition_baseline import train_baseline
 
     class Tiny(Dataset):
         def __len__(self):
@@ -122,7 +122,8 @@ def test_benchmark_with_a_bad_data_dir_is_one_line_and_exit_2(sample_data, tmp_p
     missing = tmp_path / "nonexist"
     empty = tmp_path / "empty"
     empty.mkdir()
-    for data, says in ((missing, f"{missing}: data folder not found"), (empty, f"{empty / 'test.csv'}: file not found")):
+    for data, says in ((missing, f"{missing}: data folder not found"),
+                       (empty, f"{empty / 'test.csv'}: file not found")):
         proc = run_cli("benchmark.py", "--data-dir", data)
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
         lines = proc.stderr.strip().splitlines()

@@ -6,8 +6,8 @@ from PIL import Image, ImageDraw
 from skimage import data
 from skimage.restoration import inpaint_biharmonic
 
-import utils.biharmonic as bh
-from utils.biharmonic import biharmonic_fill
+import utils.inference.biharmonic as bh
+from utils.inference.biharmonic import biharmonic_fill
 
 
 def photo(size: int) -> np.ndarray:

@@ -7,10 +7,10 @@ import pytest
 from PIL import Image
 
 import utils
-from utils.chroma import continue_ring_chroma, guided_filter, hole_ring_distance
-from utils.color import compose_rgb, pil_luma
-from utils.hue import BINS, bins_to_angles, pearson_loss
-from utils.models import chroma_bins
+from utils.core.models import chroma_bins
+from utils.inference.chroma import continue_ring_chroma, guided_filter, hole_ring_distance
+from utils.inference.color import compose_rgb, pil_luma
+from utils.inference.hue import BINS, bins_to_angles, pearson_loss
 
 
 def test_pearson_loss_is_one_minus_correlation():
@@ -35,17 +35,19 @@ def test_guided_filter_smooths_flat_regions_and_keeps_luma_edges():
     rng = np.random.default_rng(0)
     y = np.full((96, 96), 0.3, np.float32)
     y[:, 48:] = 0.8                                       # one luma edge
-    chroma = np.where(np.arange(96)[None, :] < 48, -0.1, 0.1).astype(np.float32) + rng.normal(0, 0.05, (96, 96)).astype(np.float32)
+    chroma = np.where(np.arange(96)[None, :] < 48, -0.1, 0.1).astype(np.float32) + rng.normal(0, 0.05, (96, 96)).astype(
+        np.float32
+    )
     out = guided_filter(y, chroma, radius=6, eps=1e-3)
-    assert out[:, 8:40].std() < 0.4 * chroma[:, 8:40].std()      # noise inside a flat region goes
-    assert out[:, :44].mean() < -0.08 and out[:, 52:].mean() > 0.08     # the step at the edge stays
+    assert out[:, 8:40].std() < 0.4 * chroma[:, 8:40].std()  # noise inside a flat region goes
+    assert out[:, :44].mean() < -0.08 and out[:, 52:].mean() > 0.08  # the step at the edge stays
 
 
 def test_hole_chroma_is_pulled_to_its_ring():
     rng = np.random.default_rng(0)
     y = rng.integers(90, 170, (128, 128)).astype(np.uint8)
     sky = np.zeros((128, 128, 2), np.float32) + 0.5
-    sky[..., 0] += 0.12                   # blue all around
+    sky[..., 0] += 0.12  # blue all around
     img = compose_rgb(y, sky)
     mask = np.zeros((128, 128), bool)
     mask[40:90, 30:100] = True
@@ -64,16 +66,18 @@ def colour_weights(tiny_weights, tmp_path, **hue):
     """The tiny weights with a classification colour net, a hue prior and the ring fill, as color.json stores them."""
     import shutil
 
-    from utils.models import model_config
+    from utils.core.models import model_config
 
     shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
     cfg = {**model_config("ColorizationNet", head="classes"), "stage": "color", "inference": {"size": 128}}
     torch_seed(3)
     utils.save_model(utils.ColorizationNet(head="classes"), cfg, tmp_path / "color")
     prior = np.random.default_rng(1).random(BINS) ** 3 + 0.01
-    utils.update_inference_config(tmp_path / "color", hue={"strength": 0.5, "keep_hole": True,
-                                                           "prior": (prior / prior.sum()).tolist(), **hue},
-                                  hole_colour="ring")
+    utils.update_inference_config(
+        tmp_path / "color",
+        hue={"strength": 0.5, "keep_hole": True, "prior": (prior / prior.sum()).tolist(), **hue},
+        hole_colour="ring",
+    )
     return tmp_path
 
 
@@ -102,13 +106,15 @@ def test_post_process_keeps_the_luminance_exactly_outside_and_inside_the_hole(sa
             for s in (0.0, 0.5, 1.0):
                 out = restorer.finish(r.restored, m, strength=s)
                 luma = np.asarray(Image.fromarray(out).convert("L"))
-                assert np.array_equal(luma[~m], g[~m]), (edge, s)           # outside: the input gray
-                assert np.array_equal(luma[m], filled_luma[m]), (edge, s)   # inside: what the fill set
+                assert np.array_equal(luma[~m], g[~m]), (edge, s)  # outside: the input gray
+                assert np.array_equal(luma[m], filled_luma[m]), (edge, s)  # inside: what the fill set
                 moved += int(not np.array_equal(out, r.restored))
-            assert moved >= 2                     # the ring fill and the remap did change the colours
+            assert moved >= 2  # the ring fill and the remap did change the colours
     full = utils.Restorer.from_dir(weights, device="cpu", colour="score").restore_batch(grays, masks)
-    assert all(np.array_equal(np.asarray(Image.fromarray(x.restored).convert("L"))[~m], g[~m])
-               for x, g, m in zip(full, grays, masks))
+    assert all(
+        np.array_equal(np.asarray(Image.fromarray(x.restored).convert("L"))[~m], g[~m])
+        for x, g, m in zip(full, grays, masks)
+    )
 
 
 @pytest.mark.slow
@@ -126,7 +132,7 @@ def test_colour_setting_reaches_the_restorer(tiny_weights, tmp_path):
             utils.Restorer.from_dir(weights, device="cpu", colour=bad)
     with pytest.raises(ValueError, match="hole_colour"):
         utils.Restorer.from_dir(weights, device="cpu", hole_colour="blur")
-    assert utils.Restorer.from_dir(tiny_weights, device="cpu").hole_colour == "net"   # no key: the net's own
+    assert utils.Restorer.from_dir(tiny_weights, device="cpu").hole_colour == "net"  # no key: the net's own
 
 
 def test_ring_fill_makes_the_hole_continue_its_surroundings():
@@ -147,15 +153,15 @@ def test_ring_fill_makes_the_hole_continue_its_surroundings():
 def test_hole_colour_figure_draws_ring_and_hole_chroma(tmp_path):
     """The hole-colour figure: ring and hole mean chroma for the truth and ours, and the per-image distances; a hole
     painted a colour its ring lacks is far from the diagonal; the PNG is written."""
-    from utils.chroma import hole_ring_chroma
+    from utils.inference.chroma import hole_ring_chroma
 
-    rgb = np.full((96, 96, 3), (90, 120, 200), np.uint8)          # a blue sky
+    rgb = np.full((96, 96, 3), (90, 120, 200), np.uint8)  # a blue sky
     mask = np.zeros((96, 96), bool)
     mask[30:60, 30:60] = True
     blob = rgb.copy()
-    blob[mask] = (230, 120, 30)                                     # an orange blob in it
+    blob[mask] = (230, 120, 30)  # an orange blob in it
     hole, ring = hole_ring_chroma(blob, mask)
-    assert hole[0] < 0 < ring[0] and hole[1] > 0 > ring[1]          # orange: Cb-, Cr+; blue: Cb+, Cr-
+    assert hole[0] < 0 < ring[0] and hole[1] > 0 > ring[1]  # orange: Cb-, Cr+; blue: Cb+, Cr-
     assert utils.chroma.hole_ring_distance(rgb, mask) < 1e-2 < 50 < utils.chroma.hole_ring_distance(blob, mask)
     out = tmp_path / "hole.png"
     fig = utils.plot_hole_colour({"ours": [blob, rgb]}, [rgb, rgb], [mask, mask], out)
@@ -172,9 +178,8 @@ def test_hue_histogram_loss_is_the_metric_term_and_falls_on_a_fixed_batch(sample
     import torch
     from torch.utils.data import default_collate
 
-    from utils.color import rgb_to_cbcr
-    from utils.hue import angle_histogram, angle_to_hsv_hue
-    from utils.losses import HueHistogramLoss
+    from utils.inference.color import rgb_to_cbcr
+    from utils.inference.hue import angle_histogram, angle_to_hsv_hue
 
     table = utils.load_train_table(sample_data)
     ds = utils.SyntheticDamageDataset(table["gt_image_path"][:2], size=128, augment=False)
@@ -199,21 +204,20 @@ def test_rebalance_lambda_one_is_plain_cross_entropy():
     The loss's default is the colour config's, and the stage passes the config's value on."""
     import torch
 
-    from utils.losses import ColorLoss, RebalancedBinLoss
-    from utils.models import chroma_bins
+    from utils.core.models import chroma_bins
+    from utils.training.losses import ColorLoss, RebalancedBinLoss
 
     centers = chroma_bins(13, 0.3)
     torch.manual_seed(0)
     logits, cbcr = torch.randn(2, 169, 16, 16), 0.5 + 0.1 * torch.rand(2, 2, 16, 16)
     flat, zhang = RebalancedBinLoss(centers, mix=1.0), RebalancedBinLoss(centers, mix=0.5)
-    zhang.prior.copy_(torch.softmax(torch.randn(169) * 3, 0))          # a skewed running prior
+    zhang.prior.copy_(torch.softmax(torch.randn(169) * 3, 0))  # a skewed running prior
     lo = torch.nn.functional.avg_pool2d(logits, 4)
     t = torch.nn.functional.avg_pool2d(cbcr, 4) - 0.5
-    target = torch.softmax(-((t.unsqueeze(1) - centers.view(1, -1, 2, 1, 1)) ** 2).sum(2) / (2 * 0.04 ** 2), 1)
+    target = torch.softmax(-((t.unsqueeze(1) - centers.view(1, -1, 2, 1, 1)) ** 2).sum(2) / (2 * 0.04**2), 1)
     plain = (-(target * torch.log_softmax(lo, 1)).sum(1)).mean()
     assert torch.allclose(flat(logits, cbcr), plain, atol=1e-5)
     assert not torch.allclose(zhang(logits, cbcr), plain, atol=1e-3)
     assert ColorLoss("classify", bin_centers=centers).bins.mix == utils.ColorConfig().rebalance_lambda
     stage = utils.ColorStage(loss="classify", image_size=64, pretrained="none", rebalance_lambda=1.0)
     assert stage.loss.bins.mix == 1.0
-

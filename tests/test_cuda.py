@@ -4,9 +4,9 @@ conftest.py); tools/gpu_check.py runs them."""
 import numpy as np
 import pytest
 import torch
+from conftest import requires_cuda
 
 import utils
-from conftest import requires_cuda
 
 pytestmark = requires_cuda
 

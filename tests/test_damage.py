@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import utils
-from utils.damage import DamageConfig, apply_damage, sample_damage
+from utils.data.damage import DamageConfig, apply_damage, sample_damage
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -84,7 +84,7 @@ def _config_for(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_damage_area_matches_kind_over_many_seeds(kind):
     """Every kind, many seeds: area in the kind's promised range, one fill value, outside unchanged."""
-    from utils.damage import expected_area
+    from utils.data.damage import expected_area
 
     cfg = _config_for(kind)
     gray = np.random.default_rng(5).integers(0, 256, (512, 512), dtype=np.uint8)
@@ -115,7 +115,7 @@ def test_damage_area_matches_kind_over_many_seeds(kind):
 def test_check_damage_areas_flags_a_broken_generator():
     import pandas as pd
 
-    from utils.damage import check_damage_areas
+    from utils.data.damage import check_damage_areas
 
     good = pd.DataFrame({"kind": ["square", "circle", "star"], "area": [114 * 114, 10000, 5000]})
     assert check_damage_areas(good)["ok"].all()

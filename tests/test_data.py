@@ -89,7 +89,9 @@ def test_train_source_provided_and_both(sample_data, tmp_path):
     run = utils.prepare_run(sample_data, "cpu")
     table = run["train_table"]
     assert len(table) == len(run["train_paths"]) and list(table["gt_image_path"]) == run["train_paths"]
-    train, val = utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="provided", train_table=table)
+    train, val = utils.train_val_datasets(
+        run["train_paths"], run["val_paths"], 128, train_source="provided", train_table=table
+    )
     assert isinstance(train, utils.ProvidedPairsDataset) and len(train) == len(table)
     flipped = 0
     for epoch in range(3):
@@ -110,11 +112,14 @@ def test_train_source_provided_and_both(sample_data, tmp_path):
     assert item["gray"].shape == (1, 128, 128) and item["rgb"].shape == (3, 128, 128) and 0 < item["mask"].mean() < 0.2
     assert val.fixed and not any(k in ("square", "circle") for k in (val.sample(i)["kind"] for i in range(len(val))))
     # a few training steps on the provided pairs, through fit
-    hist = utils.fit(utils.MaskStage(image_size=128), train, 1, tmp_path, batch_size=2, steps_per_epoch=2,
-                     progress=False)
+    hist = utils.fit(
+        utils.MaskStage(image_size=128), train, 1, tmp_path, batch_size=2, steps_per_epoch=2, progress=False
+    )
     assert hist[-1]["images"] == 4 and np.isfinite(hist[-1]["train_loss"])
 
-    both, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="both", train_table=table)
+    both, _ = utils.train_val_datasets(
+        run["train_paths"], run["val_paths"], 128, train_source="both", train_table=table
+    )
     n = len(run["train_paths"])
     assert len(both) == 2 * n and both.sample(n)["kind"] == "provided" and both.sample(0)["kind"] != "provided"
     both.set_epoch(2)
@@ -144,7 +149,7 @@ def test_sample_builder_layout(sample_data):
 
 def test_sample_dataset_train_squares_are_filled(sample_data):
     """Every train-style hole of the built dataset has the area its kind promises."""
-    from utils.damage import check_damage_areas
+    from utils.data.damage import check_damage_areas
 
     man = pd.read_csv(sample_data / "manifest.csv")
     train = man[man.split == "train"]
@@ -158,7 +163,7 @@ def test_sample_dataset_train_squares_are_filled(sample_data):
 
 def test_stale_sample_dataset_is_rebuilt_or_flagged(tmp_path, capsys):
     data = utils.build_sample_dataset(tmp_path / "bundled", n_train=2, n_test=1, seed=3)
-    man = pd.read_csv(data / "manifest.csv").drop(columns="builder_version")   # as builder 1 wrote it
+    man = pd.read_csv(data / "manifest.csv").drop(columns="builder_version")  # as builder 1 wrote it
     man.to_csv(data / "manifest.csv", index=False)
     assert utils.sample_data.builder_version(data) == 0
     utils.ensure_dataset(data, n_train=2, n_test=1, seed=3)
@@ -200,9 +205,13 @@ def test_photo_crops_are_drawn_afresh_each_epoch(tmp_path):
     seen = set()
     for epoch in range(4):
         ds.set_epoch(epoch)
-        crop = ds.sample(0)["rgb"]          # photo 0 is 512 high: every crop is an exact window (maybe flipped)
-        hits = [x for x in range(900 - 512 + 1) for img in (photo, photo[:, ::-1])
-                if np.array_equal(img[:, x:x + 512], crop)]
+        crop = ds.sample(0)["rgb"]  # photo 0 is 512 high: every crop is an exact window (maybe flipped)
+        hits = [
+            x
+            for x in range(900 - 512 + 1)
+            for img in (photo, photo[:, ::-1])
+            if np.array_equal(img[:, x : x + 512], crop)
+        ]
         assert hits, f"epoch {epoch}: the crop is not a window of the photo"
         seen.add(crop.tobytes())
     assert len(seen) > 1
@@ -210,7 +219,7 @@ def test_photo_crops_are_drawn_afresh_each_epoch(tmp_path):
     c0 = ds.sample(1)["rgb"]
     ds.set_epoch(1)
     assert not np.array_equal(c0, ds.sample(1)["rgb"])
-    assert min(ds.photo(1).shape[:2]) == 1024       # kept at most 512 x scale[1] (here its own 1024)
+    assert min(ds.photo(1).shape[:2]) == 1024  # kept at most 512 x scale[1] (here its own 1024)
     with pytest.raises(ValueError, match="scale"):
         utils.PhotoCropDataset([tmp_path / "wide.png"], scale=(2.0, 1.0))
     (tmp_path / "broken.jpg").write_bytes(b"not a jpeg")
@@ -226,8 +235,9 @@ def test_train_photo_paths_leave_out_validation_photos(sample_data, tmp_path):
     of = lambda paths: {man[p.name] for p in paths}  # noqa: E731
     photos = utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"])
     assert photos and {str(p) for p in photos} == of(run["train_paths"]) - of(run["val_paths"])
-    train, val = utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="photos",
-                                          data_dir=sample_data, repeats=2)
+    train, val = utils.train_val_datasets(
+        run["train_paths"], run["val_paths"], 128, train_source="photos", data_dir=sample_data, repeats=2
+    )
     assert isinstance(train, utils.PhotoCropDataset) and len(train) == 2 * len(photos)
     assert train[0]["rgb"].shape == (3, 128, 128) and val.fixed
     folder = tmp_path / "mine"
@@ -242,9 +252,12 @@ def test_train_photo_paths_leave_out_validation_photos(sample_data, tmp_path):
         utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], empty)
     with pytest.raises(ValueError, match="photos"):
         utils.train_val_datasets(run["train_paths"], run["val_paths"], 128, train_source="photos")
-    listed = tmp_path / "list.txt"          # a list file: one path per line, in its order; '#' lines skipped
+    listed = tmp_path / "list.txt"  # a list file: one path per line, in its order; '#' lines skipped
     listed.write_text(f"# two photos\n{photos[1]}\n\n{folder / 'one.png'}\n")
-    assert utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], listed) == [photos[1], folder / "one.png"]
+    assert utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], listed) == [
+        photos[1],
+        folder / "one.png",
+    ]
     listed.write_text(f"{photos[1]}\n{tmp_path / 'gone.jpg'}\n")
     with pytest.raises(DataError, match=r"list.txt, line 2: .*gone.jpg: photo not found"):
         utils.train_photo_paths(sample_data, run["train_paths"], run["val_paths"], listed)
@@ -267,14 +280,19 @@ def test_own_photos_are_checked_before_anything_is_written(tmp_path, capsys):
     Image.fromarray(rgb[:40, :40]).save(photos / "tiny.png")
     Image.fromarray(rgb).convert("L").save(photos / "gray.png")
     cut = np.dstack([rgb, np.zeros(rgb.shape[:2], np.uint8)])
-    cut[100:200, 100:200, 3] = 255                      # a cut-out: mostly transparent
+    cut[100:200, 100:200, 3] = 255  # a cut-out: mostly transparent
     Image.fromarray(cut, "RGBA").save(photos / "cutout.png")
     opaque = np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)])
-    Image.fromarray(opaque, "RGBA").save(photos / "opaque.png")     # alpha everywhere opaque: a photo
+    Image.fromarray(opaque, "RGBA").save(photos / "opaque.png")  # alpha everywhere opaque: a photo
     out = utils.build_sample_dataset(tmp_path / "mine", photos=photos, n_train=3, n_test=1)
     printed = capsys.readouterr().out
-    for name, why in [("broken.jpg", "unreadable"), ("truncated.jpg", "unreadable or truncated"),
-                      ("tiny.png", "too small"), ("gray.png", "gray"), ("cutout.png", "transparent")]:
+    for name, why in [
+        ("broken.jpg", "unreadable"),
+        ("truncated.jpg", "unreadable or truncated"),
+        ("tiny.png", "too small"),
+        ("gray.png", "gray"),
+        ("cutout.png", "transparent"),
+    ]:
         assert f"left out {photos / name}: {why}" in printed, printed
     assert "4 of 9 photos usable, 5 left out" in printed
     sources = {Path(s).name for s in pd.read_csv(out / "manifest.csv")["source"]}
@@ -284,19 +302,22 @@ def test_own_photos_are_checked_before_anything_is_written(tmp_path, capsys):
     bad.mkdir()
     for name in ("broken.jpg", "gray.png", "tiny.png"):
         shutil.copy(photos / name, bad / name)
-    with pytest.raises(DataError, match=r"bad: no usable colour photo \(3 found: broken.jpg: unreadable.*gray.png: "
-                                        r"gray"):
+    with pytest.raises(
+        DataError,
+        match=r"bad: no usable colour photo \(3 found: broken.jpg: unreadable.*gray.png: "
+        r"gray",
+    ):
         utils.build_sample_dataset(tmp_path / "none", photos=bad, n_train=None, n_test=None)
     assert not (tmp_path / "none").exists()
-    shutil.copy(photos / bundled[0].name, bad / bundled[0].name)    # one usable photo: no split possible
+    shutil.copy(photos / bundled[0].name, bad / bundled[0].name)  # one usable photo: no split possible
     with pytest.raises(DataError, match="need at least 2 usable photos"):
         utils.build_sample_dataset(tmp_path / "none", photos=bad)
     assert not (tmp_path / "none").exists()
-    with pytest.raises(DataError, match="photos"):                 # a list of paths is checked too
+    with pytest.raises(DataError, match="photos"):  # a list of paths is checked too
         utils.build_sample_dataset(tmp_path / "none", photos=[photos / "broken.jpg", photos / "gray.png"])
     assert not (tmp_path / "none").exists()
     before = {f: f.read_bytes() for f in out.rglob("*") if f.is_file()}
-    with pytest.raises(DataError, match="need at least 2 usable photos"):   # a rebuild that fails keeps the old one
+    with pytest.raises(DataError, match="need at least 2 usable photos"):  # a rebuild that fails keeps the old one
         utils.build_sample_dataset(out, photos=bad, overwrite=True)
     assert {f: f.read_bytes() for f in out.rglob("*") if f.is_file()} == before
 
@@ -308,8 +329,11 @@ def test_image_headers_are_checked_up_front(data_copy):
     Image.fromarray(np.zeros((512, 600, 3), np.uint8)).save(data_copy / "train_gt" / "TRAIN_00005.png")
     Image.fromarray(np.zeros((512, 512, 3), np.uint8)).save(data_copy / "train_input" / "TRAIN_00007.png")
     (data_copy / "train_gt" / "TRAIN_00009.png").write_bytes(b"garbage")
-    with pytest.raises(DataError, match=r"train_input/TRAIN_00007.png: mode RGB, expected L \(listed in train.csv as "
-                                        r"input_image_path\) \(and 2 more bad file"):
+    with pytest.raises(
+        DataError,
+        match=r"train_input/TRAIN_00007.png: mode RGB, expected L \(listed in train.csv as "
+        r"input_image_path\) \(and 2 more bad file",
+    ):
         utils.load_train_table(data_copy)
     with pytest.raises(DataError, match="TRAIN_00007.png: mode RGB"):
         utils.prepare_run(data_copy, "cpu")
@@ -323,7 +347,7 @@ def test_image_headers_are_checked_up_front(data_copy):
     assert Image.open(data_copy / "test_input" / "TEST_001.png").mode.startswith("I")
     assert len(utils.load_test_table(data_copy)) == 4
     gts = [data_copy / "train_gt" / f"TRAIN_{i:05d}.png" for i in range(12)]
-    bad = utils.datasets.check_headers(gts * 30, "RGB", workers=4)       # in a thread pool
+    bad = utils.datasets.check_headers(gts * 30, "RGB", workers=4)  # in a thread pool
     assert bad.keys() == {gts[5], gts[9]}
 
 
@@ -331,24 +355,35 @@ def test_duplicate_rows_are_refused_at_load_time(data_copy):
     """Bug 3: a path listed twice in test.csv (or train.csv's inputs or ground truths) is a DataError naming the csv,
     the value and its lines, not a failure while writing the zip."""
     test_csv = data_copy / "test.csv"
-    test_csv.write_text("input_image_path\n./test_input/TEST_000.png\n./test_input/TEST_001.png\n"
-                        "test_input/TEST_000.png\n")
-    with pytest.raises(DataError, match=r"test.csv: input_image_path \./test_input/TEST_000.png = "
-                                        r"test_input/TEST_000.png is listed 2 times, on lines 2, 4"):
+    test_csv.write_text(
+        "input_image_path\n./test_input/TEST_000.png\n./test_input/TEST_001.png\ntest_input/TEST_000.png\n"
+    )
+    with pytest.raises(
+        DataError,
+        match=r"test.csv: input_image_path \./test_input/TEST_000.png = "
+        r"test_input/TEST_000.png is listed 2 times, on lines 2, 4",
+    ):
         utils.load_test_table(data_copy)
     (data_copy / "test_input" / "other").mkdir()
     shutil.copy(data_copy / "test_input" / "TEST_001.png", data_copy / "test_input" / "other" / "TEST_001.png")
-    test_csv.write_text("input_image_path\n./test_input/TEST_000.png\n./test_input/TEST_001.png\n"
-                        "./test_input/other/TEST_001.png\n")          # one output name for two inputs
+    test_csv.write_text(
+        "input_image_path\n./test_input/TEST_000.png\n./test_input/TEST_001.png\n./test_input/other/TEST_001.png\n"
+    )  # one output name for two inputs
     with pytest.raises(DataError, match=r"test.csv: .*TEST_001.png is listed 2 times, on lines 3, 4"):
         utils.load_test_table(data_copy)
     lines = (data_copy / "train.csv").read_text().splitlines()
     gt0 = lines[1].split(",")[1]
     (data_copy / "train.csv").write_text("\n".join(lines + [lines[3].split(",")[0] + "," + gt0]) + "\n")
-    with pytest.raises(DataError, match=r"train.csv: input_image_path \./train_input/TRAIN_00002.png is listed 2 times, "
-                                        r"on lines 4, 14"):
+    with pytest.raises(
+        DataError,
+        match=r"train.csv: input_image_path \./train_input/TRAIN_00002.png is listed 2 times, "
+        r"on lines 4, 14",
+    ):
         utils.load_train_table(data_copy)
     (data_copy / "train.csv").write_text("\n".join(lines + ["./train_input/TRAIN_00099.png," + gt0]) + "\n")
-    with pytest.raises(DataError, match=r"train.csv: gt_image_path \./train_gt/TRAIN_00000.png is listed 2 times, "
-                                        r"on lines 2, 14"):
+    with pytest.raises(
+        DataError,
+        match=r"train.csv: gt_image_path \./train_gt/TRAIN_00000.png is listed 2 times, "
+        r"on lines 2, 14",
+    ):
         utils.load_train_table(data_copy)

@@ -9,9 +9,8 @@ import sys
 
 import pytest
 import torch
-from safetensors.torch import load, load_file
-
 from conftest import ROOT
+from safetensors.torch import load, load_file
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 

@@ -3,7 +3,6 @@ report (JSON + markdown) names the card, the precision, the images/s per stage a
 import json
 
 import pytest
-
 from conftest import ROOT, cuda_available, run_cli
 
 

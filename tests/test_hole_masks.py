@@ -6,11 +6,11 @@ import zipfile
 import cv2
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
 import utils
-from conftest import run_cli
-from utils.hole_masks import fit_mask, hole_mask_paths, read_hole_mask
+from utils.inference.hole_masks import fit_mask, hole_mask_paths, read_hole_mask
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_the_detected_hole_of_a_resized_image_is_grown_over_the_resizes_blend(re
     """An image of another size is resized to 512x512, which blends its hole's edge into the surroundings: the
     refinement (one exact fill value) leaves that ring out, so the detected hole is grown by
     RESIZED_HOLE_GROWTH px there (not at 512x512, where the fill is exact)."""
-    from utils.pipeline import RESIZED_HOLE_GROWTH, to_competition_gray
+    from utils.inference.pipeline import RESIZED_HOLE_GROWTH, to_competition_gray
 
     gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
     wide = cv2.resize(gray, (600, 400), interpolation=cv2.INTER_NEAREST)

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import utils
-from utils.color import compose_rgb, pil_luma
-from utils.hue import BINS, angle_histogram, chroma_polar
+from utils.inference.color import compose_rgb, pil_luma
+from utils.inference.hue import BINS, angle_histogram, chroma_polar
 
 
 def two_colour_image(seed=0):
@@ -100,13 +100,14 @@ def sky_over_ground(n=128):
 
 
 def test_edge_smoothing_makes_the_change_follow_objects_not_bands():
-    """With edge_radius, the remap's chroma change is smoothed along the luminance: inside the flat sky its steps
-    (the bands a steep remap paints) are spread out, while the sky and the ground, apart in luma, keep changes of their own."""
-    from utils.chroma import rgb_to_cbcr_np
+    """With edge_radius, the remap's chroma change is smoothed along the luminance: inside the flat sky its steps (the
+    bands a steep remap paints) are spread out, while the sky and the ground, apart in luma, keep changes of their
+    own."""
+    from utils.inference.chroma import rgb_to_cbcr_np
 
     img = sky_over_ground()
     rng = np.random.default_rng(1)
-    prior = rng.random(BINS) ** 4 + 0.01                                 # a spiky prior: a steep remap
+    prior = rng.random(BINS) ** 4 + 0.01  # a spiky prior: a steep remap
     cfg = utils.HueConfig(strength=1.0, keep_hole=False, prior=list(prior / prior.sum()))
     plain = utils.match_hue(img, cfg)
     edge = utils.match_hue(img, utils.HueConfig(**{**cfg.to_dict(), "edge_radius": 24, "edge_eps": 1e-3}))
@@ -118,7 +119,7 @@ def test_edge_smoothing_makes_the_change_follow_objects_not_bands():
     ground = (slice(70, 124), slice(4, 124))
     d_plain = np.abs(change(plain)[sky].mean((0, 1)) - change(plain)[ground].mean((0, 1))).sum()
     d_edge = np.abs(change(edge)[sky].mean((0, 1)) - change(edge)[ground].mean((0, 1))).sum()
-    assert d_edge > 0.5 * d_plain > 0                                    # the objects keep their own moves
+    assert d_edge > 0.5 * d_plain > 0  # the objects keep their own moves
 
 
 def test_config_round_trip():
@@ -142,12 +143,12 @@ def test_hue_prior_reads_a_bounded_sample_of_a_competition_size_set(monkeypatch)
     paths = [f"train_gt/TRAIN_{i:05d}.png" for i in range(29_603)]
     prior = utils.hue_prior(paths, progress=False, max_photos=500)
     assert len(opened) == 500 and len(set(opened)) == 500
-    assert max(int(p[-9:-4]) for p in opened) > 25_000       # a sample of the whole list, not its head
+    assert max(int(p[-9:-4]) for p in opened) > 25_000  # a sample of the whole list, not its head
     assert prior.shape == (BINS,) and np.isclose(prior.sum(), 1.0)
     assert np.allclose(prior, angle_histogram(img, BINS) / angle_histogram(img, BINS).sum())
     opened.clear()
     utils.hue_prior(paths[:20], progress=False, max_photos=None)
     assert len(opened) == 20
     opened.clear()
-    utils.hue_prior(paths, progress=False)                   # the default is bounded too
+    utils.hue_prior(paths, progress=False)  # the default is bounded too
     assert len(opened) == utils.hue.HUE_PRIOR_MAX_PHOTOS

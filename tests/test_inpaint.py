@@ -9,11 +9,11 @@ import torch
 from PIL import Image
 
 import utils
-from utils.prefills import prefill
-from utils.losses import InpaintLoss, masked_ssim
-from utils.metric import masked_ssim_term
-from utils.models import InpaintNet
-from utils.qt_resources import RccError, read_rcc, write_rcc
+from utils.core.metric import masked_ssim_term
+from utils.core.models import InpaintNet
+from utils.data.qt_resources import RccError, read_rcc, write_rcc
+from utils.inference.prefills import prefill
+from utils.training.losses import InpaintLoss, masked_ssim
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -30,7 +30,7 @@ def load_tool(name):
 @pytest.mark.parametrize("version", [1, 2, 3])
 def test_rcc_reader_reads_back_what_was_written(tmp_path, compress, version):
     files = {"gcompris/src/activities/a/resource/cat.webp": b"\x00cat" * 500,
-             "gcompris/src/activities/a/resource/README": "Files: cat.webp\n".encode(),
+             "gcompris/src/activities/a/resource/README": b"Files: cat.webp\n",
              "gcompris/src/activities/a/b/deep/x.bin": bytes(range(256)),
              "top.txt": "ü and ☃".encode()}
     path = write_rcc(tmp_path / "t.rcc", files, compress=compress, version=version)
@@ -93,18 +93,26 @@ def test_credits_give_each_photo_its_author_and_licence_in_the_manifest(tmp_path
                                     "url": "https://commons.wikimedia.org/wiki/File:American_Bison_9.jpg"}
     assert parsed["other.webp"]["license"] == "CC-BY-2.0" and parsed["question.svg"]["author"] == "Timothee Giet, 2018"
     # a block that lists its files without a Files: line, its source in the comment
-    assert parsed["Louvre_background.webp"] == {"author": "2000, 2008 Bruno Coudoin and others", "license": "CC-BY-SA 4.0",
-                                                "url": "https://commons.wikimedia.org/wiki/File:Louvre.jpg"}
+    assert parsed["Louvre_background.webp"] == {
+        "author": "2000, 2008 Bruno Coudoin and others",
+        "license": "CC-BY-SA 4.0",
+        "url": "https://commons.wikimedia.org/wiki/File:Louvre.jpg",
+    }
 
     # a GCompris package tree with one activity's resource file, as dpkg-deb -x unpacks it
     root = tmp_path / "unpacked" / bc.GCOMPRIS
     rcc_dir = root / "usr" / "share" / "gcompris-qt" / "rcc"
     rcc_dir.mkdir(parents=True)
     prefix = "gcompris/src/activities/explore_world_animals/resource/animals"
-    write_rcc(rcc_dir / "explore_world_animals.rcc", {f"{prefix}/README": CREDITS.encode(),
-                                                     f"{prefix}/bison.webp": photo_bytes(1),
-                                                     f"{prefix}/owl.webp": photo_bytes(2)})
-    for act in bc.GCOMPRIS_ACTIVITIES:      # the other activities: empty resource files
+    write_rcc(
+        rcc_dir / "explore_world_animals.rcc",
+        {
+            f"{prefix}/README": CREDITS.encode(),
+            f"{prefix}/bison.webp": photo_bytes(1),
+            f"{prefix}/owl.webp": photo_bytes(2),
+        },
+    )
+    for act in bc.GCOMPRIS_ACTIVITIES:  # the other activities: empty resource files
         if act != "explore_world_animals":
             write_rcc(rcc_dir / f"{act}.rcc", {"gcompris/src/activities/x/README": b""})
     bc.extract_gcompris(root, tmp_path / "unpacked" / "gcompris-photos")
@@ -113,8 +121,15 @@ def test_credits_give_each_photo_its_author_and_licence_in_the_manifest(tmp_path
     assert by_name["bison.webp"]["license"] == "CC0-1.0" and by_name["bison.webp"]["author"] == "Kurt Kaiser"
     assert by_name["owl.webp"]["license"] == "CC-BY-2.0"
     photos = sorted(info, key=lambda p: Path(p).name)
-    out = utils.build_sample_dataset(tmp_path / "ds", photos=[Path(p) for p in photos], n_train=2, n_test=1,
-                                     test_photos=[Path(photos[1])], photo_info=info, min_side=240)
+    out = utils.build_sample_dataset(
+        tmp_path / "ds",
+        photos=[Path(p) for p in photos],
+        n_train=2,
+        n_test=1,
+        test_photos=[Path(photos[1])],
+        photo_info=info,
+        min_side=240,
+    )
     import pandas as pd
 
     man = pd.read_csv(out / "manifest.csv")
@@ -146,7 +161,7 @@ def test_masked_ssim_loss_agrees_with_the_metric():
 
     gt = data.astronaut()[:512, :512]
     pred = np.clip(gt.astype(int) + rng.integers(-40, 40, gt.shape), 0, 255).astype(np.uint8)
-    pred[0, 0], pred[1, 1] = 0, 255          # the metric's data range is the prediction's: make it 255
+    pred[0, 0], pred[1, 1] = 0, 255  # the metric's data range is the prediction's: make it 255
     mask = utils.sample_damage(rng).mask
     ref, _ = masked_ssim_term(gt, pred, mask)
     t = lambda a: torch.from_numpy(a).permute(2, 0, 1)[None].float() / 255  # noqa: E731
@@ -182,21 +197,21 @@ def test_the_designs_l1_gan_loss_stays_available(sample_data):
 def test_inpaint_changes_only_the_hole_and_keeps_the_chroma(sample_data):
     torch.manual_seed(0)
     net = InpaintNet("ffc").eval()
-    torch.nn.init.normal_(net.head.weight, std=0.2)     # an untrained net would return the pre-fill itself
+    torch.nn.init.normal_(net.head.weight, std=0.2)  # an untrained net would return the pre-fill itself
     rgb = utils.read_image(sample_data / "test_gt" / "TEST_000.png", "RGB")
     mask = np.asarray(utils.read_image(sample_data / "test_mask" / "TEST_000.png", "L")) > 0
     gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
     out_gray, out_rgb = utils.inpaint(net, [gray, rgb], [mask, mask])
     assert np.array_equal(out_gray[~mask], gray[~mask]) and np.array_equal(out_rgb[~mask], rgb[~mask])
-    assert not np.array_equal(out_gray[mask], prefill(gray, mask)[mask])      # the net did something
-    from utils.color import rgb_to_cbcr_np
+    assert not np.array_equal(out_gray[mask], prefill(gray, mask)[mask])  # the net did something
+    from utils.inference.color import rgb_to_cbcr_np
 
     rgb_to_cbcr_array = lambda x: rgb_to_cbcr_np(x) + 0.5  # noqa: E731   (0.5 = neutral)
 
     # the hole's new luminance is the gray fill exactly (PIL luma), and its chroma is the input's own
     assert np.array_equal(utils.gray_of(out_rgb)[mask], utils.inpaint(net, [utils.gray_of(rgb)], [mask])[0][mask])
     cb_in, cb_out = rgb_to_cbcr_array(rgb)[mask], rgb_to_cbcr_array(out_rgb)[mask]
-    sat = np.abs(cb_out - 0.5).max(-1) < 0.2       # away from the gamut's edge, where compose_rgb must desaturate
+    sat = np.abs(cb_out - 0.5).max(-1) < 0.2  # away from the gamut's edge, where compose_rgb must desaturate
     assert np.abs(cb_in[sat] - cb_out[sat]).mean() < 0.02
 
 
@@ -209,7 +224,7 @@ def test_prefill_continues_the_surroundings_and_leaves_the_rest_alone():
     out = prefill(damaged, mask)
     assert np.array_equal(out[~mask], ramp[~mask])
     err = np.abs(out[mask].astype(int) - ramp[mask]).mean()
-    assert err < 10 and out[mask].std() > 10      # the ramp is continued (a black fill errs by ~110, a flat one by ~25)
+    assert err < 10 and out[mask].std() > 10  # the ramp is continued (a black fill errs by ~110, a flat one by ~25)
 
 
 def test_prefill_never_reads_the_holes_pixels():

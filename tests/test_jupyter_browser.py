@@ -15,7 +15,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from test_app import ARTIFACTS, CHROMIUM, CHROMIUM_ARGS, free_port
 
 pytestmark = [pytest.mark.notebook, pytest.mark.browser, pytest.mark.slow]
@@ -117,12 +116,16 @@ def test_eda_notebook_runs_in_jupyter_lab(lab):
             run_all_cells(page)
             # done: the kernel idle again and no cell queued or running; Run All stops at the first error, leaving
             # the cells after it unnumbered, so every prompt numbered also says that no cell failed
-            page.wait_for_function(f"!{PROMPTS}.some(t => t.includes('*')) && "
-                                   "document.querySelector('.jp-Notebook-ExecutionIndicator').dataset.status === 'idle'",
-                                   timeout=300_000)
+            page.wait_for_function(
+                f"!{PROMPTS}.some(t => t.includes('*')) && "
+                "document.querySelector('.jp-Notebook-ExecutionIndicator').dataset.status === 'idle'",
+                timeout=300_000,
+            )
             prompts = page.evaluate(PROMPTS)
-            errors = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
-                                  has_text=re.compile(r"Traceback|Error")).all_inner_texts()
+            errors = page.locator(
+                ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",
+                has_text=re.compile(r"Traceback|Error"),
+            ).all_inner_texts()
             figures = page.locator(".jp-OutputArea-output img")
             n_figures = figures.count()
             if n_figures:
@@ -158,13 +161,14 @@ def test_notebooks_open_unmodified_in_jupyter_lab(lab):
     dirty = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        for name in NOTEBOOKS:              # one page each, its workspace reset: that notebook's tab alone
+        for name in NOTEBOOKS:  # one page each, its workspace reset: that notebook's tab alone
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.goto(f"{lab['base']}/lab/tree/notebooks/{name}?reset&token={lab['token']}", timeout=120_000)
             page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=120_000)
-            page.wait_for_function("(document.querySelector('#jp-main-statusbar') || {}).innerText?.includes('| Idle')",
-                                   timeout=120_000)
-            page.wait_for_timeout(2000)       # the kernel's info and spec land in the metadata once it is connected
+            page.wait_for_function(
+                "(document.querySelector('#jp-main-statusbar') || {}).innerText?.includes('| Idle')", timeout=120_000
+            )
+            page.wait_for_timeout(2000)  # the kernel's info and spec land in the metadata once it is connected
             dirty[name] = page.evaluate(DIRTY_TAB)
             page.close()
         browser.close()

@@ -8,8 +8,8 @@ import torch
 from torch.utils.data import default_collate
 
 import utils
-import utils.runtime
-from utils.checkpoints import load_train_state
+import utils.core.runtime
+from utils.core.checkpoints import load_train_state
 
 # small working sizes: fp16 convolutions are slow on the CPU. The encoders' nets need 64 px: at 32 px their deepest
 # BatchNorm normalises a single pixel and their fp16 gradients overflow at any scale

@@ -4,7 +4,7 @@ import torch
 from torch.utils.data import default_collate
 
 import utils
-from utils.models import PretrainedWeightsError, create_encoder, offline_lite_state_dict
+from utils.core.models import PretrainedWeightsError, create_encoder, offline_lite_state_dict
 
 
 def batch_of(sample_data, n=2, size=128, seed=0):
@@ -67,7 +67,7 @@ def test_offline_lite_weights_are_imagenet_weights(n, size):
     import cv2
     import skimage.data
 
-    from utils.models import load_pretrained_backbone
+    from utils.core.models import load_pretrained_backbone
 
     net = load_pretrained_backbone(f"tf_efficientnet_lite{n}", "offline").eval()
     x = cv2.resize(skimage.data.chelsea(), (size, size), interpolation=cv2.INTER_AREA).astype("float32") / 255
@@ -140,9 +140,18 @@ def test_nan_guard_skips_step_and_stops_run(sample_data, tmp_path):
 def test_checkpoint_round_trip_and_resume(sample_data, tmp_path):
     ds, batch = batch_of(sample_data, size=128)
     stage = utils.MaskStage(image_size=128)
-    val = utils.SyntheticDamageDataset(list(utils.load_train_table(sample_data)["gt_image_path"])[:2], size=128, fixed=True)
-    hist = utils.fit(stage, ds, 1, tmp_path, batch_size=4, steps_per_epoch=1, progress=False,
-                     val_fn=lambda s: utils.validate_mask(s, val))
+    paths = list(utils.load_train_table(sample_data)["gt_image_path"])[:2]
+    val = utils.SyntheticDamageDataset(paths, size=128, fixed=True)
+    hist = utils.fit(
+        stage,
+        ds,
+        1,
+        tmp_path,
+        batch_size=4,
+        steps_per_epoch=1,
+        progress=False,
+        val_fn=lambda s: utils.validate_mask(s, val),
+    )
     assert (tmp_path / "mask.safetensors").is_file() and (tmp_path / "mask.json").is_file()
     net, cfg = utils.load_model(tmp_path / "mask")
     assert cfg["arch"] == "MaskNet" and cfg["epoch"] == 1 and cfg["inference"]["size"] == 128
@@ -197,7 +206,7 @@ def test_untrained_inpainter_starts_at_telea():
     img = rng.integers(0, 256, (512, 512), dtype=np.uint8)
     mask = np.zeros((512, 512), bool)
     mask[100:200, 100:220] = True
-    out = utils.inpaint(utils.InpaintNet().eval(), [img], [mask])[0]     # zero-initialised: the net returns its input
+    out = utils.inpaint(utils.InpaintNet().eval(), [img], [mask])[0]  # zero-initialised: the net returns its input
     assert np.array_equal(out, utils.prefill(img, mask))
     assert np.array_equal(out, utils.telea(img, mask)[..., 0])
 
@@ -213,10 +222,16 @@ def test_stage_starts_from_trained_weights(sample_data, tiny_weights, tmp_path):
     assert stage.config.init_weights == str(tiny_weights)
     ds, _ = batch_of(sample_data, size=128)
     utils.fit(stage, ds, 1, tmp_path, batch_size=2, steps_per_epoch=1, progress=False)
-    with pytest.raises(utils.training.SettingsChangedError, match="init_weights"):
-        utils.fit(utils.ColorStage(loss="perceptual+l1", image_size=128, pretrained="none"), ds, 2, tmp_path,
-                  batch_size=2,
-                  steps_per_epoch=1, progress=False)
+    with pytest.raises(utils.loop.SettingsChangedError, match="init_weights"):
+        utils.fit(
+            utils.ColorStage(loss="perceptual+l1", image_size=128, pretrained="none"),
+            ds,
+            2,
+            tmp_path,
+            batch_size=2,
+            steps_per_epoch=1,
+            progress=False,
+        )
     with pytest.raises(ValueError, match="color.safetensors"):
         utils.ColorStage(loss="classify", image_size=128, pretrained="none").init_from(tiny_weights)
 
@@ -230,9 +245,18 @@ def test_loader_workers_serve_the_whole_run_and_end_with_it(sample_data, tmp_pat
 
     ds, _ = batch_of(sample_data, size=128)
     alive = []
-    workers = lambda: sorted(p.pid for p in multiprocessing.active_children())    # noqa: E731
-    utils.fit(utils.MaskStage(image_size=128), ds, 2, tmp_path, batch_size=2, num_workers=1, steps_per_epoch=2,
-              progress=False, val_fn=lambda s: alive.append(workers()) or {})
+    workers = lambda: sorted(p.pid for p in multiprocessing.active_children())  # noqa: E731
+    utils.fit(
+        utils.MaskStage(image_size=128),
+        ds,
+        2,
+        tmp_path,
+        batch_size=2,
+        num_workers=1,
+        steps_per_epoch=2,
+        progress=False,
+        val_fn=lambda s: alive.append(workers()) or {},
+    )
     assert len(alive) == 2 and len(alive[0]) == 1 and alive[0] == alive[1]
     assert multiprocessing.active_children() == []
 
@@ -240,7 +264,7 @@ def test_loader_workers_serve_the_whole_run_and_end_with_it(sample_data, tmp_pat
 def test_persistent_workers_draw_each_epochs_damage_as_the_main_process_does(sample_data):
     """The epoch reaches the workers' own copies of the data set with every index (EpochSampler): with workers or
     without, epoch e gives the same batches, and another epoch other ones."""
-    from utils.training import make_loader
+    from utils.training.loop import make_loader
 
     ds, _ = batch_of(sample_data, size=64)
 
@@ -259,10 +283,10 @@ def test_persistent_workers_draw_each_epochs_damage_as_the_main_process_does(sam
 
 
 def test_auto_loader_workers_follow_the_cores_and_the_device(monkeypatch):
-    from utils.training import loader_workers
+    from utils.training.loop import loader_workers
 
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(4)), raising=False)
-    assert loader_workers("cuda") == 4 and loader_workers("cuda", processes=2) == 2     # Kaggle's 2x T4: 4 cores
+    assert loader_workers("cuda") == 4 and loader_workers("cuda", processes=2) == 2  # Kaggle's 2x T4: 4 cores
     assert loader_workers("cpu") == 1 and loader_workers("cpu", processes=4) == 0
     monkeypatch.setattr("os.sched_getaffinity", lambda pid: set(range(64)), raising=False)
     assert loader_workers("cuda") == 8

@@ -10,9 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import make_tiny_weights, run_cli
 
 import utils
-from conftest import make_tiny_weights, run_cli
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 
@@ -53,7 +53,7 @@ def test_sample_run_trains_the_steps_it_says():
     epoch: utils.fit cuts an epoch to the batches its data holds (22 training images make 2 batches of 8), so the
     sample dataset's training split, times `repeats`, must hold that many batches; else "2 epochs x 6 steps" is
     really 2 x 2."""
-    from utils.datasets import split_indices
+    from utils.data.datasets import split_indices
 
     n_images = inspect.signature(utils.build_sample_dataset).parameters["n_train"].default
     n_fit = len(split_indices(n_images)[0])          # prepare_run's train split of the sample's train.csv
@@ -150,21 +150,34 @@ def runner_refuses(*args):
     return proc
 
 
-@pytest.mark.parametrize("only, params, message, listed", [
-    (["9"], [], "--only 9: no such notebook (one of 01, 02, 03, 04, 05)", None),
-    (["01", "7"], [], "--only 7: no such notebook", None),
-    (["01"], ["max_filez=3"], "-p max_filez: not a parameter of 01_eda (did you mean max_files?", "n_damage_samples"),
-    (["02", "03"], ["rebalance_lambda=0.3", "epoch=2"], "-p epoch: not a parameter of 02_train_mask, 03_train_colorization",
-     "steps_per_epoch"),
-    (["01"], ["max_files"], "argument -p/--param: expected key=value, got 'max_files'", None),
-    (["01"], ["=3"], "argument -p/--param: expected key=value, got '=3'", None),
-], ids=["only-9", "only-7", "undeclared", "undeclared-by-all", "no-equals", "no-key"])
+@pytest.mark.parametrize(
+    "only, params, message, listed",
+    [
+        (["9"], [], "--only 9: no such notebook (one of 01, 02, 03, 04, 05)", None),
+        (["01", "7"], [], "--only 7: no such notebook", None),
+        (
+            ["01"],
+            ["max_filez=3"],
+            "-p max_filez: not a parameter of 01_eda (did you mean max_files?",
+            "n_damage_samples",
+        ),
+        (
+            ["02", "03"],
+            ["rebalance_lambda=0.3", "epoch=2"],
+            "-p epoch: not a parameter of 02_train_mask, 03_train_colorization",
+            "steps_per_epoch",
+        ),
+        (["01"], ["max_files"], "argument -p/--param: expected key=value, got 'max_files'", None),
+        (["01"], ["=3"], "argument -p/--param: expected key=value, got '=3'", None),
+    ],
+    ids=["only-9", "only-7", "undeclared", "undeclared-by-all", "no-equals", "no-key"],
+)
 def test_runner_rejects_bad_arguments_before_any_work(tmp_path, only, params, message, listed, no_project_env):
     """An unknown notebook number or a parameter that no chosen notebook declares is an error (exit 2) naming it,
     before the data is looked at or built (the data dir here is not even there)."""
     proc = runner_refuses(only, tmp_path / "no_data", tmp_path / "runs", tmp_path / "ckpt", *params)
     assert message in proc.stderr, proc.stderr
-    assert listed is None or listed in proc.stderr                       # lists the declared parameters
+    assert listed is None or listed in proc.stderr  # lists the declared parameters
     assert not (tmp_path / "runs").exists() and "building" not in proc.stdout
 
 
@@ -181,8 +194,11 @@ def dry_runner(monkeypatch, capsys):
     import papermill
 
     calls = {}
-    monkeypatch.setattr(papermill, "execute_notebook",
-                        lambda nb, out, parameters, **kw: calls.__setitem__(Path(nb).stem, dict(parameters)))
+    monkeypatch.setattr(
+        papermill,
+        "execute_notebook",
+        lambda nb, out, parameters, **kw: calls.__setitem__(Path(nb).stem, dict(parameters)),
+    )
     for k in [k for k in os.environ if k.startswith("IMAGE_RESTORE_")]:
         monkeypatch.delenv(k)
     spec = importlib.util.spec_from_file_location("run_notebooks_under_test", ROOT / "tools" / "run_notebooks.py")
@@ -194,10 +210,11 @@ def dry_runner(monkeypatch, capsys):
         capsys.readouterr()
         try:
             rc = runner.main([str(a) for a in argv])
-        except SystemExit as e:                     # argparse's refusals
+        except SystemExit as e:  # argparse's refusals
             rc = e.code
         out, err = capsys.readouterr()
         return rc, dict(calls), out, err
+
     return run
 
 
@@ -208,7 +225,7 @@ def test_runner_shortens_training_only_on_the_sample_dataset(dry_runner, sample_
     dirs = ["--out", tmp_path / "runs", "--ckpt-dir", ckpt]
     rc, calls, out, _ = dry_runner("--data-dir", sample_data, *dirs, "--only", "02", "05")
     assert rc == 0 and calls["02_train_mask"]["preset"] == "sample" and calls["02_train_mask"]["settings"] == {}
-    assert "weights" not in calls["05_inference_submission"]                   # 'auto': the shipped weights
+    assert "weights" not in calls["05_inference_submission"]  # 'auto': the shipped weights
     assert "holds the sample dataset built from the bundled photos" in out and "05 uses weights: " in out
 
     rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "02", "03", "04", "05")
@@ -217,28 +234,33 @@ def test_runner_shortens_training_only_on_the_sample_dataset(dry_runner, sample_
     assert f"{own_data} is not the sample dataset" in out and f"05 uses weights: {ckpt}: what 02, 03, 04 trained" in out
 
     rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "02", "05", "-p", f"weights={tmp_path}")
-    assert rc == 0 and calls["05_inference_submission"]["weights"] == str(tmp_path)    # the user's choice stands
-    rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "05")      # nothing trained in this run
+    assert rc == 0 and calls["05_inference_submission"]["weights"] == str(tmp_path)  # the user's choice stands
+    rc, calls, out, _ = dry_runner("--data-dir", own_data, *dirs, "--only", "05")  # nothing trained in this run
     assert rc == 0 and "weights" not in calls["05_inference_submission"]
     rc, calls, out, _ = dry_runner("--data-dir", sample_data, *dirs, "--full", "--only", "02")
     assert rc == 0 and calls["02_train_mask"]["preset"] == "default" and "(--full)" in out
 
-    (tmp_path / "partial").mkdir()              # 02 alone trained there: no complete set for 05, said before it runs
-    rc, calls, _, err = dry_runner("--data-dir", own_data, "--out", tmp_path / "runs", "--ckpt-dir",
-                                   tmp_path / "partial", "--only", "02", "05")
+    (tmp_path / "partial").mkdir()  # 02 alone trained there: no complete set for 05, said before it runs
+    rc, calls, _, err = dry_runner(
+        "--data-dir", own_data, "--out", tmp_path / "runs", "--ckpt-dir", tmp_path / "partial", "--only", "02", "05"
+    )
     assert rc == 1 and "05_inference_submission" not in calls and "no complete set" in err, err
 
 
-def test_runner_says_in_one_line_that_a_checkpoint_of_other_settings_is_not_resumed(dry_runner, monkeypatch,
-                                                                                      own_data, tmp_path):
+def test_runner_says_in_one_line_that_a_checkpoint_of_other_settings_is_not_resumed(
+    dry_runner, monkeypatch, own_data, tmp_path
+):
     import papermill
 
     evalue = f"{tmp_path}/mask.train_state.pt: this checkpoint was trained with other settings (data_dir: a -> b)"
 
     def refuse(nb, out, parameters, **kw):
         raise papermill.PapermillExecutionError(9, 9, "utils.fit(...)", "SettingsChangedError", evalue, ["..."])
+
     monkeypatch.setattr(papermill, "execute_notebook", refuse)
-    rc, _, _, err = dry_runner("--data-dir", own_data, "--out", tmp_path / "runs", "--ckpt-dir", tmp_path, "--only", "02")
+    rc, _, _, err = dry_runner(
+        "--data-dir", own_data, "--out", tmp_path / "runs", "--ckpt-dir", tmp_path, "--only", "02"
+    )
     assert rc == 2 and err.strip() == f"error: 02_train_mask: {evalue} (here: --ckpt-dir <another folder>)", err
 
 
@@ -246,13 +268,14 @@ def test_runner_hands_config_fields_to_the_training_notebooks_settings(dry_runne
     """-p values of config fields go into each training notebook's `settings`, on top of its preset (smoke's too),
     only to the notebooks whose stage has the field; a value that a config refuses stops the run before any work."""
     dirs = ["--data-dir", sample_data, "--out", tmp_path / "runs", "--ckpt-dir", tmp_path / "ckpt"]
-    rc, calls, out, err = dry_runner("--smoke", *dirs, "--only", "02", "03", "-p", "epochs=2",
-                                     "-p", "rebalance_lambda=0.3", "-p", "device='cpu'")
+    rc, calls, out, err = dry_runner(
+        "--smoke", *dirs, "--only", "02", "03", "-p", "epochs=2", "-p", "rebalance_lambda=0.3", "-p", "device='cpu'"
+    )
     assert rc == 0 and not err, err
     assert calls["02_train_mask"]["preset"] == calls["03_train_colorization"]["preset"] == "smoke"
     assert calls["02_train_mask"]["settings"] == {"epochs": 2} and calls["02_train_mask"]["device"] == "cpu"
     assert calls["03_train_colorization"]["settings"] == {"epochs": 2, "rebalance_lambda": 0.3}
-    assert "smoke" not in calls["02_train_mask"]                  # the training notebooks take the preset
+    assert "smoke" not in calls["02_train_mask"]  # the training notebooks take the preset
     rc, calls, _, err = dry_runner(*dirs, "--only", "02", "-p", "epochs='two'")
     assert rc == 2 and not calls and "02_train_mask: MaskConfig.epochs: expected int, got 'two' (str)" in err, err
     rc, calls, _, err = dry_runner(*dirs, "--only", "04", "-p", "loss='classify'")
@@ -263,8 +286,14 @@ def test_eda_notebook(nb_env):
     """Run from another folder with relative paths (taken from the working directory, made absolute for the
     notebook, whose kernel starts in notebooks/); with no --out, $IMAGE_RESTORE_RUNS says where the outputs go."""
     cwd = nb_env["out"].parent
-    run_notebooks(["01"], os.path.relpath(nb_env["data"], cwd), None, None, cwd=cwd,
-                  env={"IMAGE_RESTORE_RUNS": str(nb_env["out"])})
+    run_notebooks(
+        ["01"],
+        os.path.relpath(nb_env["data"], cwd),
+        None,
+        None,
+        cwd=cwd,
+        env={"IMAGE_RESTORE_RUNS": str(nb_env["out"])},
+    )
     floors = json.loads((nb_env["out"] / "floors.json").read_text())
     assert set(floors) == {"gray copy", "Telea, known mask"}
     assert floors["Telea, known mask"]["masked_ssim"] > floors["gray copy"]["masked_ssim"]
@@ -281,12 +310,14 @@ def test_mask_notebook_trains_in_two_processes(nb_env, tmp_path):
     cfg = utils.load_model(tmp_path / "ckpt" / "mask")[1]
     assert cfg["epoch"] == 1 and cfg["history"][-1]["images"] > 0
     summary = json.loads((tmp_path / "ckpt" / "mask_metrics.json").read_text())
-    assert "loss_comparison" not in summary and summary["loss"] == "bce+dice"     # no comparison in this mode
+    assert "loss_comparison" not in summary and summary["loss"] == "bce+dice"  # no comparison in this mode
 
 
 def test_mask_notebook_trains_on_the_provided_pairs(nb_env, tmp_path):
     """train_source='both': notebook 02 trains on synthetic damage and the data set's own train_input pairs."""
-    run_notebooks(["02"], nb_env["data"], nb_env["out"], tmp_path / "ckpt", "train_source='both'", "compare_losses=False")
+    run_notebooks(
+        ["02"], nb_env["data"], nb_env["out"], tmp_path / "ckpt", "train_source='both'", "compare_losses=False"
+    )
     n_train = len(utils.prepare_run(nb_env["data"], "cpu")["train_paths"])
     nb = json.loads((nb_env["out"] / "02_train_mask.ipynb").read_text())
     printed = "".join(t for c in nb["cells"] for o in c.get("outputs", []) for t in o.get("text", []))
@@ -299,8 +330,16 @@ def test_colour_notebook_fine_tunes_on_fresh_photo_crops(nb_env, tmp_path):
     """train_source='photos' with init_weights: notebook 03 starts from given weights and trains on crops drawn
     afresh from the full-resolution photos that the data dir's manifest names (no validation photo among them)."""
     weights = make_tiny_weights(tmp_path / "w")
-    run_notebooks(["03"], nb_env["data"], nb_env["out"], tmp_path / "ckpt", "train_source='photos'",
-                  f"init_weights='{weights}'", "compare_losses=False", "loss='perceptual+l1'")
+    run_notebooks(
+        ["03"],
+        nb_env["data"],
+        nb_env["out"],
+        tmp_path / "ckpt",
+        "train_source='photos'",
+        f"init_weights='{weights}'",
+        "compare_losses=False",
+        "loss='perceptual+l1'",
+    )
     run = utils.prepare_run(nb_env["data"], "cpu")
     n_photos = len(utils.train_photo_paths(nb_env["data"], run["train_paths"], run["val_paths"]))
     nb = json.loads((nb_env["out"] / "03_train_colorization.ipynb").read_text())
@@ -313,18 +352,25 @@ def test_colour_notebook_fine_tunes_on_fresh_photo_crops(nb_env, tmp_path):
 def test_inference_notebook(nb_env, tmp_path):
     weights = make_tiny_weights(tmp_path / "w")
     sub = tmp_path / "sub" / "submission.zip"
-    proc = run_notebooks(["05"], nb_env["data"], nb_env["out"], nb_env["ckpt"], f"weights={weights}",
-                         f"submission_zip={sub}", f"png_dir={tmp_path / 'png'}")
+    proc = run_notebooks(
+        ["05"],
+        nb_env["data"],
+        nb_env["out"],
+        nb_env["ckpt"],
+        f"weights={weights}",
+        f"submission_zip={sub}",
+        f"png_dir={tmp_path / 'png'}",
+    )
     summary = json.loads((nb_env["out"] / "summary.json").read_text())
     assert summary["validated"] and Path(summary["zip"]) == sub.resolve()
     assert utils.validate_submission(sub, nb_env["data"] / "test.csv")
     assert 0 < summary["score"]["score"] < 1
     n_test = len(utils.load_test_table(nb_env["data"]))
-    last = proc.stdout.strip().splitlines()[-7:]      # where the images are, how the score reads, the floors, the time
+    last = proc.stdout.strip().splitlines()[-7:]  # where the images are, how the score reads, the floors, the time
     assert last[0] == f"restored images: {tmp_path / 'png'}/ ({n_test} PNGs)", last
     assert last[1] == f"submission zip:  {sub.resolve()} (validated)", last
     assert last[3].startswith("score on the ") and "higher is better" in last[4] and last[6].startswith("total"), last
-    assert "Executing: 100%" in proc.stderr, proc.stderr[-2000:]     # a progress bar over each notebook's cells
+    assert "Executing: 100%" in proc.stderr, proc.stderr[-2000:]  # a progress bar over each notebook's cells
     # the floors are scored on the same test images as the restorations
     data = nb_env["data"]
     names = sorted(p.name for p in (data / "test_gt").glob("*.png"))
@@ -333,4 +379,6 @@ def test_inference_notebook(nb_env, tmp_path):
     holes = [utils.read_image(data / "test_mask" / n, "L") > 0 for n in names]
     copy = utils.summarize(utils.score_arrays(gts, [utils.gray_copy(g) for g in gray], holes))["score"]
     assert abs(summary["floors"]["gray copy"]["score"] - copy) < 1e-9
-    assert last[5].startswith(f"  for scale, on the same {n_test} test images: the gray input itself {copy:.4f}; "), last
+    assert last[5].startswith(f"  for scale, on the same {n_test} test images: the gray input itself {copy:.4f}; "), (
+        last
+    )

@@ -13,9 +13,10 @@ import utils
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
-from utils import onnx_backend  # noqa: E402
-from utils.pipeline import _resize_stack  # noqa: E402
 from conftest import run_cli  # noqa: E402
+
+from utils import onnx_backend  # noqa: E402
+from utils.inference.pipeline import _resize_stack  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 WEIGHTS = ROOT / "weights"
@@ -56,7 +57,10 @@ def test_networks_match_pytorch_within_tolerance(shipped_copy, sample_data):
     x = inputs["mask"][0][:1, :, :128, :128]
     net, _ = utils.load_model(shipped_copy / "mask")
     with torch.inference_mode():
-        assert np.abs(onnx_nets["mask"](x).numpy() - net(torch.from_numpy(x)).numpy()).max() <= onnx_backend.ONNX_TOLERANCE["mask"]
+        assert (
+            np.abs(onnx_nets["mask"](x).numpy() - net(torch.from_numpy(x)).numpy()).max()
+            <= onnx_backend.ONNX_TOLERANCE["mask"]
+        )
 
 
 @pytest.mark.slow
@@ -72,8 +76,11 @@ def test_restorations_match_pytorch(shipped_copy, sample_data):
         assert np.array_equal(a.mask, b.mask)
         assert np.abs(a.colorized.astype(int) - b.colorized).max() <= 1
         diff = np.abs(a.restored.astype(int) - b.restored).max(-1)
-        assert (diff > 0).mean() < 0.01 and (diff > 10).mean() < 0.002 and diff.mean() < 0.1, \
-            ((diff > 0).mean(), (diff > 10).mean(), diff.mean())
+        assert (diff > 0).mean() < 0.01 and (diff > 10).mean() < 0.002 and diff.mean() < 0.1, (
+            (diff > 0).mean(),
+            (diff > 10).mean(),
+            diff.mean(),
+        )
         assert np.array_equal(utils.gray_of(b.restored)[~b.mask], utils.gray_of(a.restored)[~a.mask])
 
 
@@ -152,6 +159,11 @@ def test_app_onnx_backend(sample_data, tiny_weights, tmp_path):
     assert restored.shape == (512, 512, 3) and Path(out).is_file() and "detected hole" in md
     (weights / "onnx" / "mask.onnx").write_bytes(b"not the exported file")
     for args, env in ((["--backend", "onnx"], {}), ([], {"IMAGE_RESTORE_BACKEND": "onnx"})):
-        proc = subprocess.run([sys.executable, str(ROOT / "app.py"), "--weights", str(weights), "--port", "1", *args],
-                              capture_output=True, text=True, env={**os.environ, **env}, timeout=300)
+        proc = subprocess.run(
+            [sys.executable, str(ROOT / "app.py"), "--weights", str(weights), "--port", "1", *args],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **env},
+            timeout=300,
+        )
         assert proc.returncode == 2 and "mask.onnx" in proc.stderr, proc.stderr

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.utils.data import default_collate
 
 import utils
-from utils.stages import Stage
+from utils.training.stages import Stage
 
 
 def out_of_memory(n):

@@ -10,9 +10,9 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 import utils
-from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 

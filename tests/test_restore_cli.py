@@ -8,10 +8,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_cli
 from PIL import Image
 
 import utils
-from conftest import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -94,16 +94,32 @@ def test_an_interrupted_restore_leaves_no_temporary_file_and_says_how_far_it_got
     for i in range(60):
         shutil.copy(sample_data / "test_input" / f"TEST_00{i % 4}.png", inp / f"IMG_{i:02d}.png")
     # a shell's background job starts with SIGINT ignored: give the child Python's usual Ctrl-C handling
-    proc = subprocess.Popen([sys.executable, str(ROOT / "restore.py"), str(inp), str(out), "--weights", str(tiny_weights),
-                             "--device", "cpu", "--batch-size", "1", "--zip", str(zdir / "sub.zip")],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(ROOT / "restore.py"),
+            str(inp),
+            str(out),
+            "--weights",
+            str(tiny_weights),
+            "--device",
+            "cpu",
+            "--batch-size",
+            "1",
+            "--zip",
+            str(zdir / "sub.zip"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         deadline = time.monotonic() + 240
-        while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):   # restoring, zip open
+        while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())):  # restoring, zip open
             assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
             time.sleep(0.05)
-        assert [p.name.startswith(".sub.zip.") for p in zdir.iterdir()] == [True]       # its temporary file
+        assert [p.name.startswith(".sub.zip.") for p in zdir.iterdir()] == [True]  # its temporary file
         proc.send_signal(signum)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
@@ -116,7 +132,7 @@ def test_an_interrupted_restore_leaves_no_temporary_file_and_says_how_far_it_got
     # (a signal between a PNG's rename and its count in the report leaves one more file than counted)
     assert int(said[1]) in (len(written), len(written) - 1)
     assert 1 <= len(written) < 60 and all(n.startswith("IMG_") and n.endswith(".png") for n in written)
-    assert list(zdir.iterdir()) == []                                        # no zip, no temporary file
+    assert list(zdir.iterdir()) == []  # no zip, no temporary file
     assert len(list(inp.iterdir())) == 60
 
 
@@ -128,8 +144,17 @@ def test_restore_natural_colour_keeps_the_nets_hues_and_the_input_luma(sample_da
     shutil.copy(sample_data / "test_input" / "TEST_000.png", inputs)
     runs = {}
     for colour in ("score", "natural"):
-        proc = run_cli("restore.py", str(inputs), str(tmp_path / colour),
-                               "--masks", str(tmp_path / f"{colour}_masks"), "--device", "cpu", "--colour", colour)
+        proc = run_cli(
+            "restore.py",
+            str(inputs),
+            str(tmp_path / colour),
+            "--masks",
+            str(tmp_path / f"{colour}_masks"),
+            "--device",
+            "cpu",
+            "--colour",
+            colour,
+        )
         assert proc.returncode == 0, proc.stderr
         runs[colour] = utils.read_image(tmp_path / colour / "TEST_000.png", "RGB")
     gray = utils.read_image(inputs / "TEST_000.png", "L")
@@ -157,10 +182,10 @@ def test_a_phone_photo_is_read_upright(tmp_path):
     sample-data builder all see the photo as a viewer shows it, not sideways."""
     upright = phone_photo(tmp_path / "phone.jpg")
     with Image.open(tmp_path / "phone.jpg") as raw:
-        assert raw.size == (96, 160)                                  # stored sideways
+        assert raw.size == (96, 160)  # stored sideways
     rgb = utils.read_image(tmp_path / "phone.jpg", "RGB")
     assert rgb.shape == upright.shape
-    assert np.abs(rgb.astype(int) - upright).mean() < 4               # JPEG noise only: same orientation
+    assert np.abs(rgb.astype(int) - upright).mean() < 4  # JPEG noise only: same orientation
 
 
 @pytest.mark.slow
@@ -168,7 +193,6 @@ def test_restore_cli_writes_a_phone_photo_upright(tiny_weights, tmp_path):
     inp = tmp_path / "in"
     inp.mkdir()
     phone_photo(inp / "phone.jpg")
-    proc = run_cli("restore.py", str(inp), str(tmp_path / "out"), "--weights",
-                           str(tiny_weights), "--device", "cpu")
+    proc = run_cli("restore.py", str(inp), str(tmp_path / "out"), "--weights", str(tiny_weights), "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
-    assert utils.read_image(tmp_path / "out" / "phone.png", "RGB").shape == (96, 160, 3)   # upright, as viewed
+    assert utils.read_image(tmp_path / "out" / "phone.png", "RGB").shape == (96, 160, 3)  # upright, as viewed

@@ -5,12 +5,11 @@ data moved to another folder resumes), from the notebooks (utils.fit) and from t
 stored before configs existed is compared on what it recorded."""
 
 import pytest
-
-import utils
-from utils.checkpoints import load_train_state, save_train_state
-from utils.training import SettingsChangedError
 from conftest import run_cli
 
+import utils
+from utils.core.checkpoints import load_train_state, save_train_state
+from utils.training.loop import SettingsChangedError
 
 
 def datasets(data, source="synthetic"):
@@ -35,7 +34,7 @@ def other_data(tmp_path_factory):
 
 
 def test_data_settings_name_the_source_and_the_data_folder(sample_data, tmp_path):
-    from utils.training import data_settings
+    from utils.training.loop import data_settings
 
     got = data_settings(datasets(sample_data))
     assert got["train_source"] == "synthetic" and got["data_dir"] == str(sample_data.resolve())
@@ -111,7 +110,7 @@ def test_a_resume_with_other_config_fields_names_each(sample_data, tmp_path):
 
 
 def test_the_compared_fields():
-    from utils.training import changed_settings
+    from utils.training.loop import changed_settings
 
     config = utils.InpaintConfig()
     old = {"config": config.to_dict(), "train_source": "synthetic", "data": "4 files, ab", "data_dir": "/a"}
@@ -143,15 +142,24 @@ def test_a_train_state_from_before_configs_is_compared_on_what_it_recorded(sampl
     """An old train state (no config) resumes when the loss, learning rate, net, size, batch size, seed,
     init_weights and data it recorded agree, and is refused naming the config fields that do not; the resumed
     run records its whole config."""
-    from utils.training import legacy_fields
+    from utils.training.loop import legacy_fields
 
     assert legacy_fields("mask", legacy_settings()) == {"loss": "bce", "lr": 0.001, "pretrained": "none",
                                                         "image_size": 64, "batch_size": 2, "seed": 0,
                                                         "init_weights": None}
     inpaint = {"loss": {"kind": "l1+gan", "hole_w": 6.0, "ssim_w": 0.0, "gan_w": 0.01},
-               "lr": {"g": [1e-3], "d": [2e-4]}, "nets": {"inpaint": {"arch": "InpaintNet", "kwargs": {"block": "ffc"}}}, "init_weights": "/w"}
-    assert legacy_fields("inpaint", inpaint) == {"loss": "l1+gan", "hole_weight": 6.0, "gan_weight": 0.01,
-                                                 "lr": 1e-3, "d_lr": 2e-4, "block": "ffc", "init_weights": "/w"}
+               "lr": {"g": [1e-3], "d": [2e-4]},
+               "nets": {"inpaint": {"arch": "InpaintNet", "kwargs": {"block": "ffc"}}},
+               "init_weights": "/w"}
+    assert legacy_fields("inpaint", inpaint) == {
+        "loss": "l1+gan",
+        "hole_weight": 6.0,
+        "gan_weight": 0.01,
+        "lr": 1e-3,
+        "d_lr": 2e-4,
+        "block": "ffc",
+        "init_weights": "/w",
+    }
     ds = datasets(sample_data)
     fit(ds, tmp_path, 1)
     path = tmp_path / "mask.train_state.pt"
@@ -164,4 +172,4 @@ def test_a_train_state_from_before_configs_is_compared_on_what_it_recorded(sampl
     state["settings"] = legacy_settings(**data)
     save_train_state(path, state)
     assert [h["epoch"] for h in fit(ds, tmp_path, 2)] == [1, 2]
-    assert load_train_state(path)["settings"]["config"]["lr"] == 0.001           # recorded from now on
+    assert load_train_state(path)["settings"]["config"]["lr"] == 0.001  # recorded from now on

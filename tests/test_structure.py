@@ -1,9 +1,10 @@
-"""The shape of the code base: utils/ has no import cycles, the inference code imports no training code,
-and no script edits sys.path or imports another module's private names.
+"""The shape of the code base: utils/ is layered (core, inference, data, training: each imports only its own layer
+and those below) with no import cycles, the inference code imports no training code, `import utils` exports exactly
+the modules' own `__all__` lists, and no script edits sys.path or imports another module's private names.
 
-The import graph is read from the source (ast), not by importing: every `from .x import ...`, `from . import x`,
-`from utils.x import ...` and `import utils.x`, at the top of a module or inside a function (a lazy import is
-still a dependency)."""
+The import graph is read from the source (ast), not by importing: every `from .x import ...`, `from ..layer.x import
+...`, `from . import x`, `from utils.layer.x import ...` and `import utils.layer.x`, at the top of a module or inside a
+function (a lazy import is still a dependency)."""
 from __future__ import annotations
 
 import ast
@@ -15,32 +16,43 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PKG = ROOT / "utils"
+LAYERS = ("core", "inference", "data", "training")       # lowest first
 # what `restore.py`, the app and a submission run: none of it may pull in training code
-INFERENCE = ("pipeline", "batch_restore", "onnx_backend")
-TRAINING = {"losses", "training", "stages", "distributed", "ranks"}
+INFERENCE = ("inference.pipeline", "inference.batch_restore", "inference.onnx_backend")
+
+
+def modules(pkg: Path = PKG) -> set[str]:
+    """The package's modules as dotted names relative to it ('inference.pipeline'), __init__ files left out."""
+    return {".".join(p.relative_to(pkg).with_suffix("").parts) for p in pkg.rglob("*.py") if p.stem != "__init__"}
 
 
 def import_graph(pkg: Path = PKG) -> dict[str, set[str]]:
-    """{module: the package's modules it imports} for the package's own modules (not __init__)."""
-    mods = {p.stem for p in pkg.glob("*.py") if p.stem != "__init__"}
+    """{module: the package's modules it imports} for the package's own modules (not the __init__ files)."""
+    mods = modules(pkg)
+
+    def targets(m: str, parts: list[str], names) -> set[str]:
+        name = ".".join(x for x in parts if x)
+        if name in mods:
+            return {name}
+        return {".".join([*filter(None, parts), a.name]) for a in names} & mods
+
     graph = {}
     for m in mods:
+        here = m.split(".")[:-1]
         deps = set()
-        for node in ast.walk(ast.parse((pkg / f"{m}.py").read_text(encoding="utf-8"))):
+        for node in ast.walk(ast.parse((pkg / (m.replace(".", "/") + ".py")).read_text(encoding="utf-8"))):
             if isinstance(node, ast.ImportFrom):
-                if node.level == 1:
-                    parts = (node.module or "").split(".")
-                elif node.level == 0 and node.module and node.module.split(".")[0] == pkg.name:
-                    parts = node.module.split(".")[1:]
-                else:
-                    continue
-                deps.update([parts[0]] if parts and parts[0] else [a.name for a in node.names])
+                if node.level:
+                    base = here[:len(here) - node.level + 1]
+                    deps |= targets(m, base + (node.module.split(".") if node.module else []), node.names)
+                elif node.module and node.module.split(".")[0] == pkg.name:
+                    deps |= targets(m, node.module.split(".")[1:], node.names)
             elif isinstance(node, ast.Import):
                 for a in node.names:
                     parts = a.name.split(".")
-                    if parts[0] == pkg.name and len(parts) > 1:
-                        deps.add(parts[1])
-        graph[m] = {d for d in deps if d in mods and d != m}
+                    if parts[0] == pkg.name and ".".join(parts[1:]) in mods:
+                        deps.add(".".join(parts[1:]))
+        graph[m] = deps - {m}
     return graph
 
 
@@ -87,30 +99,59 @@ def reachable(graph: dict[str, set[str]], start: str) -> set[str]:
 
 def test_graph_reader_sees_every_import_form(tmp_path):
     pkg = tmp_path / "utils"
-    pkg.mkdir()
+    for layer in ("low", "high"):
+        (pkg / layer).mkdir(parents=True)
+        (pkg / layer / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
-    (pkg / "a.py").write_text("from .b import x\n")
-    (pkg / "b.py").write_text("def f():\n    from . import c\n")
-    (pkg / "c.py").write_text("import utils.d\n")
-    (pkg / "d.py").write_text("from utils.a import y\nimport os\nfrom pathlib import Path\n")
+    (pkg / "high" / "a.py").write_text("from .b import x\n")
+    (pkg / "high" / "b.py").write_text("def f():\n    from ..low import c\n")
+    (pkg / "low" / "c.py").write_text("import utils.low.d\n")
+    (pkg / "low" / "d.py").write_text("from utils.high.a import y\nimport os\nfrom pathlib import Path\n")
     graph = import_graph(pkg)
-    assert graph == {"a": {"b"}, "b": {"c"}, "c": {"d"}, "d": {"a"}}
-    assert cycles(graph) == [["a", "b", "c", "d"]]
-    assert reachable(graph, "b") == {"a", "b", "c", "d"}
+    assert graph == {"high.a": {"high.b"}, "high.b": {"low.c"}, "low.c": {"low.d"}, "low.d": {"high.a"}}
+    assert cycles(graph) == [["high.a", "high.b", "low.c", "low.d"]]
+    assert reachable(graph, "high.b") == {"high.a", "high.b", "low.c", "low.d"}
 
 
 def test_no_import_cycles_in_utils():
     graph = import_graph()
-    assert {"pipeline", "training", "images", "guards"} <= graph.keys()
+    assert {"inference.pipeline", "training.loop", "core.images", "core.guards"} <= graph.keys()
     found = cycles(graph)
     assert not found, "import cycles in utils/: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+def test_every_module_sits_in_a_layer_and_imports_only_its_own_or_lower_ones():
+    graph = import_graph()
+    assert {m.split(".")[0] for m in graph} == set(LAYERS) and all(m.count(".") == 1 for m in graph)
+    upward = [f"{m} -> {d}" for m, deps in sorted(graph.items()) for d in sorted(deps)
+              if LAYERS.index(d.split(".")[0]) > LAYERS.index(m.split(".")[0])]
+    assert not upward, f"imports from a higher layer: {upward}"
 
 
 @pytest.mark.parametrize("module", INFERENCE)
 def test_inference_imports_no_training_code(module):
     graph = import_graph()
-    training = reachable(graph, module) & TRAINING
+    training = {m for m in reachable(graph, module) if m.split(".")[0] in ("data", "training")}
     assert not training, f"utils/{module}.py imports training code (directly or through others): {sorted(training)}"
+
+
+def test_utils_exports_exactly_the_modules_all_lists():
+    """`import utils` gives every name of every module's `__all__` (one list per module, read by utils/__init__.py
+    from the source), each from its own module, and no name twice; a module is also reachable by its own name."""
+    import importlib
+
+    import utils
+
+    expected = {}
+    for m in sorted(modules()):
+        module = importlib.import_module(f"utils.{m}")
+        assert hasattr(module, "__all__"), f"utils/{m.replace('.', '/')}.py has no __all__"
+        for name in module.__all__:
+            assert name not in expected, f"{name} is in the __all__ of both {expected[name]} and {m}"
+            expected[name] = m
+            assert getattr(utils, name) is getattr(module, name), name
+        assert getattr(utils, m.split(".")[1]) is module
+    assert sorted(utils.__all__) == sorted(expected)
 
 
 def project_sources() -> list[Path]:

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 import utils
-from utils.submission import SubmissionError
+from utils.inference.submission import SubmissionError
 
 
 @pytest.fixture
@@ -100,8 +100,16 @@ def test_expected_names_listed_twice_are_refused(tmp_path, test_csv):
     lines, instead of being accepted and the name returned twice."""
     z = utils.write_submission_zip(good_images(), tmp_path / "sub.zip")
     dup = tmp_path / "dup.csv"
-    pd.DataFrame({"input_image_path": ["./test_input/TEST_000.png", "./test_input/TEST_001.png",
-                                       "./test_input/TEST_002.png", "./test_input/TEST_000.png"]}).to_csv(dup, index=False)
+    pd.DataFrame(
+        {
+            "input_image_path": [
+                "./test_input/TEST_000.png",
+                "./test_input/TEST_001.png",
+                "./test_input/TEST_002.png",
+                "./test_input/TEST_000.png",
+            ]
+        }
+    ).to_csv(dup, index=False)
     with pytest.raises(SubmissionError, match=r"dup.csv: TEST_000.png is listed 2 times, on lines 2, 5"):
         utils.validate_submission(z, dup)
     with pytest.raises(SubmissionError, match=r"dup.csv: TEST_000.png is listed 2 times"):

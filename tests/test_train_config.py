@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import utils
-from utils.train_config import CONFIGS, PRESETS, ConfigError
+from utils.core.train_config import CONFIGS, PRESETS, ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOK = {"mask": "02_train_mask", "color": "03_train_colorization", "inpaint": "04_train_inpaint"}

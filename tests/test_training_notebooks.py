@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from test_notebooks import run_notebooks
 
 import utils
-from test_notebooks import run_notebooks
 
 pytestmark = [pytest.mark.notebook, pytest.mark.slow]
 

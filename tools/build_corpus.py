@@ -3,7 +3,7 @@
 Sources (and no others, so results stay comparable): the Debian packages mate-backgrounds,
 plasma-workspace-wallpapers, opencv-doc (its examples/data sample photos), tuxpaint-stamps-default and
 gcompris-qt-data (about 280 Wikimedia Commons photographs packed in Qt resource files, read with
-utils/qt_resources.py; author and licence of each from its activity's credits), fetched with `apt-get download`
+utils/data/qt_resources.py; author and licence of each from its activity's credits), fetched with `apt-get download`
 and unpacked with `dpkg-deb -x` (no system install); the PyPI package mvtb-data; and the photos inside
 scikit-image, scikit-learn and matplotlib.
 
@@ -32,28 +32,67 @@ import pandas as pd
 from PIL import Image
 from tqdm.auto import tqdm
 
-from utils.qt_resources import read_rcc
-from utils.sample_data import MAX_TRANSPARENT_SHARE, is_gray, transparent_share
+from utils.data.qt_resources import read_rcc
+from utils.data.sample_data import MAX_TRANSPARENT_SHARE, is_gray, transparent_share
 
-DEBIAN = ["mate-backgrounds", "plasma-workspace-wallpapers", "opencv-doc", "tuxpaint-stamps-default", "gcompris-qt-data"]
+DEBIAN = [
+    "mate-backgrounds",
+    "plasma-workspace-wallpapers",
+    "opencv-doc",
+    "tuxpaint-stamps-default",
+    "gcompris-qt-data",
+]
 GCOMPRIS = "gcompris-qt-data"
 # the GCompris activities that hold photographs (the others hold drawings, icons and sounds)
-GCOMPRIS_ACTIVITIES = ["categorization", "explore_monuments", "erase", "explore_world_animals", "details",
-                       "explore_farm_animals", "explore_world_music", "clickgame"]
-MIN_SIDE = 240            # a 256-px colour net can use a 240-320 px photo (its 512 crops are enlargements)
-MIN_HELD_OUT_SIDE = 384   # held-out crops are scored at 512: no strong enlargements there
+GCOMPRIS_ACTIVITIES = [
+    "categorization",
+    "explore_monuments",
+    "erase",
+    "explore_world_animals",
+    "details",
+    "explore_farm_animals",
+    "explore_world_music",
+    "clickgame",
+]
+MIN_SIDE = 240  # a 256-px colour net can use a 240-320 px photo (its 512 crops are enlargements)
+MIN_HELD_OUT_SIDE = 384  # held-out crops are scored at 512: no strong enlargements there
 PYPI = ["mvtb-data"]
 EXTS = (".jpg", ".jpeg", ".png", ".webp")
 # Renders, paintings and synthetic test images that pass the texture heuristic (seen on a contact sheet
 # of the kept files): wallpaper directory names or file stems.
-NOT_PHOTOS = {"Autumn", "Canopee", "ColorfulCups", "Honeywave", "Kay", "Patak", "SafeLanding", "Shell",
-              "Elephants", "Elephants_3840x2160", "Elephants_5640x3172", "Ubuntu-Mate-Cold-no-logo",
-              "pic1", "pic2", "pic3", "pic4", "pic5", "pic6", "starry_night",
-              # GCompris: paintings, a framed picture and a photo with painted-on marks (details, categorization)
-              "PortraitOfPereTanguy_background", "Van_Gogh_The_Night_Cafe_background", "Pieter_Bruegel_background",
-              "lady_unicorn_background", "Bosschaert_04_background", "Paul_Gauguin_006_background",
-              "Gogh4_background", "VincentVanGogh0012_background", "VincentVanGogh0013_background",
-              "VincentVanGogh0019_background", "VincentVanGoghBridge_background"}
+NOT_PHOTOS = {
+    "Autumn",
+    "Canopee",
+    "ColorfulCups",
+    "Honeywave",
+    "Kay",
+    "Patak",
+    "SafeLanding",
+    "Shell",
+    "Elephants",
+    "Elephants_3840x2160",
+    "Elephants_5640x3172",
+    "Ubuntu-Mate-Cold-no-logo",
+    "pic1",
+    "pic2",
+    "pic3",
+    "pic4",
+    "pic5",
+    "pic6",
+    "starry_night",
+    # GCompris: paintings, a framed picture and a photo with painted-on marks (details, categorization)
+    "PortraitOfPereTanguy_background",
+    "Van_Gogh_The_Night_Cafe_background",
+    "Pieter_Bruegel_background",
+    "lady_unicorn_background",
+    "Bosschaert_04_background",
+    "Paul_Gauguin_006_background",
+    "Gogh4_background",
+    "VincentVanGogh0012_background",
+    "VincentVanGogh0013_background",
+    "VincentVanGogh0019_background",
+    "VincentVanGoghBridge_background",
+}
 
 
 def fetch(src: Path) -> None:
@@ -129,8 +168,12 @@ def extract_gcompris(root: Path, out: Path) -> None:
             target = out / activity / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(data)
-            who = credits.get(name) or next((v for k, v in credits.items() if k.rsplit("/", 1)[-1] == name.rsplit("/", 1)[-1]), {})
-            rows.append({"file": str(target), "activity": activity, **{k: who.get(k, "") for k in ("author", "license", "url")}})
+            who = credits.get(name) or next(
+                (v for k, v in credits.items() if k.rsplit("/", 1)[-1] == name.rsplit("/", 1)[-1]), {}
+            )
+            rows.append(
+                {"file": str(target), "activity": activity, **{k: who.get(k, "") for k in ("author", "license", "url")}}
+            )
     pd.DataFrame(rows).to_csv(out / "credits.csv", index=False)
 
 
@@ -152,8 +195,12 @@ def candidates(src: Path) -> dict:
         if pkg == GCOMPRIS:
             credits = pd.read_csv(unpacked / "gcompris-photos" / "credits.csv", keep_default_na=False)
             for r in credits.itertuples():
-                out[r.file] = {"package": pkg, "license": r.license or "see the activity's credits (unlisted)",
-                               "author": r.author, "url": r.url}
+                out[r.file] = {
+                    "package": pkg,
+                    "license": r.license or "see the activity's credits (unlisted)",
+                    "author": r.author,
+                    "url": r.url,
+                }
             continue
         root = unpacked / pkg
         lic = debian_license(root, pkg)
@@ -225,17 +272,21 @@ def scene_key(path: str, package: str) -> str:
         return f"{package}:{p.parts[p.parts.index('wallpapers') + 1]}"
     stem = re.sub(r"(_?(background|left|right|small|large|\d+x\d+))+$", "", p.stem, flags=re.I)
     stem = re.sub(r"[^a-z]", "", stem.lower()) or p.stem.lower()
-    if package == "mvtb-data":          # numbered frames of one sequence share a folder
+    if package == "mvtb-data":  # numbered frames of one sequence share a folder
         stem = f"{p.parent.name}/{stem}"
     return stem
 
 
-def held_out_scenes(photos: list[str], scenes: dict, info: dict, share: float, min_side: int = MIN_HELD_OUT_SIDE) -> set:
+def held_out_scenes(
+    photos: list[str], scenes: dict, info: dict, share: float, min_side: int = MIN_HELD_OUT_SIDE
+) -> set:
     """The scenes of the test split: from each source package, the scenes whose hash falls under `share` (at
     least one per package with 4 or more scenes), among scenes whose photos all have a short side >= min_side."""
+
     def sides(p):
         with Image.open(p) as im:
             return min(im.size)
+
     def h(s):
         return int(hashlib.sha256(s.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
 
@@ -244,7 +295,7 @@ def held_out_scenes(photos: list[str], scenes: dict, info: dict, share: float, m
     for p in photos:
         by_package.setdefault(info[p]["package"], set()).add(scenes[p])
     big_enough = {s for s in set(scenes.values()) if all(sides(p) >= min_side for p in photos if scenes[p] == s)}
-    for pkg, pkg_scenes in sorted(by_package.items()):
+    for _pkg, pkg_scenes in sorted(by_package.items()):
         eligible = sorted((s for s in pkg_scenes if s in big_enough), key=h)
         take = [s for s in eligible if h(s) < share]
         if not take and len(pkg_scenes) >= 4 and eligible:
@@ -262,7 +313,7 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     import utils
 
-    src = (args.src or args.out / "_src").resolve()    # the manifest names each photo by its absolute path
+    src = (args.src or args.out / "_src").resolve()  # the manifest names each photo by its absolute path
     fetch(src)
     info = candidates(src)
     kept, reasons = [], []
@@ -281,12 +332,22 @@ def main(argv=None) -> int:
     test = [p for p in photos if scenes[p] in test_scenes]
     for p in photos:
         info[p] = {**info[p], "scene": scenes[p]}
-    print(f"{len(info)} candidates, {len(photos)} photos of {len(set(scenes.values()))} scenes kept ({len(test)} photos of "
-          f"{len(test_scenes)} scenes held out for test); per package:")
+    print(
+        f"{len(info)} candidates, {len(photos)} photos of {len(set(scenes.values()))} scenes kept "
+        f"({len(test)} photos of {len(test_scenes)} scenes held out for test); per package:"
+    )
     print(rep[rep.kept].groupby("package").size().to_string())
-    utils.build_sample_dataset(args.out, photos=[Path(p) for p in photos], n_train=None, n_test=None, seed=args.seed,
-                               test_photos=[Path(p) for p in test], overwrite=True, photo_info=info,
-                               min_side=MIN_SIDE)
+    utils.build_sample_dataset(
+        args.out,
+        photos=[Path(p) for p in photos],
+        n_train=None,
+        n_test=None,
+        seed=args.seed,
+        test_photos=[Path(p) for p in test],
+        overwrite=True,
+        photo_info=info,
+        min_side=MIN_SIDE,
+    )
     man = pd.read_csv(args.out / "manifest.csv")
     print(man.groupby(["split", "package"]).size().to_string())
     return 0

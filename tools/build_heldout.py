@@ -62,7 +62,7 @@ def main(argv=None) -> int:
     if args.photos_from and args.validation_only:
         ap.error("--photos-from and --validation-only choose the photos each: give one")
     import utils
-    from utils.sample_data import random_crop
+    from utils.data.sample_data import random_crop
 
     if args.photos_from:
         photos = [str(p) for p in utils.photo_list(args.photos_from)]
@@ -83,7 +83,9 @@ def main(argv=None) -> int:
             utils.write_png(args.out / "test_mask" / name, dmg.mask.astype(np.uint8) * 255)
             utils.write_png(args.out / "test_input" / name, utils.apply_damage(utils.gray_of(crop), dmg))
             rows.append({"input_image_path": f"./test_input/{name}"})
-            manifest.append({"split": "test", "name": name, "damage": dmg.kind, "fill": dmg.fill, "source": src, **info})
+            manifest.append(
+                {"split": "test", "name": name, "damage": dmg.kind, "fill": dmg.fill, "source": src, **info}
+            )
     pd.DataFrame(manifest).to_csv(args.out / "manifest.csv", index=False)
     pd.DataFrame(rows).to_csv(args.out / "test.csv", index=False)
     print(f"{args.out}: {len(rows)} crops from {len(photos)} photos")

@@ -77,9 +77,9 @@ def check_stage(name: str, data: Path, ckpt: Path, steps: int) -> dict:
     from torch.utils.data import DataLoader
 
     import utils
-    from utils.distributed import build
-    from utils.train_config import config_class
-    from utils.training import loader_workers
+    from utils.core.train_config import config_class
+    from utils.training.distributed import build
+    from utils.training.loop import loader_workers
 
     out = {"stage": name}
     torch.manual_seed(0)
@@ -167,7 +167,7 @@ def markdown(r: dict) -> str:
 
 
 def write_report(report: dict, out: Path) -> tuple[Path, Path]:
-    from utils.files import save_json, write_bytes_atomic
+    from utils.core.files import save_json, write_bytes_atomic
 
     slug = re.sub(r"[^a-z0-9]+", "-", report["card"]["name"].lower()).strip("-") or "gpu"
     out.mkdir(parents=True, exist_ok=True)

@@ -35,7 +35,7 @@ import sys
 import time
 from pathlib import Path
 
-from utils.train_config import PRESET_HELP, ConfigError, config_class
+from utils.core.train_config import PRESET_HELP, ConfigError, config_class
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ["01_eda", "02_train_mask", "03_train_colorization", "04_train_inpaint", "05_inference_submission"]
@@ -117,7 +117,7 @@ def final_report(summary: dict, png_dir: Path, out: Path, sample: bool) -> list[
     """The run's last lines: where the restored PNGs, the zip and the executed notebooks are, and the score with
     how to read it (its terms, higher is better, 1.0 perfect, and the floors that notebook 05 scored on the same
     test images for scale)."""
-    from utils.metric import WEIGHTS
+    from utils.core.metric import WEIGHTS
 
     pngs = sorted(png_dir.glob("*.png")) if png_dir.is_dir() else []
     lines = ["", f"restored images: {png_dir}/ ({len(pngs)} PNGs)",
@@ -193,8 +193,8 @@ def main(argv=None) -> int:
     import papermill as pm
 
     import utils
-    from utils.paths import cli_path
-    from utils.sample_data import is_sample_dataset
+    from utils.core.paths import cli_path
+    from utils.data.sample_data import is_sample_dataset
 
     args.smoke = args.smoke or utils.smoke_default()
     data_dir = utils.resolve_data_dir(args.data_dir)            # a relative --data-dir: from the working directory
@@ -209,14 +209,23 @@ def main(argv=None) -> int:
     preset = "smoke" if args.smoke else "sample" if sample and not args.full else "default"
     chosen = f" (-p preset={extra['preset']} for {', '.join(map(_short, training))})" if "preset" in extra else ""
     if args.smoke:
-        print(f"parameters: smoke mode (tiny runs: preset 'smoke' in 02-04, smoke=True in 01 and 05){chosen}", flush=True)
+        print(f"parameters: smoke mode (tiny runs: preset 'smoke' in 02-04, smoke=True in 01 and 05){chosen}",
+              flush=True)
     elif preset == "sample":
-        print(f"parameters: preset 'sample' in 02-04, short sample-data training ({PRESET_HELP['sample']}): "
-              f"{data_dir} holds the sample dataset built from the bundled photos; --full for the measured "
-              f"settings{chosen}", flush=True)
+        print(
+            f"parameters: preset 'sample' in 02-04, short sample-data training ({PRESET_HELP['sample']}): "
+            f"{data_dir} holds the sample dataset built from the bundled photos; --full for the measured "
+            f"settings{chosen}",
+            flush=True,
+        )
     else:
-        why = "--full" if args.full else (f"{data_dir} is not the sample dataset built from the bundled photos, so "
-                                          "no short sample-data training")
+        why = (
+            "--full"
+            if args.full
+            else (
+                f"{data_dir} is not the sample dataset built from the bundled photos, so no short sample-data training"
+            )
+        )
         print(f"parameters: preset 'default' in 02-04, the measured settings ({why}){chosen}", flush=True)
     out.mkdir(parents=True, exist_ok=True)
     t_all = time.time()
@@ -225,8 +234,13 @@ def main(argv=None) -> int:
         if name not in declared:
             print(f"skip {name}: not there yet")
             continue
-        base = {"data_dir": str(data_dir), "ckpt_dir": str(ckpt), "smoke": args.smoke, "out_dir": str(out),
-                "preset": preset}
+        base = {
+            "data_dir": str(data_dir),
+            "ckpt_dir": str(ckpt),
+            "smoke": args.smoke,
+            "out_dir": str(out),
+            "preset": preset,
+        }
         weights_note = None
         if "weights" in declared[name]:
             if "weights" in extra:
@@ -235,18 +249,30 @@ def main(argv=None) -> int:
                 # 02-04 trained on this data in this run: score and zip what they trained, not the shipped weights
                 base["weights"] = str(ckpt)
                 if utils.find_weights(ckpt) is None:
-                    print(f"error: {name}: {ckpt} holds no complete set of mask/color/inpaint checkpoints (this run "
-                          f"trained {', '.join(map(_short, training))} there); run 02-04 there too, or pass "
-                          "-p weights=<a folder>", file=sys.stderr, flush=True)
+                    print(
+                        f"error: {name}: {ckpt} holds no complete set of mask/color/inpaint checkpoints (this run "
+                        f"trained {', '.join(map(_short, training))} there); run 02-04 there too, or pass "
+                        "-p weights=<a folder>",
+                        file=sys.stderr,
+                        flush=True,
+                    )
                     return 1
-                weights_note = (f"{ckpt}: what {', '.join(map(_short, training))} trained in this run on {data_dir}, "
-                                "which is not the sample dataset (-p weights=... for others)")
+                weights_note = (
+                    f"{ckpt}: what {', '.join(map(_short, training))} trained in this run on {data_dir}, "
+                    "which is not the sample dataset (-p weights=... for others)"
+                )
             else:
                 found = utils.default_weights("auto", ckpt)
-                weights_note = (f"{found or 'none complete'} (weights='auto': the shipped weights/ when complete, else {ckpt}"
-                                + ("; the sample dataset: its short runs of 02-04 only show each stage learning"
-                                   if sample else "; no training notebook in this run on this data: "
-                                   f"-p weights={ckpt} for what 02-04 trained") + ")")
+                weights_note = (
+                    f"{found or 'none complete'} (weights='auto': the shipped weights/ when complete, else {ckpt}"
+                    + (
+                        "; the sample dataset: its short runs of 02-04 only show each stage learning"
+                        if sample
+                        else "; no training notebook in this run on this data: "
+                        f"-p weights={ckpt} for what 02-04 trained"
+                    )
+                    + ")"
+                )
         params = notebook_params(name, declared[name], base, extra)
         t = time.time()
         print(f"== {name} {params}", flush=True)
@@ -254,8 +280,16 @@ def main(argv=None) -> int:
             print(f"   {_short(name)} uses weights: {weights_note}", flush=True)
         # the kernel starts in notebooks/, as under Jupyter Lab, VS Code or Colab (paths resolve from the repository)
         try:
-            pm.execute_notebook(str(nb), str(out / f"{name}.ipynb"), parameters=params, cwd=str(nb.parent),
-                                kernel_name="python3", progress_bar=True, log_output=False, config=kernel_config())
+            pm.execute_notebook(
+                str(nb),
+                str(out / f"{name}.ipynb"),
+                parameters=params,
+                cwd=str(nb.parent),
+                kernel_name="python3",
+                progress_bar=True,
+                log_output=False,
+                config=kernel_config(),
+            )
         except pm.PapermillExecutionError as e:
             if e.ename != "SettingsChangedError":
                 raise

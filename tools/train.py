@@ -37,10 +37,27 @@ import os
 import sys
 import typing
 
-from utils.images import DataError
-from utils.paths import cli_path, project_dir
-from utils.sample_data import check_data_dir
-from utils.train_config import COMPARISON, CONFIGS, GROUPS, PRESET_HELP, PRESETS, STAGES, ConfigError, config_class
+from utils.core.images import DataError
+from utils.core.paths import cli_path, project_dir
+from utils.core.train_config import (
+    COMPARISON,
+    CONFIGS,
+    GROUPS,
+    PRESET_HELP,
+    PRESETS,
+    STAGES,
+    ConfigError,
+    config_class,
+)
+from utils.data.sample_data import check_data_dir
+
+
+def _bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes", "on"):
+        return True
+    if s.lower() in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {s!r}")
 
 
 def config_fields() -> dict[str, list]:
@@ -138,8 +155,8 @@ def parse(argv=None) -> tuple[argparse.Namespace, object]:
 
 def main(argv=None) -> int:
     args, config = parse(argv)
-    from utils.distributed import train
-    from utils.training import SettingsChangedError
+    from utils.training.distributed import train
+    from utils.training.loop import SettingsChangedError
 
     try:
         result = train(config, data_dir=args.data_dir, ckpt_dir=args.ckpt_dir, resume=args.resume,

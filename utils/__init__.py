@@ -1,67 +1,73 @@
-"""Image-Restore shared code: data, damage, metric, models, losses, training, pipeline, submission.
+"""Image-Restore's shared package: what the notebooks, the command lines and the app import.
 
-`import utils` gives the public names of every module; each concern lives in its own module. The modules are
-imported on first use of one of their names (PEP 562), so a command that only restores images (restore.py, the
-app) does not pay for the training code's imports (timm's model zoo, albumentations, accelerate, matplotlib):
-`python -c "import utils"` takes well under a second; `utils.Restorer` loads the inference modules only.
+    import utils
+    restorer = utils.Restorer.from_dir("weights")     # every public name of every module is an attribute of utils
+
+The modules are grouped by role, each layer importing only those below it:
+
+    training/   the stages' steps, losses, the loop, the multi-process launcher, validation, plots
+    data/       damage, data sets, the sample dataset, a data set's submission (make_submission)
+    inference/  the pipeline (Restorer), the pre-fills, the hole's refinement, colour post-process, batch restore, ONNX
+    core/       files, images, paths, runtime (device, precision), configs (the stages' typed configs), checkpoints,
+                the networks, the metric
+
+`utils.<name>` is looked up in the modules' own `__all__` lists (read from their source, without importing them) and
+the module is imported on first use (PEP 562): `import utils` costs nothing, and a command that only restores images
+does not import the training code (timm's model zoo, albumentations, accelerate, matplotlib). A module is also an
+attribute by its own name (`utils.hue.BINS`, `utils.losses.MASK_LOSSES`) and by its path (`utils.inference.hue`).
 """
+import ast as _ast
 import importlib as _importlib
-from importlib.util import find_spec as _find_spec
 import os as _os
+from pathlib import Path as _Path
 
 # no network at run time: albumentations asks PyPI for a newer version when it is imported unless told not to
 _os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
-# module -> the public names it gives `utils`
-_EXPORTS = {
-    "files": ["atomic_path", "save_json", "write_bytes_atomic"],
-    "images": ["IMAGE_EXTENSIONS", "IMAGE_SIZE", "DataError", "gray_of", "read_image", "write_png"],
-    "paths": ["project_dir", "project_path", "project_root", "smoke_default"],
-    "configs": ["AMP_MODES", "PREFILLS"],
-    "runtime": ["autocast", "choose_precision", "pick_device"],
-    "damage": ["Damage", "DamageConfig", "apply_damage", "sample_damage"],
-    "datasets": ["InpaintDataset", "JoinedDataset", "PhotoCropDataset", "ProvidedPairsDataset",
-                 "SyntheticDamageDataset", "check_images", "load_test_table", "load_train_table", "photo_list",
-                 "prepare_run", "resolve_data_dir", "split_indices", "train_photo_paths", "train_val_datasets"],
-    "metric": ["score_arrays", "score_folder", "score_image", "summarize"],
-    "sample_data": ["build_sample_dataset", "builtin_photo_paths", "ensure_dataset"],
-    "submission": ["SubmissionError", "validate_submission", "write_submission_zip", "zip_folder"],
-    "color": ["compose_rgb", "rgb_to_cbcr", "ycbcr_to_rgb"],
-    "mask_refine": ["RefineConfig", "mask_stats", "refine_mask"],
-    "hue": ["HueConfig", "choose_hue_strength", "hue_prior", "match_hue", "visible_change"],
-    "models": ["ColorizationNet", "InpaintNet", "MaskNet", "PatchDiscriminator", "PretrainedWeightsError",
-               "build_model", "create_encoder"],
-    "losses": ["ColorLoss", "InpaintLoss", "MaskLoss", "PerceptualLoss", "choose_loss"],
-    "checkpoints": ["ChecksumError", "default_weights", "export_weights", "find_weights", "load_model",
-                    "read_config", "save_model", "update_inference_config", "verify_checksums", "write_checksums"],
-    "prefills": ["gray_copy", "prefill", "telea"],
-    "biharmonic": ["biharmonic_fill"],
-    "hole_masks": ["HoleMaskError", "hole_mask_paths", "read_hole_mask"],
-    "pipeline": ["Restoration", "Restorer", "colorize", "colorize_chroma", "inpaint", "predict_mask",
-                 "predict_masks"],
-    "batch_restore": ["BatchReport", "NothingRestoredError", "make_submission", "restore_files"],
-    "training": ["compare_options", "fit"],
-    "distributed": ["stage_data", "train_stage"],
-    "stages": ["ColorStage", "InpaintStage", "MaskStage", "make_stage"],
-    "train_config": ["ColorConfig", "ConfigError", "InpaintConfig", "MaskConfig", "config_class", "default_preset"],
-    "evaluation": ["median_ms", "stage_summary", "validate_color", "validate_inpaint",
-                   "validate_mask"],
-    "plots": ["overlay_mask", "plot_history", "plot_hole_colour", "show_grid", "worst_and_best"],
-}
-_MODULE_OF = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = sorted(_MODULE_OF)
+LAYERS = ("core", "inference", "data", "training")     # lowest first
+_HERE = _Path(__file__).resolve().parent
+
+
+def _public_names(path: _Path) -> list[str]:
+    """A module's `__all__` (a literal list of names), read from its source."""
+    for node in _ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, _ast.Assign) and any(getattr(t, "id", None) == "__all__" for t in node.targets):
+            return list(_ast.literal_eval(node.value))
+    return []
+
+
+def _index() -> tuple[dict, dict]:
+    """({module name: dotted path}, {public name: dotted path of its module})."""
+    modules, owner = {}, {}
+    for layer in LAYERS:
+        for path in sorted((_HERE / layer).glob("*.py")):
+            if path.stem == "__init__":
+                continue
+            dotted = f"{layer}.{path.stem}"
+            modules[path.stem] = dotted
+            for name in _public_names(path):
+                if name in owner:
+                    raise ImportError(f"utils: {name!r} is exported by both {owner[name]} and {dotted}")
+                owner[name] = dotted
+    return modules, owner
+
+
+_MODULES, _OWNER = _index()
+__all__ = sorted(_OWNER)
 
 
 def __getattr__(name: str):
-    module = _MODULE_OF.get(name)
-    if module is None:       # a module itself, e.g. `utils.hue.BINS` after a plain `import utils`
-        if _find_spec(f"{__name__}.{name}") is None:
-            raise AttributeError(f"module 'utils' has no attribute {name!r}")
-        return _importlib.import_module(f".{name}", __name__)
-    value = getattr(_importlib.import_module(f".{module}", __name__), name)
+    if name in _OWNER:
+        value = getattr(_importlib.import_module(f".{_OWNER[name]}", __name__), name)
+    elif name in _MODULES:          # a module by its own name, e.g. utils.hue
+        value = _importlib.import_module(f".{_MODULES[name]}", __name__)
+    elif name in LAYERS:
+        value = _importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'utils' has no attribute {name!r}")
     globals()[name] = value          # imported once; later lookups do not come here
     return value
 
 
 def __dir__():
-    return sorted(set(globals()) | set(__all__))
+    return sorted(set(globals()) | set(__all__) | set(_MODULES))

@@ -3,9 +3,8 @@ a folder without ground truth or a bad option is refused with exit code 2."""
 import numpy as np
 import pandas as pd
 import pytest
-from scipy import stats
-
 from research_fixtures import load_tool
+from scipy import stats
 
 
 def test_paired_differences_are_per_photo_with_a_t_interval_over_photos():

@@ -5,9 +5,9 @@ import os
 import numpy as np
 import pandas as pd
 import pytest
+from research_fixtures import load_tool, sample_data  # noqa: F401  (sample_data: a fixture)
 
 import utils
-from research_fixtures import load_tool, sample_data  # noqa: F401  (sample_data: a fixture)
 
 pytestmark = pytest.mark.slow      # builds a data set and runs the research tool on it
 
@@ -35,7 +35,9 @@ def test_build_layout_hard_links_and_resume(sample_data, tmp_path):
         assert 100 ** 2 * 0.7 < s["mask"].sum() <= 170 ** 2 and s["gray"][s["mask"]].max() <= 8
     test_in = utils.read_image(out / "test_input" / "TEST_000.png", "L")
     test_mask = utils.read_image(out / "test_mask" / "TEST_000.png", "L") > 0
-    assert test_mask.any() and np.array_equal(test_in[~test_mask], utils.gray_of(utils.read_image(out / "test_gt" / "TEST_000.png", "RGB"))[~test_mask])
+    assert test_mask.any() and np.array_equal(
+        test_in[~test_mask], utils.gray_of(utils.read_image(out / "test_gt" / "TEST_000.png", "RGB"))[~test_mask]
+    )
     # a complete layout is not overwritten; an interrupted one resumes and writes the same files
     with pytest.raises(SystemExit, match="already there"):
         rehearse.build(sample_data, out, pairs=pairs, n_test=3)

@@ -4,7 +4,6 @@ import json
 import pandas as pd
 import pytest
 from PIL import Image, ImageOps
-
 from research_fixtures import load_tool, sample_data  # noqa: F401  (sample_data: a fixture)
 
 pytestmark = pytest.mark.slow      # builds a data set and runs the research tool on it

@@ -3,9 +3,8 @@
 the FLOP time and the launch time."""
 import pytest
 import torch
-from torch.utils.flop_counter import FlopCounterMode
-
 from research_fixtures import load_tool
+from torch.utils.flop_counter import FlopCounterMode
 
 cost = load_tool("training_cost")
 

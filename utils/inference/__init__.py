@@ -1,0 +1,2 @@
+"""Restoring images: the pipeline (Restorer), the hole's pre-fill and refinement, the colour post-process, batches,
+ONNX."""
