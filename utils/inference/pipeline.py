@@ -134,14 +134,16 @@ def _hole_window(mask: np.ndarray, margin: int = 64, least: int = 128) -> tuple[
     return (*span(int(ys.min()), int(ys.max()), h), *span(int(xs.min()), int(xs.max()), w))
 
 
-def inpaint(net, images, masks, amp: str = "off", prefill_method: str = "telea") -> list:
-    """Fill the hole of gray (or RGB) images: the luminance is pre-filled (`prefill_method`, utils.prefill: the one
-    the network trained over) and refined by the network at the image's own resolution; an RGB image keeps its chroma
+def inpaint(net, images, masks, amp: str = "off", prefill_method="telea") -> list:
+    """Fill the hole of gray (or RGB) images: the luminance is pre-filled (`prefill_method`: a method of
+    utils.prefill, the one the network trained over, or for comparisons any function (gray, mask) -> filled gray)
+    and refined by the network at the image's own resolution; an RGB image keeps its chroma
     (Cb/Cr) and gets the new luminance in the hole. Pixels outside the hole are returned unchanged. The network is fully
     convolutional: it runs on a window around each hole at the image's own resolution."""
     multiple = 32 if getattr(net, "block", None) == "unet" else 8
     lumas = [im if im.ndim == 2 else gray_of(im) for im in images]
-    pre = [prefill(g, m, prefill_method) for g, m in zip(lumas, masks)]
+    fill = prefill_method if callable(prefill_method) else lambda g, m: prefill(g, m, prefill_method)
+    pre = [fill(g, m) for g, m in zip(lumas, masks)]
     out = []
     for p, m in zip(pre, masks):  # one at a time: images may differ in size
         out.append(p.copy())
