@@ -98,7 +98,7 @@ def test_launch_inpaint_and_accelerate_launch_cli(sample_data, tmp_path):
     fields = dict(epochs=1, steps_per_epoch=1, batch_size=2, num_workers=0, image_size=64, val_count=2,
                   pretrained="none", loss="l1+gan")
     # then, as the notebooks do after launch(): the trained weights loaded into a stage built in this process
-    code = ("import json, utils, utils.distributed as d; "
+    code = ("import json, utils, utils.training.distributed as d; "
             f"config = utils.InpaintConfig(**{fields!r}); "
             f"h = d.launch(config, num_processes=2, data_dir={str(sample_data)!r}, ckpt_dir={str(ckpt)!r}, cpu=True); "
             f"stage, _, val = d.build(config, 'cpu', {str(sample_data)!r}); "
@@ -116,7 +116,7 @@ def test_launch_inpaint_and_accelerate_launch_cli(sample_data, tmp_path):
     assert "train_d_loss" in history[0] and "val_masked_ssim" in history[0]
     for stem in ("inpaint", "inpaint_disc"):
         assert (ckpt / f"{stem}.safetensors").is_file() and (ckpt / f"{stem}.json").is_file()
-    port = str(__import__("utils.distributed", fromlist=["free_port"]).free_port())
+    port = str(__import__("utils.training.distributed", fromlist=["free_port"]).free_port())
     # `accelerate launch --multi_gpu` (torch.distributed.run underneath; --cpu alone would start one process),
     # the script's own --cpu keeps it on the CPU with gloo
     run_py(["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
