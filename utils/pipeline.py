@@ -27,6 +27,8 @@ from .color import compose_rgb, replace_luma
 from .checkpoints import load_model, read_config, verify_checksums
 from .images import IMAGE_SIZE, gray_of
 from .chroma import continue_ring_chroma
+from .confidence import UnsureConfig, fade_unsure, hue_entropy
+from .guidance import apply_hints, check_hints, reference_prior, scale_hints
 from .hue import HueConfig, match_hue
 from .mask_refine import RefineConfig, refine_mask
 from .runtime import autocast, default_amp, pick_device
@@ -92,11 +94,26 @@ def predict_mask(net, gray: np.ndarray, size: int = 256, refine: RefineConfig | 
     return predict_masks(net, [gray], size, refine, amp)[0]
 
 
-def colorize_chroma(net, grays, masks, size: int = 256, amp: bool = False) -> np.ndarray:
-    """[B] grays + masks -> [B,size,size,2] Cb/Cr (0-1) at the working size."""
+def colorize_chroma(net, grays, masks, size: int = 256, amp: bool = False, confidence: bool = False):
+    """[B] grays + masks -> [B,size,size,2] Cb/Cr (0-1) at the working size. confidence=True: (that, the net's
+    hue uncertainty [B,size,size] in 0-1, `utils.confidence.hue_entropy`; None for a net without a class
+    distribution, head 'regression'). The ONNX colour net gives it as a third output channel."""
     g = _resize_stack(grays, size).astype(np.float32)[:, None] / 255.0
     m = _resize_stack([m.astype(np.float32) for m in masks], size)[:, None]
-    return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy()
+    if not confidence:
+        return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy()[..., :2]
+    if isinstance(net, torch.nn.Module):
+        if getattr(net, "head", None) != "classes":
+            return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy(), None
+        device = _model_device(net)
+        tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(device).contiguous(memory_format=torch.channels_last)
+                   for x in (g, m)]
+        with torch.inference_mode(), autocast(device, amp):
+            cbcr, logits = net(*tensors, return_logits=True)
+            unsure = hue_entropy(logits, net.bin_centers)
+        return cbcr.float().permute(0, 2, 3, 1).cpu().numpy(), unsure.float().cpu().numpy()
+    out = net(g, m).permute(0, 2, 3, 1).cpu().numpy()      # an OnnxNet: [B,H,W,2] or, with the uncertainty, 3
+    return (out[..., :2], out[..., 2]) if out.shape[-1] == 3 else (out, None)
 
 
 def colorize(net, grays, masks, size: int = 256, amp: bool = False, gain: float = 1.0) -> list:
@@ -162,6 +179,7 @@ class Restoration:
     mask: np.ndarray          # bool HxW
     colorized: np.ndarray     # uint8 HxWx3 (after stage 2, before the fill in the design's order)
     competition: np.ndarray | None = None   # the 512x512 restoration when `restored` was resized back (else None)
+    unsure: np.ndarray | None = None        # the colour net's hue uncertainty (0-1) at its working size, if it has one
 
     @property
     def submission_image(self) -> np.ndarray:
@@ -172,13 +190,15 @@ class Restoration:
 class Restorer:
     """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints.
 
-    The colour post-process (`finish`) keeps the luminance exactly: the hue remap towards the stored prior
-    (`utils.hue.match_hue`) at `colour_strength` (0 = the colour net's own hues, 'natural'), then, with
-    hole_colour='ring', the hole's chroma continued from its surroundings."""
+    The colour post-process (`finish`) keeps the luminance exactly: with natural colours, the chroma faded where
+    the colour net is unsure of the hue (`unsure`, `utils.confidence.fade_unsure`); else the hue remap towards the
+    stored prior, or a reference photo's hues (`with_guidance`), at `colour_strength` (`utils.hue.match_hue`); then,
+    with hole_colour='ring', the hole's chroma continued from its surroundings; last, the user's colour hints
+    (`utils.guidance.apply_hints`)."""
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
                  order: str = ORDERS[0], amp: bool | None = None, chroma_gain: float = 1.0, hue: HueConfig | None = None,
-                 colour_strength: float | None = None, hole_colour: str = "net"):
+                 colour_strength: float | None = None, hole_colour: str = "net", unsure: UnsureConfig | None = None):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
         if hole_colour not in HOLE_COLOURS:
@@ -190,6 +210,10 @@ class Restorer:
         self.hue = hue or HueConfig()   # the remap's settings; hue.strength is the stored submission strength
         self.hole_colour = hole_colour
         self.colour_strength = self.hue.strength if colour_strength is None else _strength(colour_strength)
+        self.colour = "score" if colour_strength is None else self.colour_strength   # the setting (with_colour)
+        self.unsure = unsure      # natural colours' fade where the colour net is unsure (None: no fade)
+        self.reference = False    # with_guidance(reference=...): the remap aims at a reference photo's hues
+        self.hints: list = []     # with_guidance(hints=...): colour hints, in each input image's own pixels
         self.amp = default_amp(_model_device(mask_net)) if amp is None else amp  # bf16 autocast on CUDA
 
     @classmethod
@@ -197,9 +221,11 @@ class Restorer:
                  colour: str | float = "natural", **kwargs) -> "Restorer":
         """backend 'torch' (CPU or CUDA) or 'onnx' (onnxruntime on the CPU; the ONNX files are exported
         on first use into <weights_dir>/onnx/ and verified at every load, see utils.onnx_backend).
-        colour 'natural' (default): the colour net's own hues; 'score': the hue remap towards the training photos'
-        mean hue histogram at the strength the weights store (chosen for the competition's score: more hue term,
-        visibly other hues, docs/colour_experiments.md); or a strength in [0, 1] (0 = natural, 1 = the full remap)."""
+        colour 'natural' (default): the colour net's own hues, faded to gray where it is unsure of them (the
+        weights' `inference.unsure`); 'score': the hue remap towards the training photos' mean hue histogram at the
+        strength the weights store (chosen for the competition's score: more hue term, visibly other hues,
+        docs/colour_experiments.md); or a strength in [0, 1] (0 = the colour net's own hues without the fade,
+        1 = the full remap)."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         _check_colour(colour)
@@ -231,26 +257,57 @@ class Restorer:
         kwargs.setdefault("hue", HueConfig.from_dict(color_inf.get("hue")))
         kwargs.setdefault("hole_colour", color_inf.get("hole_colour", "net"))
         kwargs.setdefault("chroma_gain", float(color_inf.get("chroma_gain", 1.0)))
+        kwargs.setdefault("unsure", UnsureConfig.from_dict(color_inf.get("unsure")))
         restorer = cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
         return restorer.with_colour(colour)
 
     def with_colour(self, colour: str | float) -> "Restorer":
-        """A restorer on the same networks with another colour setting: 'natural' (strength 0), 'score' (the
-        strength the weights store, `hue.strength`) or a strength in [0, 1]."""
+        """A restorer on the same networks with another colour setting: 'natural' (strength 0, faded where the
+        colour net is unsure), 'score' (the strength the weights store, `hue.strength`) or a strength in [0, 1].
+        With a reference (`with_guidance`), the remap towards it: at full strength for 'natural', at the stored
+        strength for 'score', at the given strength for a number."""
         _check_colour(colour)
         out = copy.copy(self)
-        out.colour_strength = (0.0 if colour == "natural" else self.hue.strength if colour == "score"
-                               else _strength(colour))
+        out.colour = colour if isinstance(colour, str) else _strength(colour)
+        out.colour_strength = out._strength_for(colour)
         return out
+
+    def _strength_for(self, colour) -> float:
+        if colour == "score":
+            return self.hue.strength
+        if colour == "natural":
+            return 1.0 if self.reference else 0.0
+        return _strength(colour)
+
+    def with_guidance(self, reference: np.ndarray | None = None, hints=None) -> "Restorer":
+        """A restorer on the same networks guided by the user. `reference`: a colour photo (uint8 RGB or RGBA, any
+        size) whose hue histogram replaces the training photos' mean as the remap's target, the remap on (at full
+        strength for colour 'natural', see `with_colour`); `hints`: [(x, y, (r, g, b)), ...], points in each input
+        image's own pixels (x from the left, y from the top) and colours, spread over the region each belongs to
+        (`utils.guidance.apply_hints`). Bad input: ValueError naming the problem."""
+        out = copy.copy(self)
+        if reference is not None:
+            out.hue = replace(self.hue, prior=reference_prior(reference))
+            out.reference = True
+            out.colour_strength = out._strength_for(self.colour)
+        if hints is not None:
+            out.hints = check_hints(hints)     # the form here; the bounds per image
+        return out
+
+    @property
+    def fades_unsure(self) -> bool:
+        """Whether `finish` fades the chroma where the colour net is unsure: natural colours, no reference."""
+        return self.colour == "natural" and not self.reference and self.unsure is not None
 
     def natural_colour(self) -> "Restorer":
         """`with_colour('natural')`: the colour net's own hues (the hole's ring fill stays)."""
         return self.with_colour("natural")
 
-    def restore_batch(self, grays, masks=None, finish: bool = True) -> list[Restoration]:
+    def restore_batch(self, grays, masks=None, finish: bool = True, hints=None) -> list[Restoration]:
         """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks` skips stage 1.
         finish=False: `restored` before the colour post-process (`finish` applies it; research/colour_frontier.py
-        applies several settings to one network pass). Other images (RGB, other sizes): `restore` or `restore_images`."""
+        applies several settings to one network pass). `hints`: one list of hints per image, in its pixels (default:
+        the restorer's own, `with_guidance`). Other images (RGB, other sizes): `restore` or `restore_images`."""
         grays = [np.ascontiguousarray(g) for g in grays]
         for i, g in enumerate(grays):
             if g.dtype != np.uint8 or g.ndim != 2:
@@ -258,47 +315,73 @@ class Restorer:
                                  "Restorer.restore / restore_images take RGB, RGBA or gray uint8 of any size")
         if masks is None:
             masks = predict_masks(self.mask_net, grays, self.sizes["mask"], self.refine, self.amp)
+        hints = [self._hints_for(g.shape) for g in grays] if hints is None else hints
+        if len(hints) != len(grays):
+            raise ValueError(f"restore_batch: {len(hints)} lists of hints for {len(grays)} images")
+        size = self.sizes["color"]
         if self.order == "mask-colorize-inpaint":
-            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp, self.chroma_gain)
+            cbcr, unsure = colorize_chroma(self.color_net, grays, masks, size, self.amp, confidence=True)
+            colored = _map(lambda g, c: compose_rgb(g, c, self.chroma_gain), grays, cbcr)
             restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
         else:
             filled = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
-            colored = colorize(self.color_net, filled, [np.zeros_like(m) for m in masks], self.sizes["color"],
-                               self.amp, self.chroma_gain)
+            cbcr, unsure = colorize_chroma(self.color_net, filled, [np.zeros_like(m) for m in masks], size, self.amp,
+                                           confidence=True)
+            colored = _map(lambda g, c: compose_rgb(g, c, self.chroma_gain), filled, cbcr)
             restored = colored
+        unsure = [None] * len(grays) if unsure is None else list(unsure)
         if finish:
-            restored = _map(self.finish, restored, masks)
-        return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
+            restored = _map(lambda r, m, u, h: self.finish(r, m, confidence=u, hints=h), restored, masks, unsure, hints)
+        return [Restoration(r, m, c, unsure=u) for r, m, c, u in zip(restored, masks, colored, unsure)]
 
-    def finish(self, rgb: np.ndarray, mask: np.ndarray, strength: float | None = None) -> np.ndarray:
-        """The colour post-process of a restored image (uint8 HxWx3), luminance kept exactly: the hue remap
-        towards the stored prior at `strength` (default: `colour_strength`; 0 = natural), then, with
-        hole_colour='ring', the hole's chroma carried in from the ring around it."""
+    def _hints_for(self, shape) -> list:
+        h, w = shape[:2]
+        return check_hints(self.hints, w, h)
+
+    def finish(self, rgb: np.ndarray, mask: np.ndarray, strength: float | None = None,
+               confidence: np.ndarray | None = None, hints=None) -> np.ndarray:
+        """The colour post-process of a restored image (uint8 HxWx3), luminance kept exactly: with natural colours
+        (`fades_unsure`) and the colour net's hue uncertainty map `confidence` (`Restoration.unsure`), the chroma
+        faded where the net is unsure; the hue remap towards the prior (or the reference) at `strength` (default:
+        `colour_strength`; 0 = none); with hole_colour='ring', the hole's chroma carried in from the ring around
+        it; last, `hints` [(x, y, (r, g, b)), ...] in this image's pixels, spread along its luminance's edges."""
         s = self.colour_strength if strength is None else _strength(strength)
-        out = match_hue(rgb, replace(self.hue, strength=s), mask) if s > 0 else rgb
+        out = rgb
+        if confidence is not None and self.fades_unsure and s == 0:
+            out = fade_unsure(out, confidence, self.unsure)
+        out = match_hue(out, replace(self.hue, strength=s), mask) if s > 0 else out
         if self.hole_colour == "ring":
             out = continue_ring_chroma(out, mask)
+        if hints:
+            out = apply_hints(out, hints)
         return out
 
-    def restore(self, image: np.ndarray) -> np.ndarray:
+    def restore(self, image: np.ndarray, reference: np.ndarray | None = None, hints=None) -> np.ndarray:
         """One damaged image (uint8 gray, RGB or RGBA, any size; the competition's is 512x512 gray) -> the restored
-        RGB image (uint8 HxWx3, the input's size)."""
-        return next(self.restore_images([image], batch_size=1)).restored
+        RGB image (uint8 HxWx3, the input's size). `reference` (a colour photo whose hues to aim at) and `hints`
+        ([(x, y, (r, g, b)), ...] in the image's pixels): `with_guidance`."""
+        return next(self.restore_images([image], batch_size=1, reference=reference, hints=hints)).restored
 
-    def restore_images(self, images: Iterable[np.ndarray], batch_size: int = 4) -> Iterator[Restoration]:
+    def restore_images(self, images: Iterable[np.ndarray], batch_size: int = 4, reference: np.ndarray | None = None,
+                       hints=None) -> Iterator[Restoration]:
         """Images of any size or mode (uint8 L, RGB or RGBA) -> their `Restoration`s (`.restored`: the RGB image at
         the input's own size; `.mask`: the predicted hole), in order, `batch_size` at a time (the networks batched,
         the per-image work in threads). Each is converted to the competition's gray and 512x512 first;
-        `Restoration.competition` keeps the 512x512 result (what a submission holds)."""
+        `Restoration.competition` keeps the 512x512 result (what a submission holds). `reference` and `hints`
+        (the same for every image, in each one's own pixels; a hint outside an image is an error): `with_guidance`."""
+        if reference is not None or hints is not None:
+            yield from self.with_guidance(reference, hints).restore_images(images, batch_size)
+            return
         batch: list[tuple[np.ndarray, tuple]] = []
 
         def flush():
-            for (_, shape), r in zip(batch, self.restore_batch([g for g, _ in batch])):
+            hints = [scale_hints(self._hints_for(shape), shape[:2], g.shape) for g, shape in batch]
+            for (_, shape), r in zip(batch, self.restore_batch([g for g, _ in batch], hints=hints)):
                 yield resize_restoration(r, *shape)
             batch.clear()
 
         for image in images:
-            batch.append((to_competition_gray(image), image.shape[:2]))
+            batch.append((to_competition_gray(image), np.shape(image)[:2]))
             if len(batch) >= batch_size:
                 yield from flush()
         if batch:
@@ -350,4 +433,4 @@ def resize_restoration(r: Restoration, h: int, w: int) -> Restoration:
         return r
     back = lambda a, interp: cv2.resize(a, (w, h), interpolation=interp)  # noqa: E731
     return Restoration(back(r.restored, cv2.INTER_CUBIC), back(r.mask.astype(np.uint8), cv2.INTER_NEAREST) > 0,
-                       back(r.colorized, cv2.INTER_CUBIC), competition=r.restored)
+                       back(r.colorized, cv2.INTER_CUBIC), competition=r.restored, unsure=r.unsure)

@@ -1,0 +1,214 @@
+"""Colour guidance: hints (the colour at the point, along the luminance's regions, not across a strong edge, several
+combined), a reference photo's hues as the target, their errors; and natural colours' fade where the colour net is
+unsure."""
+import numpy as np
+import pytest
+import torch
+
+import utils
+from utils.color import compose_rgb, pil_luma, rgb_to_cbcr_np
+from utils.confidence import UnsureConfig, fade_unsure, hue_entropy
+from utils.guidance import HintError, apply_hints, check_hints, parse_hint, reference_prior
+from utils.hue import BINS, angle_histogram
+
+
+def delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CIEDE2000 between uint8 RGB arrays of one shape."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    return deltaE_ciede2000(rgb2lab(a), rgb2lab(b))
+
+
+def on_luma(colour, luma: int) -> np.ndarray:
+    """The hint colour's chroma on the given luminance (what a hint paints there), as a 1x1 RGB image."""
+    return compose_rgb(np.array([[luma]], np.uint8), rgb_to_cbcr_np(np.array([[colour]], np.uint8)) + 0.5)
+
+
+def two_regions(left: int = 90, right: int = 200, size: int = 256, seed: int = 0) -> np.ndarray:
+    """A gray image of two flat, lightly noisy halves with a strong edge between them (column size // 2)."""
+    g = np.full((size, size), left, np.float32)
+    g[:, size // 2:] = right
+    g += np.random.default_rng(seed).normal(0, 2.0, g.shape)
+    return np.clip(g, 0, 255).astype(np.uint8)
+
+
+def colour_of_luma(luma: int, hue: str) -> tuple[int, int, int]:
+    """A clearly coloured (r, g, b) whose PIL luma is `luma`."""
+    base = {"red": (1.0, 0.25, 0.2), "blue": (0.25, 0.4, 1.0), "green": (0.3, 1.0, 0.3)}[hue]
+    for scale in np.linspace(0.05, 3, 600):
+        rgb = tuple(int(min(255, round(c * scale * 180))) for c in base)
+        if pil_luma(np.array([[rgb]]))[0, 0] == luma:
+            return rgb
+    raise AssertionError(f"no {hue} of luma {luma}")
+
+
+def test_a_hint_paints_its_colour_at_the_point_and_its_region_but_not_across_a_strong_edge():
+    gray = two_regions()
+    base = np.repeat(gray[..., None], 3, -1)
+    red = colour_of_luma(int(gray[128, 40]), "red")
+    out = apply_hints(base, [(40, 128, red)])
+    assert np.array_equal(pil_luma(out), gray)                               # luminance exact
+    assert delta_e(out[128:129, 40:41], np.array([[red]], np.uint8))[0, 0] <= 3.0
+    # the hint's region (the left half) takes its colour, far from the point too
+    far = delta_e(out[20:236, 8:110], np.repeat(np.repeat(on_luma(red, 90), 216, 0), 102, 1))
+    assert np.median(far) < 6, np.median(far)
+    # across the strong edge, nothing changes: the right half keeps its (gray) colour
+    assert np.abs(out[:, 140:].astype(int) - base[:, 140:]).max() <= 1
+
+
+def test_several_hints_combine_each_in_its_own_region():
+    gray = np.full((256, 256), 70, np.uint8)                  # four quadrants of other luminance
+    gray[:128, 128:], gray[128:, :128], gray[128:, 128:] = 150, 210, 110
+    gray = np.clip(gray + np.random.default_rng(1).normal(0, 2, gray.shape), 0, 255).astype(np.uint8)
+    red, blue, green = (colour_of_luma(int(gray[y, x]), h) for (x, y), h in
+                        (((60, 60), "red"), ((190, 60), "blue"), ((60, 190), "green")))
+    hints = [(60, 60, red), (190, 60, blue), (60, 190, green)]
+    out = apply_hints(np.repeat(gray[..., None], 3, -1), hints)
+    assert np.array_equal(pil_luma(out), gray)
+    for x, y, colour in hints:                                # each hint's own colour at its point
+        assert delta_e(out[y:y + 1, x:x + 1], np.array([[colour]], np.uint8))[0, 0] <= 3.0
+    theta = np.degrees(np.arctan2(*np.moveaxis(rgb_to_cbcr_np(out), -1, 0)[::-1]))
+    hue_of = {name: np.degrees(np.arctan2(*rgb_to_cbcr_np(np.array([[c]], np.uint8))[0, 0][::-1]))
+              for name, c in (("red", red), ("blue", blue), ("green", green))}
+    for (ys, xs), name in (((slice(20, 108), slice(20, 108)), "red"), ((slice(20, 108), slice(148, 236)), "blue"),
+                           ((slice(148, 236), slice(20, 108)), "green")):
+        off = np.abs((theta[ys, xs] - hue_of[name] + 180) % 360 - 180)
+        assert np.median(off) < 10, (name, np.median(off))
+    assert np.abs(out[148:236, 148:236].astype(int) - gray[148:236, 148:236, None]).max() <= 1   # no hint there
+
+
+class NoHole(torch.nn.Module):
+    """A mask net that finds no hole (the tiny weights' untrained one marks flat images as all hole)."""
+
+    def __init__(self):
+        super().__init__()
+        self.dummy = torch.nn.Parameter(torch.zeros(1))
+
+    def forward(self, gray):
+        return torch.full_like(gray, -20.0)
+
+
+def no_hole_restorer(tiny_weights, **kwargs):
+    restorer = utils.Restorer.from_dir(tiny_weights, device="cpu", **kwargs)
+    restorer.mask_net = NoHole()
+    return restorer
+
+
+def test_restore_with_hints_through_the_api(tiny_weights):
+    restorer = no_hole_restorer(tiny_weights)
+    gray = two_regions(size=512)
+    colour = (40, 90, 220)
+    r = next(restorer.restore_images([gray], hints=[(100, 256, colour)]))
+    plain = next(restorer.restore_images([gray]))
+    assert not r.mask.any()
+    assert np.array_equal(pil_luma(r.restored), gray)                       # the input's luminance
+    want = on_luma(colour, int(gray[256, 100]))
+    assert delta_e(r.restored[256:257, 100:101], want)[0, 0] <= 3.0
+    assert delta_e(r.restored[256:257, 100:101], plain.restored[256:257, 100:101])[0, 0] > 10   # the hint changed it
+    # beyond the strong edge at x = 256, the colours stay as they were without the hint
+    assert np.percentile(delta_e(r.restored[:, 280:], plain.restored[:, 280:]), 99) < 1.0
+    # restore() takes them too, and a non-square input gets its hints in its own pixels
+    wide = np.repeat(gray[:, :, None], 3, -1)[:300]
+    out = restorer.restore(wide, hints=[(100, 150, colour)])
+    assert out.shape == wide.shape
+    assert delta_e(out[150:151, 100:101], on_luma(colour, int(pil_luma(out)[150, 100])))[0, 0] <= 3.0
+
+
+@pytest.mark.parametrize("hints, message", [
+    ([(600, 10, (255, 0, 0))], r"hint 1: \(600, 10\) is outside the image \(512x512"),
+    ([(10, 10, (255, 0, 0)), (-3, 4, (0, 0, 255))], r"hint 2: x and y must be finite and 0 or more"),
+    ([(10, 10, (300, 0, 0))], r"hint 1: the colour must be \(r, g, b\), three integers 0-255"),
+    ([(10, 10, "#12345")], r"hint 1: colour '#12345': expected #RRGGBB"),
+    ([(10, "top", (1, 2, 3))], r"hint 1: x and y must be numbers"),
+    ([(10, 10)], r"hint 1: expected \(x, y, \(r, g, b\)\)"),
+    ("10,10,#ff0000", r"hints must be a list of \(x, y, \(r, g, b\)\), got str"),
+])
+def test_bad_hints_are_refused_naming_the_hint_and_the_problem(hints, message):
+    with pytest.raises(HintError, match=message):
+        check_hints(hints, 512, 512)
+
+
+def test_hint_parsing_for_the_command_line():
+    assert parse_hint("120,340,#c03020") == (120.0, 340.0, (192, 48, 32))
+    assert parse_hint(" 5.5 , 6 , A0B0C0 ") == (5.5, 6.0, (160, 176, 192))
+    for text, message in (("120,340", "expected X,Y,#RRGGBB"), ("a,340,#c03020", "X and Y must be numbers"),
+                          ("1,2,#zz0000", "expected #RRGGBB")):
+        with pytest.raises(HintError, match=message):
+            parse_hint(text)
+
+
+def test_a_reference_photo_sets_the_hue_target(tiny_weights):
+    restorer = no_hole_restorer(tiny_weights)
+    gray = two_regions(size=512, left=120, right=150)
+    green = np.zeros((64, 96, 3), np.uint8)
+    green[..., 1], green[..., 0] = 190, 60
+    target = np.argmax(angle_histogram(green))
+    near = lambda im: angle_histogram(im)[np.abs((np.arange(BINS) - target + BINS // 2) % BINS - BINS // 2) <= 20].sum()  # noqa: E731
+    plain = restorer.restore(gray)
+    guided = restorer.restore(gray, reference=green)
+    assert near(guided) > 0.9 > near(plain)       # the hues within 20 degrees of the reference's
+    assert np.array_equal(pil_luma(guided), pil_luma(plain))      # the same luminance, other hues
+    # the remap's strength: full for natural, the stored one for score, a number as given
+    stored = no_hole_restorer(tiny_weights, hue=utils.HueConfig(strength=0.4))
+    assert stored.with_guidance(reference=green).colour_strength == 1.0
+    assert stored.with_colour("score").with_guidance(reference=green).colour_strength == 0.4
+    assert stored.with_guidance(reference=green).with_colour(0.25).colour_strength == 0.25
+    assert stored.with_guidance(reference=green).with_colour("natural").colour_strength == 1.0
+
+
+@pytest.mark.parametrize("reference, message", [
+    (np.full((32, 32, 3), 128, np.uint8), "has no colour"),
+    (np.zeros((32, 32), np.uint8), r"must be an HxWx3 RGB colour photo, got shape \(32, 32\)"),
+    (np.zeros((32, 32, 3), np.float32), "must be a uint8 RGB image"),
+])
+def test_bad_references_are_refused_naming_the_problem(reference, message):
+    with pytest.raises(ValueError, match=f"the reference: {message}"):
+        reference_prior(reference)
+
+
+def test_hue_entropy_is_low_for_one_hue_and_high_for_many():
+    bins = utils.models.chroma_bins()
+    logits = torch.full((1, 169, 2, 2), -20.0)
+    logits[0, 160, 0, 0] = 20.0                                      # all mass on one colourful bin
+    logits[0, [160, 8], 0, 1] = 20.0                                 # two opposite hues
+    logits[0, :, 1, 0] = 0.0                                         # every bin alike
+    logits[0, 84, 1, 1] = 20.0                                       # the neutral bin: sure of gray
+    u = hue_entropy(logits, bins)[0].numpy()
+    assert u[0, 0] < 0.05 and u[1, 1] < 0.05
+    assert 0.2 < u[0, 1] < 0.4 and u[1, 0] > 0.9
+
+
+def test_natural_colours_fade_where_the_net_is_unsure():
+    rgb = np.zeros((64, 64, 3), np.uint8)
+    rgb[:] = (200, 80, 60)
+    unsure = np.zeros((32, 32), np.float32)
+    unsure[:, 16:] = 1.0                                              # the right half unsure
+    out = fade_unsure(rgb, unsure, UnsureConfig(start=0.3, end=0.8))
+    assert np.array_equal(pil_luma(out), pil_luma(rgb))
+    chroma = np.hypot(*np.moveaxis(rgb_to_cbcr_np(out), -1, 0))
+    assert np.abs(out[:, :28].astype(int) - rgb[:, :28]).max() <= 1    # sure: kept
+    assert chroma[:, 36:].max() < 0.01                                 # unsure: gray
+    with pytest.raises(ValueError, match="need 0 <= start < end <= 1"):
+        UnsureConfig(start=0.8, end=0.3)
+
+
+def test_only_natural_colours_fade(tiny_weights):
+    """A classes-head colour net: natural colours fade where it is unsure (here everywhere: end = 0.01), score
+    colours, a number and a reference do not."""
+    torch.manual_seed(0)
+    base = no_hole_restorer(tiny_weights)
+    net = utils.ColorizationNet(head="classes").eval()
+    with torch.no_grad():
+        net.unet.head.bias[160] += 6.0          # most of the mass on one colourful bin: a colour to fade
+    restorer = utils.Restorer(base.mask_net, net, base.inpaint_net, sizes=base.sizes,
+                              unsure=UnsureConfig(0.0, 0.01), colour_strength=0.0).with_colour("natural")
+    gray = two_regions(size=512)
+    r = next(restorer.restore_images([gray]))
+    size = restorer.sizes["color"]       # the working size
+    assert r.unsure is not None and r.unsure.shape == (size, size) and 0 <= r.unsure.min() <= r.unsure.max() <= 1
+    chroma = lambda im: np.hypot(*np.moveaxis(rgb_to_cbcr_np(im), -1, 0)).mean()   # noqa: E731
+    assert chroma(r.restored) < 0.003 and chroma(restorer.with_colour(0.0).restore(gray)) > 0.05
+    assert restorer.fades_unsure and not restorer.with_colour("score").fades_unsure
+    assert not restorer.with_guidance(reference=np.dstack([np.zeros((8, 8))] * 2 + [np.full((8, 8), 200)])
+                                      .astype(np.uint8)).fades_unsure
+
