@@ -4,6 +4,7 @@ unsure."""
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import utils
 from utils.color import compose_rgb, pil_luma, rgb_to_cbcr_np
@@ -212,3 +213,50 @@ def test_only_natural_colours_fade(tiny_weights):
     assert not restorer.with_guidance(reference=np.dstack([np.zeros((8, 8))] * 2 + [np.full((8, 8), 200)])
                                       .astype(np.uint8)).fades_unsure
 
+
+def test_restore_cli_hints_and_reference(sample_data, tiny_weights, tmp_path):
+    from conftest import run_cli
+
+    inp = tmp_path / "in"
+    inp.mkdir()
+    (inp / "TEST_000.png").write_bytes((sample_data / "test_input" / "TEST_000.png").read_bytes())
+    Image.fromarray(two_regions(size=200)).save(inp / "small.png")          # the second hint is outside it
+    colour = (40, 90, 220)
+    out = tmp_path / "out"
+    proc = run_cli("restore.py", inp, out, "--weights", tiny_weights, "--device", "cpu",
+                   "--hint", "100,256,#285adc", "--hint", "400,40,#c03020")
+    assert proc.returncode == 1, proc.stderr                                # the small image is skipped, named
+    assert "small.png: hint 1: (100, 256) is outside the image (200x200" in proc.stderr
+    restored = utils.read_image(out / "TEST_000.png", "RGB")
+    assert delta_e(restored[256:257, 100:101], on_luma(colour, int(pil_luma(restored)[256, 100])))[0, 0] <= 3.0
+    assert not (out / "small.png").exists()
+
+    green = np.zeros((40, 60, 3), np.uint8)
+    green[..., 1], green[..., 0] = 190, 60
+    Image.fromarray(green).save(tmp_path / "green.png")
+    (inp / "small.png").unlink()
+    proc = run_cli("restore.py", inp, tmp_path / "out2", "--weights", tiny_weights, "--device", "cpu",
+                   "--reference", tmp_path / "green.png")
+    assert proc.returncode == 0, proc.stderr
+    target = np.argmax(angle_histogram(green))
+    hist = angle_histogram(utils.read_image(tmp_path / "out2" / "TEST_000.png", "RGB"))
+    assert hist[np.abs((np.arange(BINS) - target + BINS // 2) % BINS - BINS // 2) <= 20].sum() > 0.9
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--hint", "100,256"], "argument --hint: hint '100,256': expected X,Y,#RRGGBB"),
+    (["--hint", "100,256,red"], "argument --hint: hint '100,256,red': colour 'red': expected #RRGGBB"),
+    (["--reference", "{tmp}/missing.png"], "--reference {tmp}/missing.png"),
+    (["--reference", "{tmp}/gray.png"], "{tmp}/gray.png: has no colour"),
+    (["--reference", "{tmp}/gray.png", "--colour", "natural"], "--reference with --colour natural"),
+])
+def test_restore_cli_bad_hints_and_references_are_clear_errors(args, message, tiny_weights, tmp_path):
+    from conftest import run_cli
+
+    (tmp_path / "in").mkdir()
+    Image.new("L", (64, 64), 100).save(tmp_path / "in" / "a.png")
+    Image.new("RGB", (64, 64), (120, 120, 120)).save(tmp_path / "gray.png")
+    proc = run_cli("restore.py", tmp_path / "in", tmp_path / "out", "--weights", tiny_weights, "--device", "cpu",
+                   *(a.format(tmp=tmp_path) for a in args))
+    assert proc.returncode == 2 and message.format(tmp=tmp_path) in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
