@@ -15,10 +15,10 @@ file that cannot be read is reported by name and skipped while the rest are rest
 each predicted mask as a 0/255 PNG. --backend onnx runs the mask and colour networks in onnxruntime on the CPU (exported
 on first use into <weights>/onnx/, verified at every load; see utils/onnx_backend.py). Output PNGs are written
 with zlib level 1 (4x faster than PIL's default 6, files about 10% larger; the pixels are the same).
---colour natural (the default without --zip) keeps the colour net's own hues, faded to gray where it is unsure of
-them; --colour score (the default with --zip, a submission) remaps them part of the way towards the training photos'
-mean hue histogram, which scores more and looks less natural; a number in [0, 1] sets the remap's strength (0: the
-colour net's own hues without the fade; docs/colour_experiments.md).
+--colour natural (the default without --zip) keeps the colour net's own hues and fades its pale tints to gray (fewer
+confidently wrong colours); --colour score (the default with --zip, a submission) remaps them part of the way towards
+the training photos' mean hue histogram, which scores more and looks less natural; a number in [0, 1] sets the remap's
+strength (0: the colour net's own hues without the fade; docs/colour_experiments.md).
 --reference IMAGE: a colour photo whose hue histogram becomes the remap's target instead of the training photos'
 mean, the remap at full strength (or at the strength --colour gives: score, or a number). --hint X,Y,#RRGGBB
 (repeatable): a colour at a point, in pixels from the image's top-left corner; it spreads over the region the point
@@ -94,10 +94,11 @@ def parse_args(argv=None):
     ap.add_argument("--masks", type=Path, default=None, help="write predicted masks (0/255 PNG) here")
     ap.add_argument("--order", default="mask-colorize-inpaint", choices=["mask-colorize-inpaint", "mask-inpaint-colorize"])
     ap.add_argument("--colour", type=colour_setting, default=None,
-                    help="natural (default without --zip): the colour net's own hues, for photos to look at; score "
-                         "(default with --zip): the hue remap towards the training photos' mean hue histogram at the "
-                         "strength the weights store, chosen for the competition's score (other hues than a person "
-                         "would paint); or a remap strength in [0, 1] (docs/colour_experiments.md)")
+                    help="natural (default without --zip): the colour net's own hues, pale tints faded to gray, for "
+                         "photos to look at; score (default with --zip): the hue remap towards the training photos' "
+                         "mean hue histogram at the strength the weights store, chosen for the competition's score "
+                         "(other hues than a person would paint); or a remap strength in [0, 1] "
+                         "(docs/colour_experiments.md)")
     ap.add_argument("--reference", type=Path, default=None, metavar="IMAGE",
                     help="a colour photo whose hues to aim at: the hue remap towards its hue histogram, at full "
                          "strength unless --colour gives score or a number")

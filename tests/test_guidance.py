@@ -1,6 +1,6 @@
 """Colour guidance: hints (the colour at the point, along the luminance's regions, not across a strong edge, several
-combined), a reference photo's hues as the target, their errors; and natural colours' fade where the colour net is
-unsure."""
+combined), a reference photo's hues as the target, their errors (API and restore.py); natural colours' fade of pale
+tints, and the confidently-wrong measure."""
 import numpy as np
 import pytest
 import torch
@@ -8,9 +8,9 @@ from PIL import Image
 
 import utils
 from utils.color import compose_rgb, pil_luma, rgb_to_cbcr_np
-from utils.confidence import UnsureConfig, fade_unsure, hue_entropy
 from utils.guidance import HintError, apply_hints, check_hints, parse_hint, reference_prior
 from utils.hue import BINS, angle_histogram
+from utils.natural import FadeConfig, fade_pale
 
 
 def delta_e(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -167,51 +167,33 @@ def test_bad_references_are_refused_naming_the_problem(reference, message):
         reference_prior(reference)
 
 
-def test_hue_entropy_is_low_for_one_hue_and_high_for_many():
-    bins = utils.models.chroma_bins()
-    logits = torch.full((1, 169, 2, 2), -20.0)
-    logits[0, 160, 0, 0] = 20.0                                      # all mass on one colourful bin
-    logits[0, [160, 8], 0, 1] = 20.0                                 # two opposite hues
-    logits[0, :, 1, 0] = 0.0                                         # every bin alike
-    logits[0, 84, 1, 1] = 20.0                                       # the neutral bin: sure of gray
-    u = hue_entropy(logits, bins)[0].numpy()
-    assert u[0, 0] < 0.05 and u[1, 1] < 0.05
-    assert 0.2 < u[0, 1] < 0.4 and u[1, 0] > 0.9
-
-
-def test_natural_colours_fade_where_the_net_is_unsure():
-    rgb = np.zeros((64, 64, 3), np.uint8)
-    rgb[:] = (200, 80, 60)
-    unsure = np.zeros((32, 32), np.float32)
-    unsure[:, 16:] = 1.0                                              # the right half unsure
-    out = fade_unsure(rgb, unsure, UnsureConfig(start=0.3, end=0.8))
+def test_natural_colours_fade_pale_tints_and_keep_clear_colours():
+    rgb = np.zeros((8, 8, 3), np.uint8)
+    rgb[:4] = (140, 128, 112)                                         # a pale beige tint
+    rgb[4:] = (40, 90, 220)                                           # a clear blue
+    out = fade_pale(rgb, FadeConfig(pale_chroma=0.1))
     assert np.array_equal(pil_luma(out), pil_luma(rgb))
     chroma = np.hypot(*np.moveaxis(rgb_to_cbcr_np(out), -1, 0))
-    assert np.abs(out[:, :28].astype(int) - rgb[:, :28]).max() <= 1    # sure: kept
-    assert chroma[:, 36:].max() < 0.01                                 # unsure: gray
-    with pytest.raises(ValueError, match="need 0 <= start < end <= 1"):
-        UnsureConfig(start=0.8, end=0.3)
+    before = np.hypot(*np.moveaxis(rgb_to_cbcr_np(rgb), -1, 0))
+    assert chroma[:4].max() < 0.25 * before[:4].min()                 # the tint mostly gone
+    assert np.abs(out[4:].astype(int) - rgb[4:]).max() <= 1           # the clear colour kept
+    with pytest.raises(ValueError, match=r"pale_chroma must be in \(0, 0.5\]"):
+        FadeConfig(pale_chroma=0.0)
 
 
 def test_only_natural_colours_fade(tiny_weights):
-    """A classes-head colour net: natural colours fade where it is unsure (here everywhere: end = 0.01), score
-    colours, a number and a reference do not."""
-    torch.manual_seed(0)
-    base = no_hole_restorer(tiny_weights)
-    net = utils.ColorizationNet(head="classes").eval()
-    with torch.no_grad():
-        net.unet.head.bias[160] += 6.0          # most of the mass on one colourful bin: a colour to fade
-    restorer = utils.Restorer(base.mask_net, net, base.inpaint_net, sizes=base.sizes,
-                              unsure=UnsureConfig(0.0, 0.01), colour_strength=0.0).with_colour("natural")
+    """Natural colours fade pale tints when the weights give a fade; score colours, a strength and a reference
+    do not; without a fade in the weights, natural colours are the colour net's own."""
     gray = two_regions(size=512)
-    r = next(restorer.restore_images([gray]))
-    size = restorer.sizes["color"]       # the working size
-    assert r.unsure is not None and r.unsure.shape == (size, size) and 0 <= r.unsure.min() <= r.unsure.max() <= 1
+    restorer = no_hole_restorer(tiny_weights, fade=FadeConfig(pale_chroma=0.5))      # fades all but the clearest
+    own = no_hole_restorer(tiny_weights).restore(gray)
     chroma = lambda im: np.hypot(*np.moveaxis(rgb_to_cbcr_np(im), -1, 0)).mean()   # noqa: E731
-    assert chroma(r.restored) < 0.003 and chroma(restorer.with_colour(0.0).restore(gray)) > 0.05
-    assert restorer.fades_unsure and not restorer.with_colour("score").fades_unsure
+    assert chroma(own) > 0.005
+    assert restorer.fades and chroma(restorer.restore(gray)) < 0.1 * chroma(own)
+    assert np.array_equal(restorer.with_colour(0.0).restore(gray), own)
+    assert not restorer.with_colour("score").fades
     assert not restorer.with_guidance(reference=np.dstack([np.zeros((8, 8))] * 2 + [np.full((8, 8), 200)])
-                                      .astype(np.uint8)).fades_unsure
+                                      .astype(np.uint8)).fades
 
 
 def test_restore_cli_hints_and_reference(sample_data, tiny_weights, tmp_path):
@@ -260,3 +242,21 @@ def test_restore_cli_bad_hints_and_references_are_clear_errors(args, message, ti
                    *(a.format(tmp=tmp_path) for a in args))
     assert proc.returncode == 2 and message.format(tmp=tmp_path) in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr and not (tmp_path / "out").exists()
+
+
+def test_confidently_wrong_counts_clear_colour_on_gray_truth_or_another_hue():
+    from utils.natural import confidently_wrong
+
+    truth = np.zeros((4, 4, 3), np.uint8)
+    truth[:2] = (128, 128, 128)                        # top: near-gray truth
+    truth[2:] = (200, 60, 50)                          # bottom: red truth
+    pred = truth.copy()
+    pred[0, :2] = (60, 140, 200)                       # clear blue on gray: wrong
+    pred[0, 2:] = (132, 126, 124)                      # a faint tint on gray: not clearly coloured
+    pred[2, :2] = (60, 160, 70)                        # green for red: wrong
+    pred[3, :2] = (200, 110, 40)                       # orange for red: within 60 degrees
+    r = confidently_wrong(pred, truth)
+    assert r["share"] == 4 / 16
+    assert r["chroma"] > 0 and r["truth_chroma"] > 0
+    with pytest.raises(ValueError, match=r"the prediction is \(4, 4, 3\), the truth \(2, 2, 3\)"):
+        confidently_wrong(pred, truth[:2, :2])

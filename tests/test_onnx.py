@@ -47,12 +47,7 @@ def test_networks_match_pytorch_within_tolerance(shipped_copy, sample_data):
     for stage, tol in onnx_backend.ONNX_TOLERANCE.items():
         net, _ = utils.load_model(shipped_copy / stage)
         with torch.inference_mode():
-            if stage == "color":   # chroma and hue uncertainty (NHWC, shown as NCHW by OnnxNet)
-                want = onnx_backend.colour_outputs(net, *(torch.from_numpy(x) for x in inputs[stage]))
-                want = want.permute(0, 3, 1, 2).numpy()
-                assert want.shape[1] == 3
-            else:
-                want = net(*(torch.from_numpy(x) for x in inputs[stage])).numpy()
+            want = net(*(torch.from_numpy(x) for x in inputs[stage])).numpy()
         got = onnx_nets[stage](*inputs[stage]).numpy()
         assert got.shape == want.shape
         assert np.abs(got - want).max() <= tol, (stage, np.abs(got - want).max())

@@ -16,9 +16,7 @@ cache exported from other weights (the safetensors changed) is stale and exporte
 What is exported: each network's forward pass, with a dynamic batch and image size (opset 18, the TorchScript
 exporter). The colour net's graph ends in its chroma in NHWC layout ([B,H,W,2]): the class head's 169-bin
 annealed-mean decode is a softmax over the last axis and a [169,2] matmul, which ONNX Runtime runs about 5x
-faster than a softmax over the channel axis. A class head's graph also gives its hue uncertainty
-(`utils.confidence.hue_entropy`, what natural colours fade by) as a third channel ([B,H,W,3]). Outputs equal
-PyTorch's within ONNX_TOLERANCE (tests/test_onnx.py).
+faster than a softmax over the channel axis. Outputs equal PyTorch's within ONNX_TOLERANCE (tests/test_onnx.py).
 """
 from __future__ import annotations
 
@@ -36,39 +34,25 @@ from .files import write_bytes_atomic
 from .checkpoints import ChecksumError, sha256
 
 OPSET = 18
-EXPORT_FORMAT = 5   # 5: the mask and colour nets, the colour net's chroma and hue uncertainty; older caches are exported
-                    # again
+EXPORT_FORMAT = 4   # 4: the mask and colour nets only, the colour net's chroma alone; older caches are exported again
 STAGES = ("mask", "color")      # the networks run by onnxruntime (the inpainter runs in PyTorch)
 CACHE_DIR = "onnx"
 MANIFEST = "manifest.json"
-# max |ONNX - PyTorch| of each network's float output (mask logits, chroma 0-1 and hue uncertainty 0-1), measured on
-# the shipped weights
+# max |ONNX - PyTorch| of each network's float output (mask logits, chroma 0-1), measured on the shipped weights
 # at 1.7e-5 and 1e-6; the restored uint8 images then differ by at most 1 level in a few pixels (tests/test_onnx.py
 # checks both)
 ONNX_TOLERANCE = {"mask": 1e-3, "color": 1e-4}
 
 
 class _ColorNHWC(torch.nn.Module):
-    """The colour net's chroma as [B,H,W,2], what the pipeline consumes (decode included); a class head's with its
-    hue uncertainty as a third channel, [B,H,W,3] (`colour_outputs`)."""
+    """The colour net's chroma as [B,H,W,2], what the pipeline consumes (decode included)."""
 
     def __init__(self, net):
         super().__init__()
         self.net = net
 
     def forward(self, gray, mask):
-        return colour_outputs(self.net, gray, mask)
-
-
-def colour_outputs(net, gray, mask) -> torch.Tensor:
-    """What the exported colour graph computes: [B,H,W,2] chroma, or for a class head [B,H,W,3] chroma and hue
-    uncertainty (`utils.confidence.hue_entropy`)."""
-    from .confidence import hue_entropy
-
-    if getattr(net, "head", None) != "classes":
-        return net(gray, mask).permute(0, 2, 3, 1)
-    cbcr, logits = net(gray, mask, return_logits=True)
-    return torch.cat([cbcr.permute(0, 2, 3, 1), hue_entropy(logits, net.bin_centers)[..., None]], -1)
+        return self.net(gray, mask).permute(0, 2, 3, 1)
 
 
 def _export_one(net: torch.nn.Module, stage: str, size: int) -> bytes:
@@ -205,4 +189,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["ONNX_TOLERANCE", "STAGES", "OnnxNet", "colour_outputs", "export_onnx", "is_current", "load_onnx_nets"]
+__all__ = ["ONNX_TOLERANCE", "STAGES", "OnnxNet", "export_onnx", "is_current", "load_onnx_nets"]

@@ -27,14 +27,14 @@ from .color import compose_rgb, replace_luma
 from .checkpoints import load_model, read_config, verify_checksums
 from .images import IMAGE_SIZE, gray_of
 from .chroma import continue_ring_chroma
-from .confidence import UnsureConfig, fade_unsure, hue_entropy
 from .guidance import apply_hints, check_hints, reference_prior, scale_hints
 from .hue import HueConfig, match_hue
+from .natural import FadeConfig, fade_pale
 from .mask_refine import RefineConfig, refine_mask
 from .runtime import autocast, default_amp, pick_device
 
 ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
-COLOURS = ("natural", "score")     # the colour net's own hues, or the hue remap at the strength the weights store
+COLOURS = ("natural", "score")     # the colour net's own hues (pale tints faded), or the stored hue remap
 HOLE_COLOURS = ("ring", "net")    # the hole's chroma: continued from its ring, or the pipeline's own
 BACKENDS = ("torch", "onnx")
 _POOL: ThreadPoolExecutor | None = None
@@ -94,26 +94,11 @@ def predict_mask(net, gray: np.ndarray, size: int = 256, refine: RefineConfig | 
     return predict_masks(net, [gray], size, refine, amp)[0]
 
 
-def colorize_chroma(net, grays, masks, size: int = 256, amp: bool = False, confidence: bool = False):
-    """[B] grays + masks -> [B,size,size,2] Cb/Cr (0-1) at the working size. confidence=True: (that, the net's
-    hue uncertainty [B,size,size] in 0-1, `utils.confidence.hue_entropy`; None for a net without a class
-    distribution, head 'regression'). The ONNX colour net gives it as a third output channel."""
+def colorize_chroma(net, grays, masks, size: int = 256, amp: bool = False) -> np.ndarray:
+    """[B] grays + masks -> [B,size,size,2] Cb/Cr (0-1) at the working size."""
     g = _resize_stack(grays, size).astype(np.float32)[:, None] / 255.0
     m = _resize_stack([m.astype(np.float32) for m in masks], size)[:, None]
-    if not confidence:
-        return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy()[..., :2]
-    if isinstance(net, torch.nn.Module):
-        if getattr(net, "head", None) != "classes":
-            return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy(), None
-        device = _model_device(net)
-        tensors = [torch.from_numpy(np.ascontiguousarray(x)).to(device).contiguous(memory_format=torch.channels_last)
-                   for x in (g, m)]
-        with torch.inference_mode(), autocast(device, amp):
-            cbcr, logits = net(*tensors, return_logits=True)
-            unsure = hue_entropy(logits, net.bin_centers)
-        return cbcr.float().permute(0, 2, 3, 1).cpu().numpy(), unsure.float().cpu().numpy()
-    out = net(g, m).permute(0, 2, 3, 1).cpu().numpy()      # an OnnxNet: [B,H,W,2] or, with the uncertainty, 3
-    return (out[..., :2], out[..., 2]) if out.shape[-1] == 3 else (out, None)
+    return _run(net, g, m, amp=amp).permute(0, 2, 3, 1).cpu().numpy()
 
 
 def colorize(net, grays, masks, size: int = 256, amp: bool = False, gain: float = 1.0) -> list:
@@ -179,7 +164,6 @@ class Restoration:
     mask: np.ndarray          # bool HxW
     colorized: np.ndarray     # uint8 HxWx3 (after stage 2, before the fill in the design's order)
     competition: np.ndarray | None = None   # the 512x512 restoration when `restored` was resized back (else None)
-    unsure: np.ndarray | None = None        # the colour net's hue uncertainty (0-1) at its working size, if it has one
 
     @property
     def submission_image(self) -> np.ndarray:
@@ -190,15 +174,14 @@ class Restoration:
 class Restorer:
     """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints.
 
-    The colour post-process (`finish`) keeps the luminance exactly: with natural colours, the chroma faded where
-    the colour net is unsure of the hue (`unsure`, `utils.confidence.fade_unsure`); else the hue remap towards the
-    stored prior, or a reference photo's hues (`with_guidance`), at `colour_strength` (`utils.hue.match_hue`); then,
-    with hole_colour='ring', the hole's chroma continued from its surroundings; last, the user's colour hints
-    (`utils.guidance.apply_hints`)."""
+    The colour post-process (`finish`) keeps the luminance exactly: the hue remap towards the stored prior, or a
+    reference photo's hues (`with_guidance`), at `colour_strength` (`utils.hue.match_hue`; none for natural colours);
+    with hole_colour='ring', the hole's chroma continued from its surroundings; with natural colours, pale tints
+    faded to gray (`fade`, `utils.natural.fade_pale`); last, the user's colour hints (`utils.guidance.apply_hints`)."""
 
     def __init__(self, mask_net, color_net, inpaint_net, sizes=None, refine: RefineConfig | None = None,
                  order: str = ORDERS[0], amp: bool | None = None, chroma_gain: float = 1.0, hue: HueConfig | None = None,
-                 colour_strength: float | None = None, hole_colour: str = "net", unsure: UnsureConfig | None = None):
+                 colour_strength: float | None = None, hole_colour: str = "net", fade: FadeConfig | None = None):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
         if hole_colour not in HOLE_COLOURS:
@@ -211,7 +194,7 @@ class Restorer:
         self.hole_colour = hole_colour
         self.colour_strength = self.hue.strength if colour_strength is None else _strength(colour_strength)
         self.colour = "score" if colour_strength is None else self.colour_strength   # the setting (with_colour)
-        self.unsure = unsure      # natural colours' fade where the colour net is unsure (None: no fade)
+        self.fade = fade          # natural colours' fade of pale tints (None: no fade)
         self.reference = False    # with_guidance(reference=...): the remap aims at a reference photo's hues
         self.hints: list = []     # with_guidance(hints=...): colour hints, in each input image's own pixels
         self.amp = default_amp(_model_device(mask_net)) if amp is None else amp  # bf16 autocast on CUDA
@@ -221,8 +204,8 @@ class Restorer:
                  colour: str | float = "natural", **kwargs) -> "Restorer":
         """backend 'torch' (CPU or CUDA) or 'onnx' (onnxruntime on the CPU; the ONNX files are exported
         on first use into <weights_dir>/onnx/ and verified at every load, see utils.onnx_backend).
-        colour 'natural' (default): the colour net's own hues, faded to gray where it is unsure of them (the
-        weights' `inference.unsure`); 'score': the hue remap towards the training photos' mean hue histogram at the
+        colour 'natural' (default): the colour net's own hues, pale tints faded to gray (the weights'
+        `inference.fade`); 'score': the hue remap towards the training photos' mean hue histogram at the
         strength the weights store (chosen for the competition's score: more hue term, visibly other hues,
         docs/colour_experiments.md); or a strength in [0, 1] (0 = the colour net's own hues without the fade,
         1 = the full remap)."""
@@ -257,13 +240,13 @@ class Restorer:
         kwargs.setdefault("hue", HueConfig.from_dict(color_inf.get("hue")))
         kwargs.setdefault("hole_colour", color_inf.get("hole_colour", "net"))
         kwargs.setdefault("chroma_gain", float(color_inf.get("chroma_gain", 1.0)))
-        kwargs.setdefault("unsure", UnsureConfig.from_dict(color_inf.get("unsure")))
+        kwargs.setdefault("fade", FadeConfig.from_dict(color_inf.get("fade")))
         restorer = cls(nets["mask"], nets["color"], nets["inpaint"], sizes=sizes, **kwargs)
         return restorer.with_colour(colour)
 
     def with_colour(self, colour: str | float) -> "Restorer":
-        """A restorer on the same networks with another colour setting: 'natural' (strength 0, faded where the
-        colour net is unsure), 'score' (the strength the weights store, `hue.strength`) or a strength in [0, 1].
+        """A restorer on the same networks with another colour setting: 'natural' (strength 0, pale tints faded),
+        'score' (the strength the weights store, `hue.strength`) or a strength in [0, 1].
         With a reference (`with_guidance`), the remap towards it: at full strength for 'natural', at the stored
         strength for 'score', at the given strength for a number."""
         _check_colour(colour)
@@ -295,9 +278,9 @@ class Restorer:
         return out
 
     @property
-    def fades_unsure(self) -> bool:
-        """Whether `finish` fades the chroma where the colour net is unsure: natural colours, no reference."""
-        return self.colour == "natural" and not self.reference and self.unsure is not None
+    def fades(self) -> bool:
+        """Whether `finish` fades pale tints: natural colours, no reference, a fade in the weights."""
+        return self.colour == "natural" and not self.reference and self.fade is not None
 
     def natural_colour(self) -> "Restorer":
         """`with_colour('natural')`: the colour net's own hues (the hole's ring fill stays)."""
@@ -318,40 +301,34 @@ class Restorer:
         hints = [self._hints_for(g.shape) for g in grays] if hints is None else hints
         if len(hints) != len(grays):
             raise ValueError(f"restore_batch: {len(hints)} lists of hints for {len(grays)} images")
-        size = self.sizes["color"]
         if self.order == "mask-colorize-inpaint":
-            cbcr, unsure = colorize_chroma(self.color_net, grays, masks, size, self.amp, confidence=True)
-            colored = _map(lambda g, c: compose_rgb(g, c, self.chroma_gain), grays, cbcr)
+            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp, self.chroma_gain)
             restored = inpaint(self.inpaint_net, colored, masks, self.sizes["inpaint"], self.amp)
         else:
             filled = inpaint(self.inpaint_net, grays, masks, self.sizes["inpaint"], self.amp)
-            cbcr, unsure = colorize_chroma(self.color_net, filled, [np.zeros_like(m) for m in masks], size, self.amp,
-                                           confidence=True)
-            colored = _map(lambda g, c: compose_rgb(g, c, self.chroma_gain), filled, cbcr)
+            colored = colorize(self.color_net, filled, [np.zeros_like(m) for m in masks], self.sizes["color"],
+                               self.amp, self.chroma_gain)
             restored = colored
-        unsure = [None] * len(grays) if unsure is None else list(unsure)
         if finish:
-            restored = _map(lambda r, m, u, h: self.finish(r, m, confidence=u, hints=h), restored, masks, unsure, hints)
-        return [Restoration(r, m, c, unsure=u) for r, m, c, u in zip(restored, masks, colored, unsure)]
+            restored = _map(lambda r, m, h: self.finish(r, m, hints=h), restored, masks, hints)
+        return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
 
     def _hints_for(self, shape) -> list:
         h, w = shape[:2]
         return check_hints(self.hints, w, h)
 
-    def finish(self, rgb: np.ndarray, mask: np.ndarray, strength: float | None = None,
-               confidence: np.ndarray | None = None, hints=None) -> np.ndarray:
-        """The colour post-process of a restored image (uint8 HxWx3), luminance kept exactly: with natural colours
-        (`fades_unsure`) and the colour net's hue uncertainty map `confidence` (`Restoration.unsure`), the chroma
-        faded where the net is unsure; the hue remap towards the prior (or the reference) at `strength` (default:
-        `colour_strength`; 0 = none); with hole_colour='ring', the hole's chroma carried in from the ring around
-        it; last, `hints` [(x, y, (r, g, b)), ...] in this image's pixels, spread along its luminance's edges."""
+    def finish(self, rgb: np.ndarray, mask: np.ndarray, strength: float | None = None, hints=None) -> np.ndarray:
+        """The colour post-process of a restored image (uint8 HxWx3), luminance kept exactly: the hue remap towards
+        the prior (or the reference) at `strength` (default: `colour_strength`; 0 = none); with hole_colour='ring',
+        the hole's chroma carried in from the ring around it; with natural colours (`fades`) and no `strength`
+        given, pale tints faded to gray; last, `hints` [(x, y, (r, g, b)), ...] in this image's pixels, spread
+        along its luminance's edges."""
         s = self.colour_strength if strength is None else _strength(strength)
-        out = rgb
-        if confidence is not None and self.fades_unsure and s == 0:
-            out = fade_unsure(out, confidence, self.unsure)
-        out = match_hue(out, replace(self.hue, strength=s), mask) if s > 0 else out
+        out = match_hue(rgb, replace(self.hue, strength=s), mask) if s > 0 else rgb
         if self.hole_colour == "ring":
             out = continue_ring_chroma(out, mask)
+        if strength is None and self.fades:
+            out = fade_pale(out, self.fade)
         if hints:
             out = apply_hints(out, hints)
         return out
@@ -433,4 +410,4 @@ def resize_restoration(r: Restoration, h: int, w: int) -> Restoration:
         return r
     back = lambda a, interp: cv2.resize(a, (w, h), interpolation=interp)  # noqa: E731
     return Restoration(back(r.restored, cv2.INTER_CUBIC), back(r.mask.astype(np.uint8), cv2.INTER_NEAREST) > 0,
-                       back(r.colorized, cv2.INTER_CUBIC), competition=r.restored, unsure=r.unsure)
+                       back(r.colorized, cv2.INTER_CUBIC), competition=r.restored)
