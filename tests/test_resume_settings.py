@@ -11,10 +11,11 @@ from conftest import run_cli
 
 
 
-def datasets(data, source="synthetic"):
+def datasets(data, source="synthetic", stroke_share=0.0):
     run = utils.prepare_run(data, "cpu", max_train=4, max_val=2)
     train, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 64, train_source=source,
-                                        train_table=run["train_table"], data_dir=run["data_dir"])
+                                        train_table=run["train_table"], data_dir=run["data_dir"],
+                                        stroke_share=stroke_share)
     return train
 
 
@@ -57,6 +58,17 @@ def test_resume_on_other_data_or_another_source_is_refused(sample_data, other_da
     assert [h["epoch"] for h in fit(datasets(own_data), tmp_path, 2)] == [1, 2]   # the same data, moved: resumes
     # more epochs and longer epochs continue the run (no schedule depends on them)
     assert [h["epoch"] for h in fit(ds, tmp_path, 3, steps=2)] == [1, 2, 3]
+
+
+def test_resume_with_another_damage_mix_is_refused(sample_data, tmp_path):
+    from utils.training import data_settings
+
+    assert data_settings(datasets(sample_data, stroke_share=0.3))["damage"]["stroke_share"] == 0.3
+    assert "damage" not in data_settings(datasets(sample_data, "provided"))      # no synthetic damage
+    fit(datasets(sample_data, stroke_share=0.3), tmp_path, 1)
+    with pytest.raises(SettingsChangedError, match=r"damage: .*'stroke_share': 0\.3.* -> .*'stroke_share': 0\.0"):
+        fit(datasets(sample_data), tmp_path, 2)
+    assert [h["epoch"] for h in fit(datasets(sample_data, stroke_share=0.3), tmp_path, 2)] == [1, 2]
 
 
 def test_an_older_checkpoint_without_the_data_settings_resumes(sample_data, other_data, tmp_path):

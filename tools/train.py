@@ -66,6 +66,8 @@ def parse(argv=None) -> argparse.Namespace:
                     "validation crops)")
     ap.add_argument("--crop-scale", type=float, nargs=2, default=(1.0, 3.0), help="--train-source photos: crop short "
                     "side is 512 x s, s drawn in this range")
+    ap.add_argument("--stroke-share", type=float, default=0.0, help="share of the synthetic damage that is free-form "
+                    "strokes (scratches; utils.damage.DamageConfig) instead of the competition's polygons (default 0)")
     ap.add_argument("--init-weights", default=None, help="start from these weights (a folder, e.g. weights) instead of ImageNet")
     ap.add_argument("--val-count", type=int, default=48)
     ap.add_argument("--max-train", type=int, default=None, help="use only the first N photos of the train split")

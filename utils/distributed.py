@@ -36,15 +36,17 @@ STAGE_OPTIONS = {
     "inpaint": ("loss", "lr", "d_lr", "gan_weight", "ssim_weight", "hole_weight", "encoder", "pretrained", "init_weights",
                 "block"),
 }
-DATA_OPTIONS = ("image_size", "repeats", "train_source", "photos", "crop_scale", "val_count", "max_train", "gray_share")
+DATA_OPTIONS = ("image_size", "repeats", "train_source", "photos", "crop_scale", "val_count", "max_train", "gray_share",
+                "stroke_share")
 
 
 # ---------------------------------------------------------------- stages and data, as notebooks 02-04 build them
 def build(stage_name: str, device="cpu", data_dir=None, seed: int = 0, image_size: int = 256, repeats: int = 1,
           train_source: str = "synthetic", val_count: int | None = 48, max_train: int | None = None,
-          gray_share: float = 0.1, photos=None, crop_scale=(1.0, 3.0), **stage_options):
+          gray_share: float = 0.1, photos=None, crop_scale=(1.0, 3.0), stroke_share: float = 0.0, **stage_options):
     """(stage, train_ds, val_fn) for one of 'mask', 'color', 'inpaint', with the notebooks' defaults: the same
-    data split (`utils.prepare_run`), data sets (`utils.train_val_datasets`) and stage options (loss, lr, encoder,
+    data split (`utils.prepare_run`), data sets (`utils.train_val_datasets`; `stroke_share` of the synthetic damage
+    is free-form strokes instead of polygons) and stage options (loss, lr, encoder,
     pretrained; for inpaint also d_lr, gan_weight, ssim_weight, hole_weight and gray_share). `loss` is one of the
     stage's names in utils.losses (none, or 'auto': the measured default, `utils.losses.MEASURED_DEFAULT`, since
     no comparison runs here)."""
@@ -62,7 +64,8 @@ def build(stage_name: str, device="cpu", data_dir=None, seed: int = 0, image_siz
     train_ds, val_ds = datasets.train_val_datasets(run["train_paths"], run["val_paths"], image_size, seed,
                                                    repeats=repeats, train_source=train_source,
                                                    train_table=run["train_table"], photos=photos,
-                                                   data_dir=run["data_dir"], crop_scale=crop_scale)
+                                                   data_dir=run["data_dir"], crop_scale=crop_scale,
+                                                   stroke_share=stroke_share)
     common = {"device": device, "size": image_size, "pretrained": "auto"}     # the notebooks' default
     for k in ("encoder", "pretrained"):
         if k in opts:
