@@ -4,12 +4,14 @@
                   [--colour natural|score]
 
 --backend (default: $IMAGE_RESTORE_BACKEND, else torch): onnx runs the networks in onnxruntime on the CPU.
---colour: the Colours choice the page starts with (natural, the default: the colour net's own hues; score: the hue
+--colour: the Colours choice the page starts with (natural, the default: the colour net's own hues, pale tints faded
+to gray; score: the hue
 remap chosen for the competition's score, which can paint hues a person would not). Every tab uses the choice.
 
 Runs on localhost, offline. Tabs: restore a damaged grayscale image (upload or a sample, shown as images, with an
 optional ground truth for the score; the detected hole is shown in an image editor where the user paints the
-damage and erases false detections, and chooses which hole is filled: painted, detected or both); damage a colour
+damage and erases false detections, and chooses which hole is filled: painted, detected or both; colour guidance:
+a reference photo whose hues to aim at, and colour hints placed by clicking on the image); damage a colour
 photo on the spot with the competition's polygon generator and restore it (its central square, scaled to
 512x512); batch mode (images or zips in; out, a zip of the restored photos at their own sizes, or a validated
 submission zip in score colours, with previews). Downloads are named after the input (`photo.png` ->
@@ -148,14 +150,21 @@ COLOUR_UPLOAD_NOTE = ("This upload is a colour photo: it is restored from its gr
 
 
 def restore_array(restorer, image: np.ndarray, gt: np.ndarray | None = None, true_mask=None, colour: str = "score",
-                  name: str | None = None, hole_mask: np.ndarray | None = None, hole_note: str = "detected hole"):
+                  name: str | None = None, hole_mask: np.ndarray | None = None, hole_note: str = "detected hole",
+                  reference: np.ndarray | None = None, hints=None):
     """-> (mask overlay, colorized, restored, result PNG path, markdown). `name`: the input's file name, which the
     result's is made from (`photo.jpg` -> `photo_restored.png`). `hole_mask`: the hole to fill (bool HxW, the
-    image's size) instead of the detected one; `hole_note` says in the report where the hole came from."""
+    image's size) instead of the detected one; `hole_note` says in the report where the hole came from.
+    `reference` (a colour photo whose hues to aim at) and `hints` ([(x, y, (r, g, b)), ...] in the image's
+    pixels): `Restorer.with_guidance`."""
     gray = utils.gray_of(image) if image.ndim == 3 else image
-    r = next(restorer.restore_images([gray if hole_mask is None else (gray, hole_mask)]))
-    md = (f"Restored a {gray.shape[1]}x{gray.shape[0]} image ({colour} colours); {hole_note}: "
-          f"{int(r.mask.sum())} px.")
+    item = gray if hole_mask is None else (gray, hole_mask)
+    r = next(restorer.restore_images([item], reference=reference, hints=hints or None))
+    guided = [text for text, on in (("remapped to the reference photo's hues", reference is not None),
+                                    (f"{len(hints or [])} colour hint{'s' * (len(hints or []) != 1)}", bool(hints)))
+              if on]
+    md = (f"Restored a {gray.shape[1]}x{gray.shape[0]} image ({colour} colours{', ' if guided else ''}"
+          f"{' and '.join(guided)}); {hole_note}: {int(r.mask.sum())} px.")
     if is_colour(image):
         md += "\n\n" + COLOUR_UPLOAD_NOTE
     if gt is not None:
@@ -438,11 +447,50 @@ def sample_examples(folder: Path, n: int = 3) -> list[list[str]]:
     return rows
 
 
-COLOUR_INFO = (
-    "natural: the colour net's own hues; score: its hues remapped part of the way towards the training "
-    "photos' mean hue histogram, for the competition's score (it can paint hues a person would not; "
-    "docs/colour_experiments.md)"
-)
+def picker_colour(value) -> tuple[int, int, int]:
+    """A colour picker's value ('#rrggbb', '#rgb', 'rgb(r, g, b)' or 'rgba(r, g, b, a)') -> (r, g, b)."""
+    import re
+
+    text = str(value or "").strip().lower()
+    if re.fullmatch(r"#[0-9a-f]{3}", text):
+        text = "#" + "".join(c * 2 for c in text[1:])
+    if re.fullmatch(r"#[0-9a-f]{6}", text):
+        return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))
+    m = re.fullmatch(r"rgba?\(\s*([\d.]+)\s*,\s*([\d.]+)\s*,\s*([\d.]+)\s*(,\s*[\d.]+\s*)?\)", text)
+    if m and all(float(v) <= 255 for v in m.groups()[:3]):
+        return tuple(int(round(float(v))) for v in m.groups()[:3])
+    raise UploadError(f"Hint colour {value!r}: not a colour (expected #rrggbb).")
+
+
+def hex_colour(rgb) -> str:
+    return "#" + "".join(f"{int(c):02x}" for c in rgb)
+
+
+def draw_hints(gray: np.ndarray, hints) -> np.ndarray:
+    """The image to click on: the input in gray with each hint drawn as a dot of its colour, ringed in white and
+    black so that it shows on any background."""
+    import cv2
+
+    rgb = np.repeat(gray[..., None], 3, -1) if gray.ndim == 2 else gray[..., :3].copy()
+    radius = max(4, round(max(gray.shape[:2]) / 90))
+    for x, y, colour in hints:
+        centre = (int(round(x)), int(round(y)))
+        cv2.circle(rgb, centre, radius + 2, (0, 0, 0), -1, cv2.LINE_AA)
+        cv2.circle(rgb, centre, radius + 1, (255, 255, 255), -1, cv2.LINE_AA)
+        cv2.circle(rgb, centre, radius, tuple(int(c) for c in colour), -1, cv2.LINE_AA)
+    return rgb
+
+
+def hints_text(hints) -> str:
+    if not hints:
+        return "No colour hints: click on the image to place one in the picked colour."
+    return "Colour hints: " + "; ".join(f"{i}. ({x:.0f}, {y:.0f}) {hex_colour(c)}" for i, (x, y, c) in
+                                         enumerate(hints, 1))
+
+
+COLOUR_INFO = ("natural: the colour net's own hues, pale tints faded to gray; score: its hues remapped part of the way "
+               "towards the training photos' mean hue histogram, for the competition's score (it can paint hues a "
+               "person would not; docs/colour_experiments.md)")
 
 
 MARK_INFO = (
@@ -477,13 +525,67 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
         hole = restorer.detect_hole(gray)
         return mark_value(gray, hole), path, mark_note(image, hole)
 
-    def on_restore(payload, gt_payload, colours=colour, marks=None, hole_choice="both", marked_for=None):
+    def on_restore(
+        payload, gt_payload, colours=colour, marks=None, hole_choice="both", marked_for=None, hints=None,
+        reference_payload=None,
+    ):
         path, name = upload_of(payload)
         image = load_upload(path, "image")
         gt_path, _ = upload_of(gt_payload)
         gt = load_upload(gt_path, "ground truth") if gt_path else None
         hole, note = chosen_hole(marks, marked_for == path, hole_choice, image.shape[:2])
-        return restore_array(restorers[colours], image, gt, colour=colours, name=name, hole_mask=hole, hole_note=note)
+        ref_path, ref_name = upload_of(reference_payload)
+        reference = None
+        if ref_path:
+            reference = load_upload(ref_path, "reference photo")
+            if reference.ndim == 2:
+                raise UploadError(f"{ref_name}: the reference photo is gray: it has no colours to take.")
+            try:
+                utils.guidance.reference_prior(reference, name=ref_name)
+            except ValueError as e:
+                raise UploadError(f"{e}.") from e
+        if hints:
+            try:
+                utils.guidance.check_hints(hints, image.shape[1], image.shape[0])
+            except ValueError as e:
+                raise UploadError(f"{e} (clear the hints after changing the image).") from e
+        return restore_array(restorers[colours], image, gt, colour=colours, name=name, hole_mask=hole, hole_note=note,
+                             reference=reference, hints=hints)
+
+    def on_new_input(payload):
+        """A new upload: the image to click for hints, no hints yet."""
+        path, _ = upload_of(payload)
+        if not path:
+            return None, [], hints_text([])
+        try:
+            image = load_upload(path, "image")
+        except UploadError as e:
+            return None, [], f"⚠️ {e}"
+        return draw_hints(image, []), [], hints_text([])
+
+    def on_hint(payload, hints, picked, evt: gr.SelectData):
+        """A click on the hint image: a hint at that pixel in the picked colour."""
+        path, _ = upload_of(payload)
+        if not path or evt is None or evt.index is None:
+            return gr.skip(), hints, "Upload an image first, then click on it to place a hint."
+        try:
+            image = load_upload(path, "image")
+            x, y = (float(v) for v in evt.index[:2])
+            hints = [*hints, (x, y, picker_colour(picked))]
+        except UploadError as e:
+            return gr.skip(), hints, f"⚠️ {e}"
+        return draw_hints(image, hints), hints, hints_text(hints)
+
+    on_hint.__annotations__["evt"] = gr.SelectData      # (the annotation as a class: Gradio passes the click by it)
+
+    def on_hints_changed(payload, hints):
+        path, _ = upload_of(payload)
+        if not path:
+            return None, hints, hints_text(hints)
+        try:
+            return draw_hints(load_upload(path, "image"), hints), hints, hints_text(hints)
+        except UploadError as e:
+            return None, hints, f"⚠️ {e}"
 
     def on_damage(payload, seed, colours=colour):
         path, name = upload_of(payload)
@@ -528,6 +630,21 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                         format="png",
                         elem_id="gt-file",
                     )
+                with gr.Accordion("Colour guidance (optional): a reference photo, colour hints", open=True):
+                    with gr.Row():
+                        hint_img = gr.Image(label="Click on the image to place a colour hint", format="png",
+                                            interactive=False, elem_id="hint-image", buttons=[])
+                        with gr.Column():
+                            hint_colour = gr.ColorPicker(value="#c03020", label="Hint colour", elem_id="hint-colour")
+                            hints_md = gr.Markdown(hints_text([]), elem_id="hints-list")
+                            with gr.Row():
+                                undo_hint = gr.Button("Undo last hint", size="sm", elem_id="undo-hint")
+                                clear_hints = gr.Button("Clear hints", size="sm", elem_id="clear-hints")
+                            reference_file = gr.Image(
+                                label="Reference photo (optional): its colours become the target", type="filepath",
+                                image_mode=None, sources=["upload", "clipboard"], format="png",
+                                elem_id="reference-file")
+                    hints = gr.State([])
                 with gr.Row():
                     # one layer on a canvas of the working size: the detection in blue, the brush in red
                     # (mark_value, marks_of); no crop or resize tools (the marks must stay on the image's pixels)
@@ -569,10 +686,17 @@ def build_app(restorer, examples_dir: Path | None = None, colour: str = "natural
                 in_file.change(guarded(on_upload, 3), [in_file], [mark, marked_for, mark_status], preprocess=False)
                 go.click(
                     guarded(on_restore, 5),
-                    [in_file, gt_file, colours, mark, hole_from, marked_for],
+                    [in_file, gt_file, colours, mark, hole_from, marked_for, hints, reference_file],
                     [mask_img, col_img, res_img, download, status],
                     preprocess=False,
                 )
+                in_file.change(on_new_input, in_file, [hint_img, hints, hints_md], preprocess=False)
+                hint_img.select(on_hint, [in_file, hints, hint_colour], [hint_img, hints, hints_md],
+                                preprocess=False)
+                undo_hint.click(lambda p, h: on_hints_changed(p, h[:-1]), [in_file, hints],
+                                [hint_img, hints, hints_md], preprocess=False)
+                clear_hints.click(lambda p, h: on_hints_changed(p, []), [in_file, hints], [hint_img, hints, hints_md],
+                                  preprocess=False)
             with gr.Tab("Damage a colour photo"):
                 with gr.Row():
                     photo = gr.Image(

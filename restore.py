@@ -3,7 +3,7 @@
     python restore.py INPUT_DIR OUTPUT_DIR [--zip PATH] [--weights DIR] [--device auto|cpu|cuda]
                       [--batch-size N] [--masks DIR] [--order mask-colorize-inpaint|mask-inpaint-colorize]
                       [--backend torch|onnx] [--threads N] [--colour natural|score|S]
-                      [--hole-masks DIR [--add-detected]]
+                      [--hole-masks DIR [--add-detected]] [--reference IMAGE] [--hint X,Y,#RRGGBB ...]
 
 Every PNG/JPEG in INPUT_DIR is restored to OUTPUT_DIR/<name>.png. Before any work, the outputs are checked:
 two inputs that would write the same file (photo.png, photo.jpg), an output that would replace an input
@@ -19,9 +19,16 @@ with zlib level 1 (4x faster than PIL's default 6, files about 10% larger; the p
 (mode L or 1) of the input's size, non-zero where it is damaged (any shape: scratches, spots, several regions);
 a missing mask, another size, mode or format: an error naming each, exit code 2, nothing written. --add-detected
 also fills the hole the mask network finds. --masks then writes the holes filled.
---colour natural (the default without --zip) keeps the colour net's own hues; --colour score (the default with
---zip, a submission) remaps them part of the way towards the training photos' mean hue histogram, which scores
-more and looks less natural; a number in [0, 1] sets the remap's strength (docs/colour_experiments.md).
+--colour natural (the default without --zip) keeps the colour net's own hues and fades its pale tints to gray (fewer
+confidently wrong colours); --colour score (the default with --zip, a submission) remaps them part of the way towards
+the training photos' mean hue histogram, which scores more and looks less natural; a number in [0, 1] sets the remap's
+strength (0: the colour net's own hues without the fade; docs/colour_experiments.md).
+--reference IMAGE: a colour photo whose hue histogram becomes the remap's target instead of the training photos'
+mean, the remap at full strength (or at the strength --colour gives: score, or a number). --hint X,Y,#RRGGBB
+(repeatable): a colour at a point, in pixels from the image's top-left corner; it spreads over the region the point
+belongs to, stopping at strong edges of the luminance, which stays the input's; several hints combine. Hints apply
+to every input (a folder of one photo, or of photos of one framing); an input that a hint falls outside of is
+reported by name and skipped.
 Ctrl-C or SIGTERM stops it cleanly: the images already written stay, no temporary file is left and no zip is
 written; exit code 130 (Ctrl-C) or 143 (SIGTERM).
 """
@@ -64,6 +71,16 @@ def colour_setting(text: str) -> str | float:
     return value
 
 
+def hint_setting(text: str):
+    """An argparse type for --hint: X,Y,#RRGGBB -> (x, y, (r, g, b))."""
+    from utils.inference.guidance import HintError, parse_hint
+
+    try:
+        return parse_hint(text)
+    except HintError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 class Interrupted(KeyboardInterrupt):
     """SIGTERM turned into the Ctrl-C path, so that the same clean-up runs (temporary files removed)."""
 
@@ -100,10 +117,28 @@ def parse_args(argv=None):
         "--colour",
         type=colour_setting,
         default=None,
-        help="natural (default without --zip): the colour net's own hues, for photos to look at; score "
-        "(default with --zip): the hue remap towards the training photos' mean hue histogram at the "
-        "strength the weights store, chosen for the competition's score (other hues than a person "
-        "would paint); or a remap strength in [0, 1] (docs/colour_experiments.md)",
+        help="natural (default without --zip): the colour net's own hues, pale tints faded to gray, for "
+        "photos to look at; score (default with --zip): the hue remap towards the training photos' "
+        "mean hue histogram at the strength the weights store, chosen for the competition's score "
+        "(other hues than a person would paint); or a remap strength in [0, 1] "
+        "(docs/colour_experiments.md)",
+    )
+    ap.add_argument(
+        "--reference",
+        type=Path,
+        default=None,
+        metavar="IMAGE",
+        help="a colour photo whose hues to aim at: the hue remap towards its hue histogram, at full "
+        "strength unless --colour gives score or a number",
+    )
+    ap.add_argument(
+        "--hint",
+        type=hint_setting,
+        action="append",
+        default=None,
+        metavar="X,Y,#RRGGBB",
+        help="a colour hint: the colour #RRGGBB at pixel (X, Y) from the top-left corner, spread over the "
+        "region it belongs to (repeatable; the same hints for every input)",
     )
     ap.add_argument(
         "--backend", default="torch", choices=["torch", "onnx"], help="torch (CPU or CUDA) or onnx (onnxruntime, CPU)"
@@ -174,6 +209,23 @@ def _main(args, run: dict) -> int:
         except HoleMaskError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
+    reference = None
+    if args.reference is not None:
+        if args.colour == "natural":
+            print(
+                "error: --reference with --colour natural: natural colours keep the colour net's own hues, a "
+                "reference remaps them; leave --colour out (the full remap towards the reference) or give score "
+                "or a strength",
+                file=sys.stderr,
+            )
+            return 2
+        try:
+            reference = utils.read_image(args.reference, "RGB", convert=True)
+            utils.guidance.reference_prior(reference, name=str(args.reference))
+        except (utils.DataError, ValueError, OSError) as e:
+            msg = f"--reference {e}" if str(args.reference) in str(e) else f"--reference {args.reference}: {e}"
+            print(f"error: {msg}", file=sys.stderr)
+            return 2
     try:  # before any work: no output may replace an input or another output, and every output can be written
         plan = plan_outputs(files, args.output_dir, args.masks, args.zip, other_inputs=hole_masks.values())
     except OutputError as e:
@@ -185,13 +237,14 @@ def _main(args, run: dict) -> int:
         print(f"error: no complete set of mask/color/inpaint checkpoints in {where}", file=sys.stderr)
         return 2
     try:
+        colour = args.colour or ("natural" if args.reference else "score" if args.zip else "natural")
         restorer = utils.Restorer.from_dir(
             weights,
             device=args.device,
             order=args.order,
             backend=args.backend,
-            colour=args.colour or ("score" if args.zip else "natural"),
-        )
+            colour=colour,
+        ).with_guidance(reference=reference, hints=args.hint)
     except (utils.ChecksumError, RuntimeError, OSError, ValueError, ImportError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -200,6 +253,11 @@ def _main(args, run: dict) -> int:
     # utils.guards.MAX_IMAGE_PIXELS is refused from its header: DataError names the file and it is skipped
     def load(p: Path):
         gray = utils.read_image(p, "L", convert=True)
+        if args.hint:  # each hint inside this image, or the image is reported and skipped
+            try:
+                utils.guidance.check_hints(args.hint, gray.shape[1], gray.shape[0])
+            except ValueError as e:
+                raise utils.DataError(f"{p}: {e}") from None
         return (gray, read_hole_mask(hole_masks[p], gray.shape)) if p in hole_masks else gray
 
     sources = [(plan[p].name, lambda p=p: load(p)) for p in files]

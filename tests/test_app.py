@@ -349,3 +349,88 @@ def test_uploads_are_read_upright_and_downloads_named_after_them(tiny_weights, t
         "/tmp/gradio/x/abc.png",
         "holiday.png",
     )
+
+
+def restored_png(page) -> np.ndarray:
+    """The restored PNG the page offers for download, as an RGB array."""
+    import io
+
+    href = page.locator("#download a").first.get_attribute("href")
+    return np.asarray(Image.open(io.BytesIO(page.request.get(href).body())).convert("RGB"))
+
+
+def pick_colour(page, hex_colour: str):
+    """Set the hint colour picker (its dialog's hex field) and close the dialog."""
+    page.click("#hint-colour button.dialog-button")
+    field = page.locator("#hint-colour input[type=text]")
+    field.fill(hex_colour)
+    field.press("Enter")
+    page.keyboard.press("Escape")
+    page.click("#hints-list")
+
+
+@pytest.mark.browser
+def test_a_hint_placed_by_clicking_colours_the_restoration_there(app_url, browser, sample_data, tmp_path):
+    import re
+
+    from test_guidance import delta_e
+
+    from utils.inference.color import compose_rgb, rgb_to_cbcr_np
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    src = tmp_path / "TEST_001.png"
+    src.write_bytes((sample_data / "test_input" / "TEST_001.png").read_bytes())
+    open_with_uploads(page, app_url, [("input-file", src)])
+    page.wait_for_selector("#hint-image img", timeout=60_000)
+    assert image_size(page, "#hint-image img") == [512, 512]
+    pick_colour(page, "#2858dc")
+    box = page.locator("#hint-image img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
+    page.wait_for_function("document.querySelector('#hints-list').innerText.includes('1. (')", timeout=30_000)
+    m = re.search(r"1\. \((\d+), (\d+)\) (#[0-9a-f]{6})", page.inner_text("#hints-list"))
+    assert m and m.group(3) == "#2858dc", page.inner_text("#hints-list")
+    x, y = int(m.group(1)), int(m.group(2))
+    assert abs(x - 0.3 * 512) < 12 and abs(y - 0.6 * 512) < 12          # where the click was, in image pixels
+    page.click("#restore-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('1 colour hint')", timeout=120_000)
+    out = restored_png(page)
+    luma = utils.gray_of(out)[y, x]
+    want = compose_rgb(np.array([[luma]], np.uint8), rgb_to_cbcr_np(np.array([[[40, 88, 220]]], np.uint8)) + 0.5)
+    assert delta_e(out[y:y + 1, x:x + 1], want)[0, 0] <= 3.0                # the hint's colour at its point
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app_hint.png"), full_page=True)
+    page.click("#clear-hints")
+    page.wait_for_function("document.querySelector('#hints-list').innerText.includes('No colour hints')",
+                           timeout=30_000)
+    page.close()
+
+
+@pytest.mark.browser
+def test_a_reference_upload_changes_the_colours(app_url, browser, sample_data, tmp_path):
+    from utils.inference.hue import BINS, angle_histogram
+
+    page = browser.new_page(viewport={"width": 1400, "height": 1300})
+    src = tmp_path / "TEST_002.png"
+    src.write_bytes((sample_data / "test_input" / "TEST_002.png").read_bytes())
+    green = np.zeros((120, 160, 3), np.uint8)
+    green[..., 1], green[..., 0] = 190, 60
+    Image.fromarray(green).save(tmp_path / "green.png")
+    open_with_uploads(page, app_url, [("input-file", src)])
+    page.click("#restore-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('natural colours')", timeout=120_000)
+    plain = restored_png(page)
+    before = page.locator("#download a").first.get_attribute("href")
+    page.locator("#reference-file input[type=file]").set_input_files(str(tmp_path / "green.png"))
+    page.wait_for_selector("#reference-file img", timeout=45_000)
+    page.click("#restore-btn")
+    page.wait_for_function("document.querySelector('#status').innerText.includes('reference photo')", timeout=120_000)
+    page.wait_for_function(f"document.querySelector('#download a').getAttribute('href') !== {before!r}",
+                           timeout=30_000)
+    guided = restored_png(page)
+    target = np.argmax(angle_histogram(green))
+    near = np.abs((np.arange(BINS) - target + BINS // 2) % BINS - BINS // 2) <= 20
+    assert angle_histogram(guided)[near].sum() > 0.9 > angle_histogram(plain)[near].sum()
+    assert np.array_equal(utils.gray_of(guided), utils.gray_of(plain))     # other colours, the same luminance
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "app_reference.png"), full_page=True)
+    page.close()

@@ -1,3 +1,4 @@
+import cv2
 import numpy as np
 import pytest
 
@@ -124,3 +125,123 @@ def test_check_damage_areas_flags_a_broken_generator():
     assert not table["ok"].any() and table["outside"].iloc[0] == 1 and table["found min"].iloc[0] == 114
     with pytest.raises(ValueError, match="unknown damage kind"):
         check_damage_areas(pd.DataFrame({"kind": ["blob"], "area": [1]}))
+
+
+STROKES = DamageConfig(stroke_share=1.0)
+
+
+def _distance_to_polyline(points, size: int) -> np.ndarray:
+    """Each pixel centre's Euclidean distance to the polyline through `points` ((x, y) pairs), from its geometry."""
+    ys, xs = np.mgrid[0:size, 0:size].astype(np.float64)
+    best = np.full((size, size), np.inf)
+    for (ax, ay), (bx, by) in zip(points[:-1].astype(float), points[1:].astype(float)):
+        dx, dy = bx - ax, by - ay
+        t = np.clip(((xs - ax) * dx + (ys - ay) * dy) / max(dx * dx + dy * dy, 1e-9), 0, 1)
+        best = np.minimum(best, np.hypot(xs - ax - t * dx, ys - ay - t * dy))
+    return best
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_strokes_have_the_promised_counts_widths_and_fill(seed):
+    from utils.data.damage import draw_stroke, expected_area
+
+    d = sample_damage(np.random.default_rng(seed), STROKES)
+    assert d.kind == "strokes"
+    assert STROKES.stroke_count[0] <= len(d.strokes) <= STROKES.stroke_count[1]
+    lo, hi = expected_area("strokes", STROKES)
+    assert lo <= d.mask.sum() <= hi
+    painted = np.zeros_like(d.mask)
+    for points, width in d.strokes:
+        assert STROKES.stroke_width[0] <= width <= STROKES.stroke_width[1]
+        assert STROKES.stroke_vertices[0] <= len(points) <= STROKES.stroke_vertices[1]
+        assert points.min() >= 0 and points.max() <= 511
+        one = draw_stroke(points, width, 512)
+        # the brush's width, measured against the polyline's geometry: every painted pixel lies within width/2 of
+        # it, and every point of it has a disc of that width painted around it (within a pixel: rasterised)
+        far = _distance_to_polyline(points, 512)
+        assert far[one].max() <= width / 2 + 1.0, (width, far[one].max())
+        inside = cv2.distanceTransform(np.pad(one, width, constant_values=True).astype(np.uint8), cv2.DIST_L2,
+                                       5)[width:-width, width:-width]       # (beyond the image counts as painted)
+        on_line = far <= 0.5
+        assert inside[on_line].min() >= width / 2 - 1.0, (width, inside[on_line].min())
+        painted |= one
+    assert np.array_equal(painted, d.mask)          # the mask is the union of the strokes, nothing else
+    x1, y1, x2, y2 = d.bbox
+    ys, xs = np.nonzero(d.mask)
+    assert (x1, y1, x2, y2) == (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
+
+
+def test_a_straight_stroke_is_exactly_its_width_across():
+    from utils.data.damage import draw_stroke
+
+    for width in (1, 2, 5, 12, 28):
+        m = draw_stroke([(100, 256), (400, 256)], width, 512)
+        assert m[:, 250].sum() == width and m[256, 100:401].all() and not m[256, :100 - width].any()
+
+
+def test_strokes_are_white_black_or_one_gray_value_by_weight():
+    fills = [sample_damage(np.random.default_rng(s), STROKES).fill for s in range(150)]
+    white, black = fills.count(255), fills.count(0)
+    gray = [f for f in fills if f not in (0, 255)]
+    assert white > 20 and black > 20 and len(gray) > 20     # one third each, by the default weights
+    only_white = DamageConfig(stroke_share=1.0, stroke_fills={"white": 1.0})
+    assert {sample_damage(np.random.default_rng(s), only_white).fill for s in range(20)} == {255}
+    grays = DamageConfig(stroke_share=1.0, stroke_fills={"gray": 1.0}, fill_range=(90, 99))
+    assert {sample_damage(np.random.default_rng(s), grays).fill for s in range(30)} <= set(range(90, 100))
+
+
+def test_stroke_mask_equals_the_changed_pixels_and_input_is_kept():
+    gray = np.random.default_rng(1).integers(1, 255, (512, 512), dtype=np.uint8)   # no pixel is 0 or 255
+    cfg = DamageConfig(stroke_share=1.0, stroke_fills={"white": 1.0, "black": 1.0})
+    for seed in range(10):
+        before = gray.copy()
+        d = sample_damage(np.random.default_rng(seed), cfg)
+        out = apply_damage(gray, d)
+        assert np.array_equal(out != gray, d.mask) and np.all(out[d.mask] == d.fill)
+        assert np.array_equal(gray, before)
+
+
+def test_strokes_are_reproducible_with_a_seed_and_configurable():
+    a, b = (sample_damage(np.random.default_rng(11), STROKES) for _ in range(2))
+    assert np.array_equal(a.mask, b.mask) and a.fill == b.fill
+    assert [(p.tolist(), w) for p, w in a.strokes] == [(p.tolist(), w) for p, w in b.strokes]
+    assert not np.array_equal(a.mask, sample_damage(np.random.default_rng(12), STROKES).mask)
+    thin = DamageConfig(stroke_share=1.0, stroke_count=(3, 3), stroke_width=(2, 3))
+    for s in range(10):
+        d = sample_damage(np.random.default_rng(s), thin)
+        assert len(d.strokes) == 3 and {w for _, w in d.strokes} <= {2, 3}
+
+
+def test_stroke_share_mixes_strokes_and_leaves_the_default_unchanged():
+    mixed = DamageConfig(stroke_share=0.5, train_style_share=0.2)
+    kinds = [sample_damage(np.random.default_rng(s), mixed).kind for s in range(400)]
+    share = {k: kinds.count(k) / len(kinds) for k in ("strokes", "square", "circle")}
+    assert 0.42 < share["strokes"] < 0.58 and 0.13 < share["square"] + share["circle"] < 0.27
+    assert "strokes" not in {sample_damage(np.random.default_rng(s)).kind for s in range(100)}
+    # a config without strokes draws exactly as before: the same random numbers, the same polygons
+    assert np.array_equal(sample_damage(np.random.default_rng(3), DamageConfig(stroke_share=0.0)).mask,
+                          sample_damage(np.random.default_rng(3)).mask)
+
+
+@pytest.mark.parametrize("bad, match", [
+    ({"stroke_share": 0.7, "train_style_share": 0.5}, "add up to at most 1"),
+    ({"stroke_share": -0.1}, "must be >= 0"),
+    ({"stroke_width": (5, 2)}, "stroke_width"),
+    ({"stroke_vertices": (1, 4)}, "stroke_vertices"),
+    ({"stroke_share": 0.5, "stroke_step": (20, 300)}, "half the image size"),
+    ({"stroke_fills": {"red": 1.0}}, "stroke_fills"),
+    ({"stroke_fills": {"white": 0.0}}, "stroke_fills"),
+])
+def test_bad_stroke_configs_are_clear_errors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        DamageConfig(**bad)
+
+
+def test_training_set_mixes_strokes_in_and_validation_stays_polygons(sample_data):
+    run = utils.prepare_run(sample_data, "cpu", max_train=4, max_val=2)
+    train, val = utils.train_val_datasets(run["train_paths"], run["val_paths"], 64, train_style_share=0.0,
+                                          stroke_share=1.0)
+    assert train.damage.stroke_share == 1.0 and {train.sample(i)["kind"] for i in range(4)} == {"strokes"}
+    assert val.damage == DamageConfig() and "strokes" not in {val.sample(i)["kind"] for i in range(len(val))}
+    default, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 64)
+    assert default.damage.stroke_share == 0.0

@@ -4,6 +4,8 @@ import pytest
 import utils
 from utils.data.damage import DamageConfig, apply_damage, sample_damage
 
+NO_RULE = {"min_hole_area": 0, "min_hole_prob": 0.0, "min_hole_value_share": 0.0}   # the minimum-hole rule off
+
 
 def textured(seed=0):
     rng = np.random.default_rng(seed)
@@ -23,7 +25,7 @@ def test_flat_fill_in_textured_image_is_recovered_exactly(seed):
     gray = textured(seed)
     dmg = sample_damage(np.random.default_rng(seed), DamageConfig(max_bbox=200))
     damaged = apply_damage(gray, dmg)
-    refined = utils.refine_mask(damaged, rough_prob(dmg.mask, seed=seed))
+    refined = utils.refine_mask(damaged, rough_prob(dmg.mask, seed=seed), utils.RefineConfig(**NO_RULE))
     stats = utils.mask_stats(refined, dmg.mask)
     # a self-touching polygon can rasterize with a 1-px island disconnected from the hole: >= 0.999, not 1
     assert stats["recall"] >= 0.999
@@ -53,7 +55,9 @@ def test_empty_and_faint_predictions():
     damaged = gray.copy()
     damaged[mask] = 17
     faint = mask * 0.2                                # below the threshold, above a quarter of it
-    assert utils.mask_stats(utils.refine_mask(damaged, faint), mask)["recall"] == 1.0
+    off = utils.RefineConfig(**NO_RULE)
+    assert utils.mask_stats(utils.refine_mask(damaged, faint, off), mask)["recall"] == 1.0
+    assert not utils.refine_mask(damaged, faint).any()    # too unsure for the minimum-hole rule: no hole
 
 
 def test_mask_stats():
@@ -73,8 +77,11 @@ def test_partly_detected_hole_is_completed():
     damaged[mask] = 90
     prob = np.zeros((512, 512))
     prob[100:300, 150:240] = 0.9                 # the network saw only the left half
-    stats = utils.mask_stats(utils.refine_mask(damaged, prob), mask)
+    stats = utils.mask_stats(utils.refine_mask(damaged, prob, utils.RefineConfig(**NO_RULE)), mask)
     assert stats["recall"] == 1.0 and stats["iou"] > 0.98
+    # the minimum-hole rule reads the network's mean probability over the completed hole (here 0.45)
+    prob[100:300, 240:330] = 0.4
+    assert utils.mask_stats(utils.refine_mask(damaged, prob), mask)["recall"] == 1.0
 
 
 def test_missed_hole_fallback_prefers_unclipped_flat_region():
@@ -84,9 +91,10 @@ def test_missed_hole_fallback_prefers_unclipped_flat_region():
     mask[20:110, 300:400] = True                  # a near-white hole inside the sky
     damaged = gray.copy()
     damaged[mask] = 249
-    out = utils.refine_mask(damaged, np.zeros((512, 512)))
+    out = utils.refine_mask(damaged, np.zeros((512, 512)), utils.RefineConfig(**NO_RULE))
     stats = utils.mask_stats(out, mask)
     assert stats["recall"] == 1.0 and stats["precision"] == 1.0
+    assert not utils.refine_mask(damaged, np.zeros((512, 512))).any()   # off under the minimum-hole rule
 
 
 def test_config_from_older_checkpoint_json_names_the_unknown_key():
@@ -125,3 +133,73 @@ def test_thin_dashed_tail_is_followed():
     assert stats["recall"] == 1.0
     off = utils.refine_mask(damaged, body_only, utils.RefineConfig(tail_margin=0))
     assert utils.mask_stats(off, mask)["recall"] < 1.0
+
+
+def clean_photo(seed=6):
+    """An undamaged synthetic photo: smooth shading plus noise (nothing exactly flat), a clipped white sky at the
+    top (exactly flat: what a one-value hole looks like) and a cup's rim: 93 px of one value."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:512, 0:512]
+    shade = 60 + 120 * (xx / 511) + 20 * np.sin(yy / 23.0)
+    noisy = cv2.GaussianBlur(shade + rng.normal(0, 6, (512, 512)), (0, 0), 1.0)
+    gray = np.clip(noisy, 1, 254).round().astype(np.uint8)
+    gray[:120] = 255
+    gray[300:303, 150:181] = 200                  # a cup's rim: a thin band of one value, 3 x 31 px
+    return gray
+
+
+def test_an_undamaged_photo_gets_no_hole():
+    gray = clean_photo()
+    before = gray.copy()
+    rule = utils.RefineConfig()
+    assert rule.min_hole_prob > 0 and rule.min_hole_value_share > 0 and rule.min_hole_area > 0
+    nothing = np.zeros((512, 512), np.float32)
+    assert utils.refine_mask(gray, nothing, utils.RefineConfig(**NO_RULE)).any()   # the fallback takes the sky ...
+    assert not utils.refine_mask(gray, nothing).any()                               # ... the network saw nothing
+    unsure = np.zeros((512, 512), np.float32)
+    unsure[60:200, 200:300] = 0.45                # a weak guess over the sky's edge and the texture below
+    assert utils.refine_mask(gray, unsure, utils.RefineConfig(**NO_RULE)).any()
+    assert not utils.refine_mask(gray, unsure).any()
+    texture = np.zeros((512, 512), np.float32)
+    texture[380:420, 300:360] = 0.95              # a confident blob on texture: no one value under it
+    assert utils.refine_mask(gray, texture, utils.RefineConfig(**NO_RULE)).any()
+    assert not utils.refine_mask(gray, texture).any()
+    rim = np.zeros((512, 512), np.float32)
+    rim[300:303, 150:181] = 0.95                  # a confident guess on the rim: one value but too small
+    assert utils.refine_mask(gray, rim, utils.RefineConfig(**NO_RULE)).sum() == 93
+    assert not utils.refine_mask(gray, rim).any()
+    assert np.array_equal(gray, before)
+
+
+def test_each_minimum_drops_a_hole_on_its_own():
+    from utils.inference.mask_refine import hole_evidence
+
+    gray = clean_photo()
+    hole = np.zeros((512, 512), bool)
+    hole[200:240, 100:150] = True                 # 2000 px
+    damaged = gray.copy()
+    damaged[hole] = 17                            # a value the photo lacks
+    prob = hole * np.float32(0.8)
+    e = hole_evidence(damaged, prob, hole)
+    assert e == {"area": 2000, "mean_prob": pytest.approx(0.8), "value_share": 1.0}
+    keep = utils.refine_mask(damaged, prob, utils.RefineConfig(**NO_RULE))
+    assert np.array_equal(keep, hole)
+    for field, drops, keeps in (("min_hole_area", 2001, 2000), ("min_hole_prob", 0.81, 0.79)):
+        assert not utils.refine_mask(damaged, prob, utils.RefineConfig(**{**NO_RULE, field: drops})).any()
+        assert utils.refine_mask(damaged, prob, utils.RefineConfig(**{**NO_RULE, field: keeps})).any()
+    checker = damaged.copy()
+    checker[hole] = np.where((np.indices((512, 512)).sum(0) % 2)[hole] == 0, 17, 18)   # nothing flat: two values
+    assert hole_evidence(checker, prob, hole)["value_share"] == 0.5
+    assert np.array_equal(utils.refine_mask(checker, prob, utils.RefineConfig(**NO_RULE)), hole)  # the network's
+    assert not utils.refine_mask(checker, prob, utils.RefineConfig(**{**NO_RULE, "min_hole_value_share": 0.6})).any()
+    assert utils.refine_mask(checker, prob, utils.RefineConfig(**{**NO_RULE, "min_hole_value_share": 0.4})).any()
+
+
+def test_a_real_hole_keeps_the_default_rule():
+    gray = clean_photo()
+    dmg = sample_damage(np.random.default_rng(3), DamageConfig(max_bbox=160))
+    damaged = apply_damage(gray, dmg)
+    stats = utils.mask_stats(utils.refine_mask(damaged, rough_prob(dmg.mask)), dmg.mask)
+    assert stats["recall"] >= 0.999 and stats["iou"] > 0.98

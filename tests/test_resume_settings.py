@@ -12,10 +12,11 @@ from utils.core.checkpoints import load_train_state, save_train_state
 from utils.training.loop import SettingsChangedError
 
 
-def datasets(data, source="synthetic"):
+def datasets(data, source="synthetic", stroke_share=0.0):
     run = utils.prepare_run(data, "cpu", max_train=4, max_val=2)
     train, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 64, train_source=source,
-                                        train_table=run["train_table"], data_dir=run["data_dir"])
+                                        train_table=run["train_table"], data_dir=run["data_dir"],
+                                        stroke_share=stroke_share)
     return train
 
 
@@ -60,6 +61,18 @@ def test_resume_on_other_data_or_another_source_is_refused(sample_data, other_da
     assert [h["epoch"] for h in fit(datasets(own_data), tmp_path, 2)] == [1, 2]   # the same data, moved: resumes
     # more epochs and longer epochs continue the run (no schedule depends on them)
     assert [h["epoch"] for h in fit(ds, tmp_path, 3, steps=2)] == [1, 2, 3]
+
+
+@pytest.mark.slow
+def test_resume_with_another_damage_mix_is_refused(sample_data, tmp_path):
+    from utils.training.loop import data_settings
+
+    assert data_settings(datasets(sample_data, stroke_share=0.3))["damage"]["stroke_share"] == 0.3
+    assert "damage" not in data_settings(datasets(sample_data, "provided"))      # no synthetic damage
+    fit(datasets(sample_data, stroke_share=0.3), tmp_path, 1)
+    with pytest.raises(SettingsChangedError, match=r"damage: .*'stroke_share': 0\.3.* -> .*'stroke_share': 0\.0"):
+        fit(datasets(sample_data), tmp_path, 2)
+    assert [h["epoch"] for h in fit(datasets(sample_data, stroke_share=0.3), tmp_path, 2)] == [1, 2]
 
 
 @pytest.mark.slow

@@ -163,3 +163,12 @@ def test_the_shipped_recipe_sets_config_fields():
                 with contextlib.suppress(ConfigError):
                     taken.append(cls(**{key: runner["parse_value"](value)}))
             assert taken, f"-p {key}={value}: no stage's config takes it"
+
+
+def test_stroke_share_is_a_data_setting_from_the_flag_to_the_damage(sample_data, no_project_env):
+    config = cli_config("--stage", "mask", "--preset", "smoke", "--stroke-share", "0.3")
+    assert config.stroke_share == 0.3 and CONFIGS["mask"]().stroke_share == 0.0       # off by default
+    _, train_ds, _ = utils.distributed.stage_data(config.replace(val_count=2), sample_data, "cpu")
+    assert train_ds.damage.stroke_share == 0.3                                           # the data set's damage
+    with pytest.raises(ValueError, match="stroke_share"):
+        utils.distributed.stage_data(config.replace(stroke_share=0.95), sample_data, "cpu")   # with 0.1 train-style

@@ -141,6 +141,9 @@ class StageConfig:
                                  "validation crops", compared=False, path=True)
     crop_scale: tuple[float, float] = setting((1.0, 3.0), DATA, "train_source photos: the crop's short side is 512 x "
                                               "s, s drawn in this range, at most the photo's own size")
+    stroke_share: float = setting(0.0, DATA, "share of the synthetic damage that is free-form strokes (scratches, "
+                                  "brush marks; utils.damage.DamageConfig) instead of the competition's polygons "
+                                  "(0: none)")
     repeats: int = setting(1, DATA, "each photo appears this many times an epoch, damaged anew", compared=False,
                            minimum=1)
     max_train: int | None = setting(None, DATA, "train on the first N photos of the train split only; None: all")

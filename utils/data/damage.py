@@ -1,9 +1,11 @@
-"""Synthetic damage faithful to the competition's test set.
+"""Synthetic damage faithful to the competition's test set, and free-form strokes beyond it.
 
 Test holes are random polygons from the `polygenerator` package (random, star-shaped or convex,
 3-20 points) scaled into a random bbox of at least 50 px, filled with one gray value 0-255.
 Train holes in the provided data are ~140 px squares/circles filled near-black; a configurable
-share of those can be mixed in. Everything is configured through `DamageConfig` (as in LaMa).
+share of those can be mixed in. Strokes (scratches and brush marks: several free-form polylines per image, each
+swept by a round brush 2-28 px wide, all white, all black or all one gray value) are another share, off by
+default: the competition's damage is the polygons. Everything is configured through `DamageConfig` (as in LaMa).
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import contextlib
 import random
 from dataclasses import asdict, dataclass, field
 
+import cv2
 import numpy as np
 import polygenerator
 from PIL import Image, ImageDraw
@@ -20,6 +23,9 @@ POLYGON_FUNCS = {
     "star": polygenerator.random_star_shaped_polygon,
     "convex": polygenerator.random_convex_polygon,
 }
+
+
+STROKE_FILLS = ("white", "black", "gray")
 
 
 @dataclass
@@ -34,17 +40,46 @@ class DamageConfig:
     train_style_share: float = 0.0     # share of train-style squares/circles instead of polygons
     train_style_size: tuple = (110, 170)
     train_style_fill: tuple = (0, 8)
+    stroke_share: float = 0.0          # share of free-form strokes instead of a polygon (0: the competition's damage)
+    stroke_count: tuple = (1, 6)       # strokes per image (inclusive range)
+    stroke_width: tuple = (2, 28)      # brush width of each stroke in px (inclusive range): thin scratch to thick mark
+    stroke_vertices: tuple = (2, 6)    # points of each stroke's polyline (inclusive range)
+    stroke_step: tuple = (24, 120)     # px from one point of a stroke to the next (inclusive range)
+    stroke_turn: float = 75.0          # degrees a stroke turns at most at each point
+    # the one fill of an image's strokes, by weight: white (255), black (0), or one gray value from fill_range
+    stroke_fills: dict = field(default_factory=lambda: {"white": 1.0, "black": 1.0, "gray": 1.0})
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def __post_init__(self):
+        shares = (self.train_style_share, self.stroke_share)
+        if min(shares) < 0 or sum(shares) > 1:
+            raise ValueError(f"DamageConfig: train_style_share ({self.train_style_share}) and stroke_share "
+                             f"({self.stroke_share}) must be >= 0 and add up to at most 1")
+        for name in ("stroke_count", "stroke_width", "stroke_vertices", "stroke_step"):
+            lo, hi = getattr(self, name)
+            least = 2 if name == "stroke_vertices" else 1
+            if not least <= lo <= hi:
+                raise ValueError(f"DamageConfig: {name} must be (low, high) with {least} <= low <= high, "
+                                 f"got {getattr(self, name)}")
+        if self.stroke_share > 0 and 2 * self.stroke_step[1] >= self.image_size:
+            raise ValueError(f"DamageConfig: stroke_step {self.stroke_step} must stay under half the image size "
+                             f"({self.image_size})")
+        unknown = set(self.stroke_fills) - set(STROKE_FILLS)
+        if unknown or not self.stroke_fills or min(self.stroke_fills.values()) < 0 \
+                or sum(self.stroke_fills.values()) <= 0:
+            raise ValueError(f"DamageConfig: stroke_fills must weigh some of {STROKE_FILLS} (weights >= 0, "
+                             f"not all 0), got {self.stroke_fills}")
 
 
 @dataclass
 class Damage:
     mask: np.ndarray          # bool HxW, True inside the hole
     fill: int                 # the single gray value inside the hole
-    kind: str                 # 'random' | 'star' | 'convex' | 'square' | 'circle'
-    bbox: tuple               # (x1, y1, x2, y2) of the sampled box
+    kind: str                 # 'random' | 'star' | 'convex' | 'square' | 'circle' | 'strokes'
+    bbox: tuple               # (x1, y1, x2, y2) of the sampled box (strokes: of the painted pixels, x2/y2 exclusive)
+    strokes: list = field(default_factory=list)   # strokes only: [(points [k,2] int (x, y), width px)] each
 
 
 @contextlib.contextmanager
@@ -120,6 +155,55 @@ def sample_train_style_damage(rng: np.random.Generator, cfg: DamageConfig) -> Da
     return Damage(mask, fill, kind, box)
 
 
+def draw_stroke(points, width: int, size: int) -> np.ndarray:
+    """A bool mask of one stroke: the 8-connected 1-px polyline through `points` ((x, y) pairs) swept by a round
+    brush `width` px across (a straight stroke is exactly `width` px wide)."""
+    canvas = np.zeros((size, size), np.uint8)
+    cv2.polylines(canvas, [np.asarray(points, np.int32).reshape(-1, 1, 2)], False, 1, thickness=1,
+                  lineType=cv2.LINE_8)
+    if width > 1:
+        canvas = cv2.dilate(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (width, width)))
+    return canvas.astype(bool)
+
+
+def _stroke_points(rng: np.random.Generator, cfg: DamageConfig) -> np.ndarray:
+    """A free-form polyline: a random start, then steps of stroke_step px, turning at most stroke_turn degrees;
+    a step that would leave the image is mirrored off the edge it would cross (so every step lies inside)."""
+    size = cfg.image_size
+    n = int(rng.integers(cfg.stroke_vertices[0], cfg.stroke_vertices[1] + 1))
+    pts = [rng.uniform(0, size - 1, 2)]
+    angle = rng.uniform(0, 2 * np.pi)
+    for _ in range(n - 1):
+        angle += np.deg2rad(rng.uniform(-cfg.stroke_turn, cfg.stroke_turn))
+        length = int(rng.integers(cfg.stroke_step[0], cfg.stroke_step[1] + 1))
+        step = length * np.array([np.cos(angle), np.sin(angle)])
+        out = (pts[-1] + step < 0) | (pts[-1] + step > size - 1)
+        step[out] = -step[out]
+        angle = float(np.arctan2(step[1], step[0]))
+        pts.append(np.clip(pts[-1] + step, 0, size - 1))
+    return np.rint(np.asarray(pts)).astype(np.int32)
+
+
+def sample_stroke_damage(rng: np.random.Generator, cfg: DamageConfig) -> Damage:
+    """Several free-form strokes (scratches to thick brush marks) with one fill: white, black or one gray value."""
+    count = int(rng.integers(cfg.stroke_count[0], cfg.stroke_count[1] + 1))
+    strokes = []
+    mask = np.zeros((cfg.image_size, cfg.image_size), bool)
+    for _ in range(count):
+        pts = _stroke_points(rng, cfg)
+        width = int(rng.integers(cfg.stroke_width[0], cfg.stroke_width[1] + 1))
+        mask |= draw_stroke(pts, width, cfg.image_size)
+        strokes.append((pts, width))
+    names = list(cfg.stroke_fills)
+    weights = np.asarray([cfg.stroke_fills[n] for n in names], dtype=float)
+    how = names[int(rng.choice(len(names), p=weights / weights.sum()))]
+    fill = {"white": 255, "black": 0}.get(how)
+    if fill is None:
+        fill = int(rng.integers(cfg.fill_range[0], cfg.fill_range[1] + 1))
+    ys, xs = np.nonzero(mask)
+    return Damage(mask, fill, "strokes", (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1), strokes)
+
+
 def min_polygon_area(cfg: DamageConfig) -> int:
     """Polygon holes hold more than (min_bbox // 2)^2 pixels."""
     return (cfg.min_bbox // 2) ** 2
@@ -128,8 +212,11 @@ def min_polygon_area(cfg: DamageConfig) -> int:
 def expected_area(kind: str, cfg: DamageConfig | None = None) -> tuple[float, float]:
     """The hole area (pixels) that the generator promises for one damage kind: (lowest, highest).
     square: side^2; circle: about pi/4 side^2 (PIL's rasterisation, within 4%); polygons: above
-    (min_bbox // 2)^2 and at most their bbox."""
+    (min_bbox // 2)^2 and at most their bbox; strokes: at least one straight step of the thinnest brush (half of
+    its width x step, which a diagonal 1-px line still gives), at most the image."""
     cfg = cfg or DamageConfig()
+    if kind == "strokes":
+        return cfg.stroke_width[0] * cfg.stroke_step[0] / 2, float(cfg.image_size ** 2)
     lo, hi = cfg.train_style_size
     if kind == "square":
         return float(lo * lo), float(hi * hi)
@@ -138,7 +225,7 @@ def expected_area(kind: str, cfg: DamageConfig | None = None) -> tuple[float, fl
     if kind in POLYGON_FUNCS:
         side = cfg.max_bbox or cfg.image_size
         return float(min_polygon_area(cfg) + 1), float(side * side)
-    raise ValueError(f"unknown damage kind {kind!r}; known: square, circle, {', '.join(POLYGON_FUNCS)}")
+    raise ValueError(f"unknown damage kind {kind!r}; known: square, circle, strokes, {', '.join(POLYGON_FUNCS)}")
 
 
 def check_damage_areas(table, cfg: DamageConfig | None = None, tolerance: float = 0.0):
@@ -168,6 +255,8 @@ def sample_damage(rng: np.random.Generator, cfg: DamageConfig | None = None) -> 
     cfg = cfg or DamageConfig()
     if cfg.train_style_share > 0 and rng.random() < cfg.train_style_share:
         return sample_train_style_damage(rng, cfg)
+    if cfg.stroke_share > 0 and rng.random() < cfg.stroke_share / (1.0 - cfg.train_style_share):
+        return sample_stroke_damage(rng, cfg)
     return sample_polygon_damage(rng, cfg)
 
 

@@ -552,9 +552,11 @@ def train_photo_paths(data_dir, train_paths, val_paths, photos=None) -> list[Pat
 def train_val_datasets(train_paths, val_paths, size: int, seed: int = 0, damage: DamageConfig | None = None,
              train_style_share: float = 0.1, repeats: int = StageConfig.repeats,
              train_source: str = StageConfig.train_source, train_table: pd.DataFrame | None = None, photos=None,
-             data_dir=None, crop_scale=StageConfig.crop_scale):
+             data_dir=None, crop_scale=StageConfig.crop_scale, stroke_share: float = StageConfig.stroke_share):
     """The training set and a fixed validation set with test-style polygon damage only.
 
+    The synthetic damage is `damage`, or by default the competition's polygons with a share `train_style_share`
+    of train-style holes and a share `stroke_share` of free-form strokes (0: none; `utils.damage.DamageConfig`).
     train_source: 'synthetic' (on-the-fly polygon damage, plus a share of train-style holes, drawn on the
     ground truths `train_paths`, each `repeats` times an epoch), 'provided' (the data set's own
     train_input/train_gt pairs, the rows of `train_table`; mask target = the pixels where the input differs
@@ -565,7 +567,7 @@ def train_val_datasets(train_paths, val_paths, size: int, seed: int = 0, damage:
     if train_source not in TRAIN_SOURCES:
         raise ValueError(f"train_source must be one of {TRAIN_SOURCES}, got {train_source!r}")
     parts = []
-    train_damage = damage or DamageConfig(train_style_share=train_style_share)
+    train_damage = damage or DamageConfig(train_style_share=train_style_share, stroke_share=stroke_share)
     if train_source == "photos":
         if photos is None and data_dir is None:
             raise ValueError("train_source='photos' needs photos (a folder of colour photos) or data_dir (its manifest)")

@@ -13,7 +13,11 @@
    by the network's mask is taken whole, one only touched by it contributes the part within `grow_margin` px
    of the network's mask, and only a 2 px ring of same-valued border pixels is added;
 6. if the network sees nothing at all, the largest flat region is taken when it is big enough, preferring
-   values other than 0 and 255 (a missed hole costs the most).
+   values other than 0 and 255 (a missed hole costs the most);
+7. a photo with no damage gets no hole: a hole smaller than `min_hole_area` px, over which the network's mean
+   probability is under `min_hole_prob`, or less than `min_hole_value_share` of whose pixels hold its most common
+   value (damage is one gray value; the network's own mask on texture is not) is dropped: an empty mask. The
+   fallback of step 6, which the network does not see, is dropped by the probability rule unless it is 0.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class RefineConfig:
     unclipped_share: float = 0.1  # prefer a fill value other than 0/255 holding this share of the best cover
     fallback_min_area: int = 1000  # network-free fallback: the largest flat region, if at least this big
     dilate: int = 0  # final dilation in px (recall insurance; costs precision)
+    # the minimum-hole rule (0 turns each off), chosen on validation crops (research/stroke_benchmark.py --sweep)
+    min_hole_area: int = 100  # a hole smaller than this (px, at the input's size) is dropped: no hole
+    min_hole_prob: float = 0.6  # a hole over which the network's mean probability is under this is dropped
+    min_hole_value_share: float = 0.5  # a hole with less than this share of its pixels at one value is dropped
 
     def to_dict(self):
         return asdict(self)
@@ -89,6 +97,21 @@ def _same_value_edges(gray, region, value: int, margin: int, near=None, bridge: 
     return touching[lab] & (dist <= margin)
 
 
+def hole_evidence(gray: np.ndarray, prob: np.ndarray, hole: np.ndarray) -> dict:
+    """What the minimum-hole rule reads of a (non-empty) hole: its area in px, the network's mean probability over
+    it and the share of its pixels at its most common gray value."""
+    values = gray[hole]
+    return {"area": int(values.size), "mean_prob": float(prob[hole].mean()),
+            "value_share": float(np.bincount(values, minlength=256).max() / max(values.size, 1))}
+
+
+def is_damage(gray: np.ndarray, prob: np.ndarray, hole: np.ndarray, cfg: RefineConfig) -> bool:
+    """Whether a non-empty hole passes the minimum-hole rule (`RefineConfig.min_hole_*`)."""
+    e = hole_evidence(gray, prob, hole)
+    return (e["area"] >= cfg.min_hole_area and e["mean_prob"] >= cfg.min_hole_prob
+            and e["value_share"] >= cfg.min_hole_value_share)
+
+
 def refine_mask(gray: np.ndarray, prob: np.ndarray, cfg: RefineConfig | None = None) -> np.ndarray:
     """gray: uint8 HxW damaged input; prob: float HxW hole probability at the same size -> bool mask."""
     cfg = cfg or RefineConfig()
@@ -127,6 +150,8 @@ def refine_mask(gray: np.ndarray, prob: np.ndarray, cfg: RefineConfig | None = N
             out = out | _same_value_edges(gray, out, value, cfg.edge_margin, prob > cfg.threshold / 4)
             if cfg.tail_margin > 0:
                 out = out | _same_value_edges(gray, out, value, cfg.tail_margin, bridge=True)
+    if out.any() and not is_damage(gray, prob, out, cfg):
+        return np.zeros(out.shape, bool)          # too small, too unsure or not one value: no hole
     if cfg.dilate > 0:
         out = cv2.dilate(out.astype(np.uint8), _disk(cfg.dilate)) > 0
     return out

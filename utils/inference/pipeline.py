@@ -31,13 +31,15 @@ from ..core.images import IMAGE_SIZE, gray_of
 from ..core.runtime import autocast, check_amp, choose_precision, pick_device
 from .chroma import continue_ring_chroma
 from .color import compose_rgb, replace_luma
+from .guidance import apply_hints, check_hints, reference_prior, scale_hints
 from .hole_masks import hole_mask_array, mask_back, working_mask
 from .hue import HueConfig, match_hue
 from .mask_refine import RefineConfig, refine_mask
+from .natural import FadeConfig, fade_pale
 from .prefills import prefill
 
 ORDERS = ("mask-colorize-inpaint", "mask-inpaint-colorize")
-COLOURS = ("natural", "score")     # the colour net's own hues, or the hue remap at the strength the weights store
+COLOURS = ("natural", "score")     # the colour net's own hues (pale tints faded), or the stored hue remap
 HOLE_COLOURS = ("ring", "net")    # the hole's chroma: continued from its ring, or the pipeline's own
 BACKENDS = ("torch", "onnx")
 # px the detected hole of an image resized to 512x512 is grown by: the resize blends the fill's edge into its
@@ -183,9 +185,10 @@ class Restoration:
 class Restorer:
     """The three stages together. `Restorer.from_dir(dir)` loads mask.*, color.* and inpaint.* checkpoints.
 
-    The colour post-process (`finish`) keeps the luminance exactly: the hue remap towards the stored prior
-    (`utils.hue.match_hue`) at `colour_strength` (0 = the colour net's own hues, 'natural'), then, with
-    hole_colour='ring', the hole's chroma continued from its surroundings."""
+    The colour post-process (`finish`) keeps the luminance exactly: the hue remap towards the stored prior, or a
+    reference photo's hues (`with_guidance`), at `colour_strength` (`utils.hue.match_hue`; none for natural colours);
+    with hole_colour='ring', the hole's chroma continued from its surroundings; with natural colours, pale tints
+    faded to gray (`fade`, `utils.natural.fade_pale`); last, the user's colour hints (`utils.guidance.apply_hints`)."""
 
     def __init__(
         self,
@@ -200,6 +203,7 @@ class Restorer:
         colour_strength: float | None = None,
         hole_colour: str = "net",
         prefill: str = "telea",
+        fade: FadeConfig | None = None,
     ):
         if order not in ORDERS:
             raise ValueError(f"order must be one of {ORDERS}")
@@ -215,6 +219,10 @@ class Restorer:
             raise ValueError(f"prefill must be one of {PREFILLS}, got {prefill!r}")
         self.prefill = prefill  # the inpainter's pre-fill (utils.prefill): the one it trained over
         self.colour_strength = self.hue.strength if colour_strength is None else _strength(colour_strength)
+        self.colour = "score" if colour_strength is None else self.colour_strength  # the setting (with_colour)
+        self.fade = fade  # natural colours' fade of pale tints (None: no fade)
+        self.reference = False  # with_guidance(reference=...): the remap aims at a reference photo's hues
+        self.hints: list = []  # with_guidance(hints=...): colour hints, in each input image's own pixels
         # the precision the networks run in (utils.runtime.choose_precision): 'auto' is bf16 on cards of compute
         # capability 8.0 and up, fp16 on 7.x (T4, V100), fp32 on older cards and on the CPU
         self.amp = "off" if check_amp(amp) == "off" else choose_precision(_model_device(mask_net), amp)
@@ -231,9 +239,11 @@ class Restorer:
     ) -> Restorer:
         """backend 'torch' (CPU or CUDA) or 'onnx' (onnxruntime on the CPU; the ONNX files are exported
         on first use into <weights_dir>/onnx/ and verified at every load, see utils.onnx_backend).
-        colour 'natural' (default): the colour net's own hues; 'score': the hue remap towards the training photos'
-        mean hue histogram at the strength the weights store (chosen for the competition's score: more hue term,
-        visibly other hues, docs/colour_experiments.md); or a strength in [0, 1] (0 = natural, 1 = the full remap)."""
+        colour 'natural' (default): the colour net's own hues, pale tints faded to gray (the weights'
+        `inference.fade`); 'score': the hue remap towards the training photos' mean hue histogram at the
+        strength the weights store (chosen for the competition's score: more hue term, visibly other hues,
+        docs/colour_experiments.md); or a strength in [0, 1] (0 = the colour net's own hues without the fade,
+        1 = the full remap)."""
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
         _check_colour(colour)
@@ -268,6 +278,7 @@ class Restorer:
         kwargs.setdefault("hole_colour", color_inf.get("hole_colour", "net"))
         # the pre-fill the inpainter trained over; weights that record none trained over Telea
         kwargs.setdefault("prefill", configs["inpaint"].get("inference", {}).get("prefill", "telea"))
+        kwargs.setdefault("fade", FadeConfig.from_dict(color_inf.get("fade")))
         if color_inf.get("chroma_gain", 1.0) != 1.0:  # a gain of 1.0 in a config changes nothing: it is ignored
             raise ValueError(
                 f"{weights_dir / 'color.json'}: inference chroma_gain {color_inf['chroma_gain']}: the "
@@ -277,24 +288,53 @@ class Restorer:
         return restorer.with_colour(colour)
 
     def with_colour(self, colour: str | float) -> Restorer:
-        """A restorer on the same networks with another colour setting: 'natural' (strength 0), 'score' (the
-        strength the weights store, `hue.strength`) or a strength in [0, 1]."""
+        """A restorer on the same networks with another colour setting: 'natural' (strength 0, pale tints faded),
+        'score' (the strength the weights store, `hue.strength`) or a strength in [0, 1].
+        With a reference (`with_guidance`), the remap towards it: at full strength for 'natural', at the stored
+        strength for 'score', at the given strength for a number."""
         _check_colour(colour)
         out = copy.copy(self)
-        out.colour_strength = (
-            0.0 if colour == "natural" else self.hue.strength if colour == "score" else _strength(colour)
-        )
+        out.colour = colour if isinstance(colour, str) else _strength(colour)
+        out.colour_strength = out._strength_for(colour)
         return out
 
+    def _strength_for(self, colour) -> float:
+        if colour == "score":
+            return self.hue.strength
+        if colour == "natural":
+            return 1.0 if self.reference else 0.0
+        return _strength(colour)
+
+    def with_guidance(self, reference: np.ndarray | None = None, hints=None) -> Restorer:
+        """A restorer on the same networks guided by the user. `reference`: a colour photo (uint8 RGB or RGBA, any
+        size) whose hue histogram replaces the training photos' mean as the remap's target, the remap on (at full
+        strength for colour 'natural', see `with_colour`); `hints`: [(x, y, (r, g, b)), ...], points in each input
+        image's own pixels (x from the left, y from the top) and colours, spread over the region each belongs to
+        (`utils.guidance.apply_hints`). Bad input: ValueError naming the problem."""
+        out = copy.copy(self)
+        if reference is not None:
+            out.hue = replace(self.hue, prior=reference_prior(reference))
+            out.reference = True
+            out.colour_strength = out._strength_for(self.colour)
+        if hints is not None:
+            out.hints = check_hints(hints)  # the form here; the bounds per image
+        return out
+
+    @property
+    def fades(self) -> bool:
+        """Whether `finish` fades pale tints: natural colours, no reference, a fade in the weights."""
+        return self.colour == "natural" and not self.reference and self.fade is not None
+
     def restore_batch(
-        self, grays, masks=None, finish: bool = True, add_detected: bool = False, grow_detected=0
+        self, grays, masks=None, finish: bool = True, add_detected: bool = False, grow_detected=0, hints=None
     ) -> list[Restoration]:
         """Damaged gray images (uint8 HxW, 512x512 for the competition) -> restorations. `masks`: the holes (one
         per image, HxW, non-zero = damaged; a None entry: that image's hole is detected), which skips stage 1;
         add_detected: the detected hole is added to each given one; grow_detected: px the detected hole is grown by
         (one number, or one per image). finish=False: `restored` before the colour
         post-process (`finish` applies it; research/colour_frontier.py applies several settings to one network
-        pass). Other images (RGB, other sizes): `restore` or `restore_images`."""
+        pass). `hints`: one list of hints per image, in its pixels (default: the restorer's own, `with_guidance`).
+        Other images (RGB, other sizes): `restore` or `restore_images`."""
         grays = [np.ascontiguousarray(g) for g in grays]
         for i, g in enumerate(grays):
             if g.dtype != np.uint8 or g.ndim != 2:
@@ -305,6 +345,9 @@ class Restorer:
         masks = [None] * len(grays) if masks is None else list(masks)
         if len(masks) != len(grays):
             raise ValueError(f"restore_batch: {len(grays)} images and {len(masks)} masks")
+        hints = [self._hints_for(g.shape) for g in grays] if hints is None else hints
+        if len(hints) != len(grays):
+            raise ValueError(f"restore_batch: {len(hints)} lists of hints for {len(grays)} images")
         masks = [
             None if m is None else hole_mask_array(m, g.shape, f"mask {i}")
             for i, (g, m) in enumerate(zip(grays, masks))
@@ -324,25 +367,36 @@ class Restorer:
             colored = colorize(self.color_net, filled, [np.zeros_like(m) for m in masks], self.sizes["color"], self.amp)
             restored = colored
         if finish:
-            restored = _map(self.finish, restored, masks)
+            restored = _map(lambda r, m, h: self.finish(r, m, hints=h), restored, masks, hints)
         return [Restoration(r, m, c) for r, m, c in zip(restored, masks, colored)]
 
-    def finish(self, rgb: np.ndarray, mask: np.ndarray, strength: float | None = None) -> np.ndarray:
-        """The colour post-process of a restored image (uint8 HxWx3), luminance kept exactly: the hue remap
-        towards the stored prior at `strength` (default: `colour_strength`; 0 = natural), then, with
-        hole_colour='ring', the hole's chroma carried in from the ring around it."""
+    def _hints_for(self, shape) -> list:
+        h, w = shape[:2]
+        return check_hints(self.hints, w, h)
+
+    def finish(self, rgb: np.ndarray, mask: np.ndarray, strength: float | None = None, hints=None) -> np.ndarray:
+        """The colour post-process of a restored image (uint8 HxWx3), luminance kept exactly: the hue remap towards
+        the prior (or the reference) at `strength` (default: `colour_strength`; 0 = none); with hole_colour='ring',
+        the hole's chroma carried in from the ring around it; with natural colours (`fades`) and no `strength`
+        given, pale tints faded to gray; last, `hints` [(x, y, (r, g, b)), ...] in this image's pixels, spread
+        along its luminance's edges."""
         s = self.colour_strength if strength is None else _strength(strength)
         out = match_hue(rgb, replace(self.hue, strength=s), mask) if s > 0 else rgb
         if self.hole_colour == "ring":
             out = continue_ring_chroma(out, mask)
+        if strength is None and self.fades:
+            out = fade_pale(out, self.fade)
+        if hints:
+            out = apply_hints(out, hints)
         return out
 
-    def restore(self, image: np.ndarray, hole_mask=None) -> np.ndarray:
+    def restore(self, image: np.ndarray, hole_mask=None, reference: np.ndarray | None = None, hints=None) -> np.ndarray:
         """One damaged image (uint8 gray, RGB or RGBA, any size; the competition's is 512x512 gray) -> the restored
         RGB image (uint8 HxWx3, the input's size). `hole_mask`: where the image is damaged (HxW of the image's
-        size, non-zero = damaged; any shape), filled instead of the detected hole."""
+        size, non-zero = damaged; any shape), filled instead of the detected hole. `reference` (a colour photo
+        whose hues to aim at) and `hints` ([(x, y, (r, g, b)), ...] in the image's pixels): `with_guidance`."""
         item = image if hole_mask is None else (image, hole_mask)
-        return next(self.restore_images([item], batch_size=1)).restored
+        return next(self.restore_images([item], batch_size=1, reference=reference, hints=hints)).restored
 
     def detect_hole(self, image: np.ndarray) -> np.ndarray:
         """The hole the mask network finds in a damaged image (any size or mode, as `restore` takes it): bool HxW at
@@ -353,7 +407,12 @@ class Restorer:
         return mask_back(_grown(hole, grow), *image.shape[:2])
 
     def restore_images(
-        self, images: Iterable, batch_size: int = 4, add_detected: bool = False
+        self,
+        images: Iterable,
+        batch_size: int = 4,
+        add_detected: bool = False,
+        reference: np.ndarray | None = None,
+        hints=None,
     ) -> Iterator[Restoration]:
         """Images of any size or mode (uint8 L, RGB or RGBA) -> their `Restoration`s (`.restored`: the RGB image at
         the input's own size; `.mask`: the hole filled), in order, `batch_size` at a time (the networks batched,
@@ -361,7 +420,11 @@ class Restorer:
         non-zero pixels (HxW of the image's size), not the detected one, or both with `add_detected`. Each image
         is converted to the competition's gray and 512x512 first, its mask with it (every damaged pixel kept,
         utils.hole_masks.working_mask); the detected hole of a resized image is grown by RESIZED_HOLE_GROWTH px.
-        `Restoration.competition` keeps the 512x512 result (what a submission holds)."""
+        `Restoration.competition` keeps the 512x512 result (what a submission holds). `reference` and `hints`
+        (the same for every image, in each one's own pixels; a hint outside an image is an error): `with_guidance`."""
+        if reference is not None or hints is not None:
+            yield from self.with_guidance(reference, hints).restore_images(images, batch_size, add_detected)
+            return
         batch: list[tuple[np.ndarray, tuple, np.ndarray | None]] = []
 
         def flush():
@@ -370,6 +433,7 @@ class Restorer:
                 [None if m is None else working_mask(m, IMAGE_SIZE) for _, _, m in batch],
                 add_detected=add_detected,
                 grow_detected=[0 if s == (IMAGE_SIZE, IMAGE_SIZE) else RESIZED_HOLE_GROWTH for _, s, _ in batch],
+                hints=[scale_hints(self._hints_for(s), s, g.shape) for g, s, _ in batch],
             )
             for (_, shape, hole), r in zip(batch, rs):
                 yield resize_restoration(r, *shape, hole=hole, add_detected=add_detected)

@@ -51,7 +51,7 @@ def stage_data(config: StageConfig, data_dir=None, device="auto"):
     train_ds, val_ds = datasets.train_val_datasets(
         run["train_paths"], run["val_paths"], c.image_size, c.seed, repeats=c.repeats, train_source=c.train_source,
         train_table=run["train_table"], photos=c.photos and project_path(c.photos), data_dir=run["data_dir"],
-        crop_scale=c.crop_scale)
+        crop_scale=c.crop_scale, stroke_share=c.stroke_share)
     if c.stage == "inpaint":
         train_ds = datasets.InpaintDataset(train_ds, c.image_size, c.prefill)
     return run, train_ds, val_ds

@@ -32,7 +32,7 @@ class SettingsChangedError(ValueError):
 # the training data's settings that are compared (`data_settings`); its `data_dir` is stored for the record and
 # shown, not compared: a dataset moved to another folder (a copy on a local disk, another mount point) is the same
 # data, and `data` (its files' names and sizes) says so
-DATA_KEYS = ("train_source", "data")
+DATA_KEYS = ("train_source", "data", "damage")
 
 
 def legacy_fields(stage: str, settings: dict) -> dict:
@@ -87,7 +87,8 @@ def data_settings(train_ds) -> dict:
     names relative to the dataset folder and their sizes: the same data moved to another folder resumes, other
     data does not), and `data_dir`, that folder, resolved, for the record (the first folder at or above the files'
     common folder that holds a train.csv: the dataset; else that common folder, e.g. a folder of photos; not
-    compared). {} for a data set of another kind (nothing to compare). `steps_per_epoch` is deliberately
+    compared), and `damage`, the synthetic damage's settings (`utils.damage.DamageConfig`; absent without synthetic
+    damage). {} for a data set of another kind (nothing to compare). `steps_per_epoch` is deliberately
     not among the settings: no schedule depends on it, so longer epochs (e.g. the full run after `make run`'s
     short sample runs) continue a run without mixing anything."""
     import hashlib
@@ -101,19 +102,17 @@ def data_settings(train_ds) -> dict:
         SyntheticDamageDataset,
     )
 
-    kinds, files, todo = [], [], [train_ds]
+    kinds, files, damages, todo = [], [], [], [train_ds]
     while todo:
         ds = todo.pop(0)
         if isinstance(ds, InpaintDataset):
             todo.append(ds.base)
         elif isinstance(ds, JoinedDataset):
             todo.extend(ds.parts)
-        elif isinstance(ds, PhotoCropDataset):
-            kinds.append("photos")
+        elif isinstance(ds, SyntheticDamageDataset):  # PhotoCropDataset is one too: its photos are cropped
+            kinds.append("photos" if isinstance(ds, PhotoCropDataset) else "synthetic")
             files += ds.paths
-        elif isinstance(ds, SyntheticDamageDataset):
-            kinds.append("synthetic")
-            files += ds.paths
+            damages.append(ds.damage.to_dict())
         elif isinstance(ds, ProvidedPairsDataset):
             kinds.append("provided")
             files += list(ds.table["input_image_path"]) + list(ds.table["gt_image_path"])
@@ -121,6 +120,8 @@ def data_settings(train_ds) -> dict:
             return {}
     source = "both" if sorted(set(kinds)) == ["provided", "synthetic"] else "+".join(dict.fromkeys(kinds))
     out = {"train_source": source}
+    if damages:
+        out["damage"] = damages[0] if all(d == damages[0] for d in damages) else damages
     try:
         common = Path(os.path.commonpath(sorted({os.path.dirname(os.path.abspath(str(f))) for f in files}))).resolve()
     except ValueError:          # no files, or files on different drives: no folder to compare
