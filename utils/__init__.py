@@ -28,6 +28,8 @@ _EXPORTS = {
     "color": ["compose_rgb", "rgb_to_cbcr", "ycbcr_to_rgb"],
     "mask_refine": ["RefineConfig", "mask_stats", "refine_mask"],
     "hue": ["HueConfig", "choose_hue_strength", "hue_prior", "match_hue", "visible_change"],
+    "natural": ["FadeConfig", "confidently_wrong", "fade_pale", "scale_chroma"],
+    "guidance": ["HintError", "apply_hints", "check_hints", "parse_hint", "reference_prior"],
     "models": ["ColorizationNet", "InpaintNet", "MaskNet", "PatchDiscriminator", "PretrainedWeightsError",
                "build_model", "create_encoder"],
     "losses": ["ColorLoss", "InpaintLoss", "MaskLoss", "PerceptualLoss", "choose_loss"],
