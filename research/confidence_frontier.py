@@ -46,11 +46,6 @@ UNIFORM = (0.3, 0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.9, 1.0)
 PALE = (0.0, 0.03, 0.06, 0.09, 0.12, 0.16, 0.2, 0.25)
 
 
-def resize_stack(arrays, size: int) -> np.ndarray:
-    """Arrays resized to size x size (area interpolation) and stacked, as the pipeline feeds its networks."""
-    return np.stack([a if a.shape[0] == size else cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)
-                     for a in arrays])
-
 def hue_entropy(p: torch.Tensor, bin_centers: torch.Tensor, sectors: int = 12) -> torch.Tensor:
     """[B,K,h,w] bin probabilities -> [B,h,w]: the distribution summed into `sectors` hue sectors (each bin spread
     over the sectors it covers seen from gray, `utils.hue.bins_to_angles`) and a near-gray class (the neutral bin),
@@ -76,6 +71,13 @@ def candidate_signals(net, logits: torch.Tensor) -> dict[str, np.ndarray]:
     second = torch.einsum("bkhw,k->bhw", pt, (bins ** 2).sum(1))
     out["spread"] = (second - (mean ** 2).sum(1)).clamp_min(0).sqrt()
     return {k: v.float().cpu().numpy() for k, v in out.items()}
+
+
+def working_size(arrays, size: int) -> np.ndarray:
+    """[B] HxW arrays -> [B,size,size] float32, each area-resized in its own dtype (as the pipeline feeds the colour
+    net: uint8 grays, float32 masks)."""
+    return np.stack([a if a.shape[0] == size else cv2.resize(a, (size, size), interpolation=cv2.INTER_AREA)
+                     for a in arrays]).astype(np.float32)
 
 
 def scaled(rgb: np.ndarray, factor) -> np.ndarray:
@@ -120,19 +122,19 @@ def draw(values: pd.DataFrame, path: Path, target: float, natural: tuple[float, 
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4.6), dpi=110)
-    styles = {"uniform": dict(color="0.35", lw=2.2, ls="--"), "pale fades": dict(color="tab:orange", lw=1.5)}
+    styles = {"uniform": dict(color="0.35", lw=2.2, ls="--", label="uniform scaling (chroma x k)"),
+              "pale fades": dict(color="tab:red", lw=2.2, label="pale fades (what natural colours ship)"),
+              "unsure fades, entropy": dict(color="tab:blue", lw=1.1, label="unsure fades: 169-bin entropy"),
+              "unsure fades, hue_entropy": dict(color="tab:purple", lw=1.1, label="unsure fades: hue entropy"),
+              "unsure fades, spread": dict(color="tab:cyan", lw=1.1, label="unsure fades: chroma spread")}
     for family in values.family.unique():
         if family == "shipped":
             continue
         means = values[values.family == family].groupby("param")[["chroma", "share"]].mean()
-        label = {"uniform": "uniform scaling (chroma x k)"}.get(family, family)
-        style = styles.get(family, dict(lw=1.3, alpha=0.8))
-        if family.startswith("unsure fades") and "hue_entropy" in family:
-            style = dict(color="tab:blue", lw=2.2)
-        ax.plot(means["chroma"], means["share"], marker=".", label=label, **style)
+        ax.plot(means["chroma"], means["share"], marker=".", **styles.get(family, dict(lw=1.1, label=family)))
     shipped = values[values.family == "shipped"]
     if len(shipped):
-        ax.plot(shipped.chroma.mean(), shipped.share.mean(), "o", ms=10, mfc="none", mec="tab:red", mew=2,
+        ax.plot(shipped.chroma.mean(), shipped.share.mean(), "o", ms=11, mfc="none", mec="k", mew=2,
                 label="natural colours as shipped")
     ax.plot(*natural[::-1], "s", color="k", label="the colour net's own chroma")
     ax.axvline(target, color="0.6", lw=0.8, ls=":")
@@ -190,8 +192,8 @@ def main(argv=None) -> int:
         chunk = names[start:start + args.batch_size]
         grays = [utils.read_image(data / "test_input" / n, "L", size=utils.IMAGE_SIZE) for n in chunk]
         masks = predict_masks(restorer.mask_net, grays, restorer.sizes["mask"], restorer.refine)
-        g = resize_stack(grays, size).astype(np.float32)[:, None] / 255.0
-        m = resize_stack([x.astype(np.float32) for x in masks], size)[:, None]
+        g = working_size(grays, size)[:, None] / 255.0
+        m = working_size([x.astype(np.float32) for x in masks], size)[:, None]
         with torch.inference_mode():      # the chroma utils.pipeline.colorize_chroma computes, and the distribution
             cbcr, logits = net(torch.from_numpy(g), torch.from_numpy(m), return_logits=True)
         signals = candidate_signals(net, logits)

@@ -150,8 +150,9 @@ def test_a_reference_photo_sets_the_hue_target(tiny_weights):
     assert near(guided) > 0.9 > near(plain)       # the hues within 20 degrees of the reference's
     assert np.array_equal(pil_luma(guided), pil_luma(plain))      # the same luminance, other hues
     # the remap's strength: full for natural, the stored one for score, a number as given
-    stored = no_hole_restorer(tiny_weights, hue=utils.HueConfig(strength=0.4))
+    stored = no_hole_restorer(tiny_weights, hue=utils.HueConfig(strength=0.4, edge_radius=32))
     assert stored.with_guidance(reference=green).colour_strength == 1.0
+    assert stored.with_guidance(reference=green).hue.edge_radius == utils.guidance.REFERENCE_EDGE_RADIUS < 32
     assert stored.with_colour("score").with_guidance(reference=green).colour_strength == 0.4
     assert stored.with_guidance(reference=green).with_colour(0.25).colour_strength == 0.25
     assert stored.with_guidance(reference=green).with_colour("natural").colour_strength == 1.0

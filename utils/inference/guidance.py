@@ -2,7 +2,8 @@
 
 - **Reference**: `reference_prior(rgb)` is the reference's hue-angle histogram (`utils.hue.angle_histogram`); the
   pipeline's hue remap (`utils.hue.match_hue`) then moves the restoration's hues towards it instead of towards the
-  training photos' mean (`Restorer.with_guidance(reference=...)`).
+  training photos' mean (`Restorer.with_guidance(reference=...)`), its change smoothed along the luminance over
+  `REFERENCE_EDGE_RADIUS` px.
 - **Hints**: `(x, y, (r, g, b))`, a point in the image's pixels (x: column, y: row, from the top-left corner) and a
   colour. `apply_hints` gives the region each hint belongs to the hint's chroma, on the image's own luminance (which
   stays exact): every hint's reach is an edge-aware geodesic distance on the luminance (scikit-image's
@@ -41,6 +42,10 @@ TEXTURE = 0.01          # luminance change per pixel (after a blur of BLUR px) b
 BLUR = 2.0              # Gaussian sigma (px) of the luminance the edges are found on: fine texture counts less
 REACH = 0.5             # the hint's weight is exp(-(distance / (REACH * long side)) ** 2)
 BLEND = 0.03            # between hints: weights exp(-(distance - nearest) / (BLEND * long side))
+# with a reference, the hue remap's change is smoothed along the luminance over at most this radius (px at 512), not
+# the stored 32: a crop's own truth as its reference then gives a hue term of about 0.8 on held-out crops, against
+# 0.73 at 32 and 0.9 without smoothing, which leaves coloured specks along edges (research/reference_hue.py)
+REFERENCE_EDGE_RADIUS = 8
 
 
 class HintError(ValueError):

@@ -31,7 +31,7 @@ from ..core.images import IMAGE_SIZE, gray_of
 from ..core.runtime import autocast, check_amp, choose_precision, pick_device
 from .chroma import continue_ring_chroma
 from .color import compose_rgb, replace_luma
-from .guidance import apply_hints, check_hints, reference_prior, scale_hints
+from .guidance import REFERENCE_EDGE_RADIUS, apply_hints, check_hints, reference_prior, scale_hints
 from .hole_masks import hole_mask_array, mask_back, working_mask
 from .hue import HueConfig, match_hue
 from .mask_refine import RefineConfig, refine_mask
@@ -308,12 +308,14 @@ class Restorer:
     def with_guidance(self, reference: np.ndarray | None = None, hints=None) -> Restorer:
         """A restorer on the same networks guided by the user. `reference`: a colour photo (uint8 RGB or RGBA, any
         size) whose hue histogram replaces the training photos' mean as the remap's target, the remap on (at full
-        strength for colour 'natural', see `with_colour`); `hints`: [(x, y, (r, g, b)), ...], points in each input
-        image's own pixels (x from the left, y from the top) and colours, spread over the region each belongs to
-        (`utils.guidance.apply_hints`). Bad input: ValueError naming the problem."""
+        strength for colour 'natural', see `with_colour`; its change smoothed over at most REFERENCE_EDGE_RADIUS
+        px); `hints`: [(x, y, (r, g, b)), ...], points in each input image's own pixels (x from the left, y from the
+        top) and colours, spread over the region each belongs to (`utils.guidance.apply_hints`). Bad input:
+        ValueError naming the problem."""
         out = copy.copy(self)
         if reference is not None:
-            out.hue = replace(self.hue, prior=reference_prior(reference))
+            out.hue = replace(self.hue, prior=reference_prior(reference),
+                              edge_radius=min(self.hue.edge_radius, REFERENCE_EDGE_RADIUS))
             out.reference = True
             out.colour_strength = out._strength_for(self.colour)
         if hints is not None:
