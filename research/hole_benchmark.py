@@ -29,7 +29,7 @@ OLD_RUNNER = """
 import sys, numpy as np, utils
 from pathlib import Path
 from PIL import Image
-from utils.checkpoints import load_model
+from utils.core.checkpoints import load_model
 net, _ = load_model(Path(sys.argv[1]) / 'inpaint', 'cpu')
 src, out = Path(sys.argv[2]), Path(sys.argv[3])
 out.mkdir(parents=True, exist_ok=True)

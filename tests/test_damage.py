@@ -214,10 +214,10 @@ def test_strokes_are_reproducible_with_a_seed_and_configurable():
 
 def test_stroke_share_mixes_strokes_and_leaves_the_default_unchanged():
     mixed = DamageConfig(stroke_share=0.5, train_style_share=0.2)
-    kinds = [sample_damage(np.random.default_rng(s), mixed).kind for s in range(400)]
+    kinds = [sample_damage(np.random.default_rng(s), mixed).kind for s in range(200)]
     share = {k: kinds.count(k) / len(kinds) for k in ("strokes", "square", "circle")}
-    assert 0.42 < share["strokes"] < 0.58 and 0.13 < share["square"] + share["circle"] < 0.27
-    assert "strokes" not in {sample_damage(np.random.default_rng(s)).kind for s in range(100)}
+    assert 0.4 < share["strokes"] < 0.6 and 0.11 < share["square"] + share["circle"] < 0.29   # about 3 sd
+    assert "strokes" not in {sample_damage(np.random.default_rng(s)).kind for s in range(40)}
     # a config without strokes draws exactly as before: the same random numbers, the same polygons
     assert np.array_equal(sample_damage(np.random.default_rng(3), DamageConfig(stroke_share=0.0)).mask,
                           sample_damage(np.random.default_rng(3)).mask)
@@ -245,3 +245,17 @@ def test_training_set_mixes_strokes_in_and_validation_stays_polygons(sample_data
     assert val.damage == DamageConfig() and "strokes" not in {val.sample(i)["kind"] for i in range(len(val))}
     default, _ = utils.train_val_datasets(run["train_paths"], run["val_paths"], 64)
     assert default.damage.stroke_share == 0.0
+
+
+def test_stroke_share_reaches_the_inpainter_and_the_command_line(sample_data):
+    import runpy
+
+    from conftest import ROOT
+
+    config = utils.InpaintConfig.preset("smoke", max_train=4, val_count=1, stroke_share=0.5, pretrained="none")
+    _, train_ds, _ = utils.stage_data(config, sample_data, "cpu")
+    assert isinstance(train_ds, utils.InpaintDataset) and train_ds.base.damage.stroke_share == 0.5
+    parse = runpy.run_path(str(ROOT / "tools" / "train.py"), run_name="cli_under_test")["parse"]
+    _, config = parse(["--stage", "inpaint", "--data-dir", str(sample_data), "--stroke-share", "0.4"])
+    assert config.stroke_share == 0.4
+    assert parse(["--stage", "mask", "--data-dir", str(sample_data)])[1].stroke_share == 0.0    # the competition's

@@ -4,7 +4,7 @@ import pytest
 import utils
 from utils.data.damage import DamageConfig, apply_damage, sample_damage
 
-NO_RULE = {"min_hole_area": 0, "min_hole_prob": 0.0, "min_hole_value_share": 0.0}   # the minimum-hole rule off
+NO_RULE = {"min_confident_area": 0, "min_hole_value_share": 0.0, "min_hole_prob": 0.0}   # the minimum-hole rule off
 
 
 def textured(seed=0):
@@ -79,8 +79,7 @@ def test_partly_detected_hole_is_completed():
     prob[100:300, 150:240] = 0.9                 # the network saw only the left half
     stats = utils.mask_stats(utils.refine_mask(damaged, prob, utils.RefineConfig(**NO_RULE)), mask)
     assert stats["recall"] == 1.0 and stats["iou"] > 0.98
-    # the minimum-hole rule reads the network's mean probability over the completed hole (here 0.45)
-    prob[100:300, 240:330] = 0.4
+    # the minimum-hole rule reads where the network is confident, not its mean over the completed hole (0.45)
     assert utils.mask_stats(utils.refine_mask(damaged, prob), mask)["recall"] == 1.0
 
 
@@ -154,7 +153,7 @@ def test_an_undamaged_photo_gets_no_hole():
     gray = clean_photo()
     before = gray.copy()
     rule = utils.RefineConfig()
-    assert rule.min_hole_prob > 0 and rule.min_hole_value_share > 0 and rule.min_hole_area > 0
+    assert rule.min_confident_area > 93 and rule.min_hole_value_share > 0
     nothing = np.zeros((512, 512), np.float32)
     assert utils.refine_mask(gray, nothing, utils.RefineConfig(**NO_RULE)).any()   # the fallback takes the sky ...
     assert not utils.refine_mask(gray, nothing).any()                               # ... the network saw nothing
@@ -182,19 +181,21 @@ def test_each_minimum_drops_a_hole_on_its_own():
     damaged = gray.copy()
     damaged[hole] = 17                            # a value the photo lacks
     prob = hole * np.float32(0.8)
+    prob[200:240, 100:110] = 0.3                  # the network unsure over 400 px of it
     e = hole_evidence(damaged, prob, hole)
-    assert e == {"area": 2000, "mean_prob": pytest.approx(0.8), "value_share": 1.0}
+    assert e == {"area": 2000, "confident_area": 1600, "mean_prob": pytest.approx(0.7), "value_share": 1.0}
     keep = utils.refine_mask(damaged, prob, utils.RefineConfig(**NO_RULE))
     assert np.array_equal(keep, hole)
-    for field, drops, keeps in (("min_hole_area", 2001, 2000), ("min_hole_prob", 0.81, 0.79)):
+    for field, drops, keeps in (("min_confident_area", 1601, 1600), ("min_hole_prob", 0.71, 0.69)):
         assert not utils.refine_mask(damaged, prob, utils.RefineConfig(**{**NO_RULE, field: drops})).any()
         assert utils.refine_mask(damaged, prob, utils.RefineConfig(**{**NO_RULE, field: keeps})).any()
     checker = damaged.copy()
     checker[hole] = np.where((np.indices((512, 512)).sum(0) % 2)[hole] == 0, 17, 18)   # nothing flat: two values
-    assert hole_evidence(checker, prob, hole)["value_share"] == 0.5
-    assert np.array_equal(utils.refine_mask(checker, prob, utils.RefineConfig(**NO_RULE)), hole)  # the network's
-    assert not utils.refine_mask(checker, prob, utils.RefineConfig(**{**NO_RULE, "min_hole_value_share": 0.6})).any()
-    assert utils.refine_mask(checker, prob, utils.RefineConfig(**{**NO_RULE, "min_hole_value_share": 0.4})).any()
+    sure = hole * np.float32(0.8)
+    assert hole_evidence(checker, sure, hole)["value_share"] == 0.5
+    assert np.array_equal(utils.refine_mask(checker, sure, utils.RefineConfig(**NO_RULE)), hole)  # the network's
+    assert not utils.refine_mask(checker, sure, utils.RefineConfig(**{**NO_RULE, "min_hole_value_share": 0.6})).any()
+    assert utils.refine_mask(checker, sure, utils.RefineConfig(**{**NO_RULE, "min_hole_value_share": 0.4})).any()
 
 
 def test_a_real_hole_keeps_the_default_rule():

@@ -14,10 +14,12 @@
    of the network's mask, and only a 2 px ring of same-valued border pixels is added;
 6. if the network sees nothing at all, the largest flat region is taken when it is big enough, preferring
    values other than 0 and 255 (a missed hole costs the most);
-7. a photo with no damage gets no hole: a hole smaller than `min_hole_area` px, over which the network's mean
-   probability is under `min_hole_prob`, or less than `min_hole_value_share` of whose pixels hold its most common
-   value (damage is one gray value; the network's own mask on texture is not) is dropped: an empty mask. The
-   fallback of step 6, which the network does not see, is dropped by the probability rule unless it is 0.
+7. a photo with no damage gets no hole: a hole in which the network is confident (probability >= 0.5) over fewer
+   than `min_confident_area` px, or less than `min_hole_value_share` of whose pixels hold its most common value
+   (damage is one gray value; the network's own mask on texture is not), or (when set) over which the network's mean
+   probability is under `min_hole_prob`, is dropped: an empty mask. The confident area, not the mean, keeps a hole
+   that the network found only in part and step 4 completed. The fallback of step 6, which the network does not see,
+   is dropped unless `min_confident_area` is 0.
 """
 
 from __future__ import annotations
@@ -43,9 +45,9 @@ class RefineConfig:
     fallback_min_area: int = 1000  # network-free fallback: the largest flat region, if at least this big
     dilate: int = 0  # final dilation in px (recall insurance; costs precision)
     # the minimum-hole rule (0 turns each off), chosen on validation crops (research/stroke_benchmark.py --sweep)
-    min_hole_area: int = 100  # a hole smaller than this (px, at the input's size) is dropped: no hole
-    min_hole_prob: float = 0.6  # a hole over which the network's mean probability is under this is dropped
-    min_hole_value_share: float = 0.5  # a hole with less than this share of its pixels at one value is dropped
+    min_confident_area: int = 200  # a hole with fewer px of network probability >= 0.5 (at the input's size) is dropped
+    min_hole_value_share: float = 0.5   # a hole with less than this share of its pixels at one value is dropped
+    min_hole_prob: float = 0.0     # a hole over which the network's mean probability is under this is dropped
 
     def to_dict(self):
         return asdict(self)
@@ -98,18 +100,20 @@ def _same_value_edges(gray, region, value: int, margin: int, near=None, bridge: 
 
 
 def hole_evidence(gray: np.ndarray, prob: np.ndarray, hole: np.ndarray) -> dict:
-    """What the minimum-hole rule reads of a (non-empty) hole: its area in px, the network's mean probability over
-    it and the share of its pixels at its most common gray value."""
-    values = gray[hole]
-    return {"area": int(values.size), "mean_prob": float(prob[hole].mean()),
+    """What the minimum-hole rule reads of a (non-empty) hole: its area in px, its confident area (px where the
+    network's probability is >= 0.5), the network's mean probability over it and the share of its pixels at its most
+    common gray value."""
+    values, p = gray[hole], prob[hole]
+    return {"area": int(values.size), "confident_area": int((p >= 0.5).sum()), "mean_prob": float(p.mean()),
             "value_share": float(np.bincount(values, minlength=256).max() / max(values.size, 1))}
 
 
 def is_damage(gray: np.ndarray, prob: np.ndarray, hole: np.ndarray, cfg: RefineConfig) -> bool:
-    """Whether a non-empty hole passes the minimum-hole rule (`RefineConfig.min_hole_*`)."""
+    """Whether a non-empty hole passes the minimum-hole rule (`min_confident_area`, `min_hole_value_share`,
+    `min_hole_prob` of RefineConfig)."""
     e = hole_evidence(gray, prob, hole)
-    return (e["area"] >= cfg.min_hole_area and e["mean_prob"] >= cfg.min_hole_prob
-            and e["value_share"] >= cfg.min_hole_value_share)
+    return (e["confident_area"] >= cfg.min_confident_area and e["value_share"] >= cfg.min_hole_value_share
+            and e["mean_prob"] >= cfg.min_hole_prob)
 
 
 def refine_mask(gray: np.ndarray, prob: np.ndarray, cfg: RefineConfig | None = None) -> np.ndarray:
