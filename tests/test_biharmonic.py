@@ -95,6 +95,15 @@ def test_holes_at_the_image_border(where):
     check_against_skimage(photo(size), mask)
 
 
+def test_an_image_whose_sides_do_not_halve():
+    """97 x 131 with a hole across the whole width: no coarse level fits, the window's system is solved directly."""
+    gray = photo(131)[:97]
+    mask = np.zeros(gray.shape, bool)
+    mask[40:50, :] = True
+    mask[20:80, 60:70] = True
+    check_against_skimage(gray, mask)
+
+
 def test_several_components_coupled_or_not():
     """Holes two pixels apart share equations (the stencil reaches two pixels); far ones are solved apart."""
     size = 96

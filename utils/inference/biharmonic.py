@@ -3,30 +3,34 @@
 The fill is scikit-image's `inpaint_biharmonic`: the hole's pixels u minimise the sum of squares of the 5-point
 Laplacian L of the whole image (mirrored, Neumann boundary at the image border), i.e. they solve A u = b with
 A = P^T L^2 P (P picks the hole's pixels; A is symmetric positive definite), and the result is clipped to the
-known pixels' range. scikit-image solves it with a sparse LU factorisation, about 1 s for a median competition
-hole and 2-12 s for the largest. Here each group of hole pixels that the 13-point stencil of L^2 couples is solved
-on a window around it, the unknowns being its pixels only, by conjugate gradients in float64, preconditioned by a
-geometric multigrid cycle in float32:
+known pixels' range. scikit-image solves it with a sparse LU factorisation. Here each group of hole pixels that
+the 13-point stencil of L^2 couples is solved on a window around it, the unknowns being its pixels only, by
+conjugate gradients in float64, preconditioned by a geometric multigrid cycle in float32:
 
 - levels by 2x2 cell-centred coarsening (the window is aligned so that its sides halve); a coarse cell is an
   unknown where any of its four fine pixels is; the prolongation P is bilinear interpolation, cut to each level's
   unknowns;
 - coarse operators are the exact Galerkin products P^T A P: rows equal to the interior stencil are applied by
   `cv2.filter2D`, the others (near the hole's edge, where the mask cuts the interpolation) are kept as a band of
-  explicit rows, each a fixed linear map of the 4x4 fine rows below it. Rediscretising instead (L^2 on a coarse
-  mask, cells inside the hole or cells touching it) made no working preconditioner (no convergence in 100
-  iterations): the fill hangs on the boundary's normal derivative, which a coarse clamped boundary misplaces;
+  explicit rows (a sparse matrix), each a fixed linear map of the 4x4 fine rows below it;
 - Chebyshev smoothing (Jacobi-scaled; degree 2 on the finest level, 3 below; the largest eigenvalue by power
-  iteration), a V-cycle on the two finest levels and a W-cycle below; dense Cholesky at the coarsest level;
+  iteration), a V-cycle on the two finest levels and a W-cycle below, the coarsest level's inverse;
 - a start from a pyramid fill (`cv2.pyrDown`/`pyrUp` of the known pixels); stopped when the preconditioned
   residual, the multigrid's estimate of the error left, is below half the tolerance (0.25 gray levels).
 
-The outer iteration needs float64: a 480 px hole's smallest eigenvalue is ~3e-8 of the largest, and float32
-round-off in A u (terms of ~5000 that cancel) moved the solution by up to 100 gray levels.
+What did not work: rediscretised coarse levels (L^2 on a coarse mask of the cells inside the hole, or touching
+it) gave no working preconditioner (no convergence in 100 iterations): the fill hangs on the boundary's normal
+derivative, which a coarse clamped boundary misplaces; coarse cells whose interpolation lies inside the hole
+(Galerkin products that stay plain stencils) contract the error by 0.8 per two-grid cycle, against 0.17 with the
+cut interpolation; a V-cycle throughout needs about 1.5 times the iterations; float32 throughout is off by up to
+100 gray levels on a 480 px hole (its smallest eigenvalue is ~3e-8 of the largest, and A u sums terms of ~5000
+that cancel); scipy's sparse Galerkin products cost ~200 ms on such a hole, hence the band rows.
 
-Measured on the 144 held-out holes (804-98k pixels), against scikit-image: no pixel differs by more than one gray
-level after rounding (0.5% of the hole pixels by one); CPU time on one thread, median 14 ms, largest 65 ms
-(skimage: median 0.9 s); a synthetic 151k-pixel hole (480 px box) 70-80 ms. See docs/experiments.md.
+Measured (a shared 2-core machine under load, minimum of 5 runs, OpenCV Telea on the same holes as a yardstick):
+on the 144 held-out holes (800-98k pixels) no pixel differs from scikit-image by more than one gray level after
+rounding (0.75% of them by one); one thread, 21 ms median (Telea 10 ms), 44 ms for the largest 10% (Telea 36 ms);
+competition-generator holes with a 440-510 px box (50k-166k pixels) 87 ms median, 110 ms at most (Telea 74 ms).
+scikit-image: 0.37 s median, 4.8 s for the largest 10%, up to 15 s. docs/experiments.md has the comparison.
 """
 from __future__ import annotations
 
@@ -84,22 +88,23 @@ class _Level:
         self.band_idx, self.band_coef = band_idx, band_coef
         self.fmask = mask.astype(np.float32)
         self.stencil32 = stencil.astype(np.float32)
+        self.dinv = self.fmask * np.float32(1 / stencil[2, 2])      # D^-1, zero outside the mask
         if exact:       # Jacobi scaling by the interior diagonal; ||L^2|| <= 64
-            self.dinv, self.lmax = 1 / float(stencil[2, 2]), 64 / float(stencil[2, 2])
+            self.lmax = 64 / float(stencil[2, 2])
             return
         ys, xs = np.divmod(band_idx, w)
-        self.band_cols = _fold(ys[:, None] + _OFFSETS[:, 0], h) * w + _fold(xs[:, None] + _OFFSETS[:, 1], w)
-        self.band_coef32 = band_coef.astype(np.float32)
-        self.dinv = self.fmask * np.float32(1 / stencil[2, 2])
-        self.dinv.ravel()[band_idx] = 1 / np.where(self.band_cols == band_idx[:, None], band_coef, 0.0).sum(1)
+        cols = _fold(ys[:, None] + _OFFSETS[:, 0], h) * w + _fold(xs[:, None] + _OFFSETS[:, 1], w)
+        self.band = scipy.sparse.csr_matrix((band_coef.astype(np.float32).ravel(), cols.ravel(),
+                                             np.arange(0, 25 * len(band_idx) + 1, 25)), shape=(len(band_idx), h * w))
+        self.dinv.ravel()[band_idx] = 1 / np.where(cols == band_idx[:, None], band_coef, 0.0).sum(1)
         self.lmax = 0.0
 
     def apply(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """y = A x (returned); x is zero outside the mask."""
+        """y = A x (returned) on the mask's rows; x is zero outside the mask, y is not (those rows are never read:
+        D^-1 is zero there, and residuals are masked before they are restricted)."""
         cv2.filter2D(x, -1, self.stencil32, dst=y, borderType=cv2.BORDER_REFLECT)
-        y *= self.fmask
         if not self.exact and len(self.band_idx):
-            y.ravel()[self.band_idx] = np.einsum("ij,ij->i", self.band_coef32, x.ravel()[self.band_cols])
+            y.ravel()[self.band_idx] = self.band @ x.ravel()
         return y
 
     def coarsen(self) -> _Level:
@@ -182,12 +187,13 @@ class _Multigrid:
             a = a.toarray()
             # a small ridge: thin parts of a hole can make coarse interpolants linearly dependent (A singular)
             a[np.diag_indices_from(a)] += 1e-6 * np.abs(np.diag(a)).max()
-            factor = scipy.linalg.cho_factor(a)
-            self.coarse_solve = lambda b: scipy.linalg.cho_solve(factor, b)
+            inverse = scipy.linalg.cho_solve(scipy.linalg.cho_factor(a), np.eye(len(a))).astype(np.float32)
+            self.coarse_solve = lambda b: inverse @ b
         else:       # a window that does not halve (an image side that does not): an exact sparse solve
-            self.coarse_solve = scipy.sparse.linalg.factorized(a.tocsc())
+            solve = scipy.sparse.linalg.factorized(a.tocsc())
+            self.coarse_solve = lambda b: solve(b.astype(np.float64))
         for lv in self.levels:      # work arrays and Chebyshev coefficients
-            lv.y, lv.r, lv.d, lv.t = (np.empty(lv.mask.shape, np.float32) for _ in range(4))
+            lv.x, lv.y, lv.r, lv.d, lv.t = (np.empty(lv.mask.shape, np.float32) for _ in range(5))
             if not lv.exact:
                 lv.lmax = _POWER_SAFETY * _largest_eigenvalue(lv)
             lv.steps = _chebyshev_steps(lv.lmax, _DEGREES[0] if lv.exact else _DEGREES[1])
@@ -197,17 +203,17 @@ class _Multigrid:
         lv = self.levels[level]
         if level == len(self.levels) - 1:
             x = np.zeros_like(b)
-            x.ravel()[self.coarse_idx] = self.coarse_solve(b.ravel()[self.coarse_idx].astype(np.float64))
+            x.ravel()[self.coarse_idx] = self.coarse_solve(b.ravel()[self.coarse_idx])
             return x
         below = self.levels[level + 1]
         x = _smooth(lv, b, None)
         for _ in range(2 if level >= _W_FROM else 1):
-            np.subtract(b, lv.apply(x, lv.y), out=lv.r)
+            cv2.subtract(b, lv.apply(x, lv.y), dst=lv.r)
+            lv.r *= lv.fmask
             rc = _restrict(lv.r)
             rc *= below.fmask
             cv2.resize(self(rc, level + 1), (b.shape[1], b.shape[0]), dst=lv.y, interpolation=cv2.INTER_LINEAR)
-            lv.y *= lv.fmask
-            x += lv.y
+            cv2.accumulateProduct(lv.y, lv.fmask, x)       # x += P e, cut to the mask
         return _smooth(lv, b, x)
 
 
@@ -244,24 +250,23 @@ def _chebyshev_steps(lmax: float, degree: int) -> list[tuple[float, float]]:
 
 
 def _smooth(lv: _Level, b: np.ndarray, x: np.ndarray | None) -> np.ndarray:
-    """Chebyshev smoothing of A x = b from x (None: zero); returns x (updated in place)."""
-    r, d, t = lv.r, lv.d, lv.t
+    """Chebyshev smoothing of A x = b from x (None: zero, and x is the level's work array); returns x (updated in
+    place). Each step: d <- c_old d + c_new D^-1 r, x += d, r -= A d."""
+    d, t = lv.d, lv.t
     if x is None:
-        np.copyto(r, b)
+        r = b
     else:
-        np.subtract(b, lv.apply(x, lv.y), out=r)
+        r = cv2.subtract(b, lv.apply(x, lv.y), dst=lv.r)
     for i, (c_old, c_new) in enumerate(lv.steps):
         if i:
-            r -= lv.apply(d, lv.y)
-        np.multiply(r, lv.dinv, out=t)
-        t *= c_new
-        if i:
-            d *= c_old
-            d += t
+            r = cv2.subtract(r, lv.apply(d, lv.y), dst=lv.r)
+            cv2.multiply(r, lv.dinv, dst=t, scale=c_new)
+            cv2.scaleAdd(d, c_old, t, dst=d)
         else:
-            np.copyto(d, t)
+            cv2.multiply(r, lv.dinv, dst=d, scale=c_new)
         if x is None:
-            x = d.copy()
+            x = lv.x
+            np.copyto(x, d)
         else:
             x += d
     return x
