@@ -1,13 +1,13 @@
-"""The hole's luminance, method by method: on a held-out folder (tools/build_heldout.py), each method fills the
-hole of the damaged gray input given the TRUE mask, and the metric's masked SSIM (1-D over the hole's pixels) is
-computed on the luminance against the truth. Methods: the classical fills (OpenCV Telea; the biharmonic fill at 1/4
-size, scikit-image on a 4x smaller image; the biharmonic fill at full size, utils.inference.biharmonic); the
-inpainter of a weights folder over each of them (utils.inpaint; its weights record the one it was trained over);
-optionally the previous project version's inpainter (--old-repo: a checkout of it, run in its own process) and
-more inpainters (--also, each over its own recorded pre-fill); and the truth blurred by a Gaussian of sigma 4 / 8 / 16 px (how
-much coarse structure is worth). Prints mean masked SSIM with 95% intervals, paired differences over photos (each
-photo's crops averaged first), time per image (the inpainter's includes its pre-fill), and writes JSON, each crop's
-scores (CSV) and a grid of the worst and best holes of the inpainter over its own pre-fill.
+"""The hole's luminance, method by method: on a held-out folder (tools/build_heldout.py), each method fills the hole of
+the damaged gray input given the TRUE mask, and the metric's masked SSIM (1-D over the hole's pixels) is computed on
+the luminance against the truth. Methods: the classical fills (OpenCV Telea; the biharmonic fill at 1/4 size,
+scikit-image on a 4x smaller image; the biharmonic fill at full size, utils.inference.biharmonic); the inpainter of
+a weights folder over each of them (utils.inpaint; its weights record the one it was trained over); optionally the
+previous project version's inpainter (--old-repo: a checkout of it, run in its own process) and more inpainters
+(--also, each over its own recorded pre-fill); and the truth blurred by a Gaussian of sigma 4 / 8 / 16 px (how much
+coarse structure is worth). Prints mean masked SSIM with 95% intervals, paired differences over photos (each photo's
+crops averaged first), time per image (the inpainter's includes its pre-fill), and writes JSON, each crop's scores
+(CSV) and a grid of the worst and best holes of the inpainter over its own pre-fill.
 
     python research/hole_benchmark.py heldout --weights weights --old-repo ../old --out runs/hole
 """
