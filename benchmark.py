@@ -22,21 +22,7 @@ import math
 import sys
 from pathlib import Path
 
-from restore import colour_setting  # restore.py beside this file: --colour natural, score or a strength
-
-
-def int_at_least(low: int):
-    """An argparse type: an integer of `low` or more (argparse names the option in its error, exit code 2)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer of {low} or more, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"expected an integer of {low} or more, got {value}")
-        return value
-    parse.__name__ = f"integer >= {low}"
-    return parse
+from restore import colour_setting, int_at_least  # restore.py beside this file: its argparse types
 
 
 def minutes(text: str) -> float:

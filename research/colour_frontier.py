@@ -106,14 +106,6 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     data = Path(args.data_dir)
-    for sub in ("test_input", "test_gt", "test_mask"):
-        if not (data / sub).is_dir():
-            print(
-                f"error: {data / sub}: not found (a held-out folder in the competition layout with ground truth "
-                f"and masks: tools/build_heldout.py)",
-                file=sys.stderr,
-            )
-            return 2
     extras = {}
     for item in args.extra:
         name, sep, folder = item.partition("=")
@@ -121,17 +113,12 @@ def main(argv=None) -> int:
             print(f"error: --extra {item!r}: expected NAME=DIR with an existing folder", file=sys.stderr)
             return 2
         extras[name] = Path(folder)
-    names = [Path(p).name for p in utils.load_test_table(data).input_image_path][: args.limit]
-    if len(names) < 2:
-        print(f"error: {data}: need at least 2 test images", file=sys.stderr)
+    try:       # without a manifest, each image is its own photo
+        names, photo_of = utils.heldout_crops(data, ("test_input", "test_gt", "test_mask"), args.limit)
+    except utils.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    manifest = data / "manifest.csv"
-    photo_of = {}
-    if manifest.exists():
-        man = pd.read_csv(manifest)
-        if {"name", "source"} <= set(man.columns):
-            photo_of = dict(zip(man.name, man.source))
-    photos = [str(photo_of.get(n, n)) for n in names]  # without a manifest, each image is its own photo
+    photos = [photo_of[n] for n in names]
 
     restorer = utils.Restorer.from_dir(args.weights, device=args.device)
     if restorer.hue.prior is None:

@@ -38,20 +38,11 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
 
     data = Path(args.data_dir)
-    for sub in ("test_input", "test_gt", "test_mask"):
-        if not (data / sub).is_dir():
-            print(f"error: {data / sub}: not found (a held-out folder in the competition layout with ground truth "
-                  "and masks: tools/build_heldout.py)", file=sys.stderr)
-            return 2
-    names = [Path(p).name for p in utils.load_test_table(data).input_image_path][: args.limit]
-    if len(names) < 2:
-        print(f"error: {data}: need at least 2 test images", file=sys.stderr)
+    try:
+        names, photos = utils.heldout_crops(data, ("test_input", "test_gt", "test_mask"), args.limit)
+    except utils.DataError as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
-    photos = {n: n for n in names}
-    if (data / "manifest.csv").exists():
-        man = pd.read_csv(data / "manifest.csv")
-        if {"name", "source"} <= set(man.columns):
-            photos.update({k: str(v) for k, v in zip(man.name, man.source) if k in photos})
     natural = utils.Restorer.from_dir(args.weights, device="cpu", colour="natural")
     score, own = natural.with_colour("score"), natural.with_colour(0.0)
 

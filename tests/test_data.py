@@ -387,3 +387,18 @@ def test_duplicate_rows_are_refused_at_load_time(data_copy):
         r"on lines 2, 14",
     ):
         utils.load_train_table(data_copy)
+
+
+def test_heldout_crops_names_each_crops_photo_and_refuses_a_bad_folder(sample_data, tmp_path):
+    names, photos = utils.heldout_crops(sample_data, ("test_input", "test_gt"))
+    assert names == [Path(p).name for p in utils.load_test_table(sample_data).input_image_path]
+    man = pd.read_csv(sample_data / "manifest.csv")
+    from_manifest = dict(zip(man.name, man.source))
+    assert all(photos[n] == str(from_manifest.get(n, n)) for n in names)
+    assert utils.heldout_crops(sample_data, ("test_input", "test_gt"), limit=2)[0] == names[:2]
+    copy = tmp_path / "heldout"
+    shutil.copytree(sample_data, copy, ignore=shutil.ignore_patterns("test_gt"))
+    with pytest.raises(DataError, match="test_gt: not found"):
+        utils.heldout_crops(copy)
+    with pytest.raises(DataError, match="at least 2 test images"):
+        utils.heldout_crops(sample_data, limit=1)

@@ -175,6 +175,27 @@ def load_test_table(data_dir=None, on_error: str = "raise", check: bool = True) 
     return _read_table(resolve_data_dir(data_dir), "test.csv", TEST_COLUMNS, on_error, check)
 
 
+def heldout_crops(data_dir, folders=("test_input", "test_gt"), limit: int | None = None) -> tuple[list, dict]:
+    """(names, {name: source photo}) of a held-out folder in the competition layout with ground truth
+    (tools/build_heldout.py): its test.csv's file names (the first `limit`), each crop's photo from manifest.csv
+    (name, source), or the crop itself without one. A missing folder of `folders` or fewer than 2 images:
+    DataError naming it."""
+    data = Path(data_dir)
+    for sub in folders:
+        if not (data / sub).is_dir():
+            raise DataError(f"{data / sub}: not found (a held-out folder in the competition layout with ground "
+                            "truth: tools/build_heldout.py)")
+    names = [Path(p).name for p in load_test_table(data).input_image_path][:limit]
+    if len(names) < 2:
+        raise DataError(f"{data}: need at least 2 test images")
+    photos = {n: n for n in names}
+    if (data / "manifest.csv").exists():
+        man = pd.read_csv(data / "manifest.csv")
+        if {"name", "source"} <= set(man.columns):
+            photos.update({k: str(v) for k, v in zip(man.name, man.source) if k in photos})
+    return names, photos
+
+
 def check_images(paths, mode: str, size: int = IMAGE_SIZE, on_error: str = "raise") -> list[str]:
     """Decode every file and check its mode and size; return the problems (or raise on the first)."""
     problems = []
@@ -608,5 +629,5 @@ def make_submission(
 
 
 __all__ = ["InpaintDataset", "JoinedDataset", "PhotoCropDataset", "ProvidedPairsDataset", "SyntheticDamageDataset",
-           "check_images", "load_test_table", "load_train_table", "make_submission", "photo_list", "prepare_run",
+           "check_images", "heldout_crops", "load_test_table", "load_train_table", "make_submission", "photo_list", "prepare_run",
            "resolve_data_dir", "split_indices", "train_photo_paths", "train_val_datasets"]
