@@ -4,15 +4,16 @@ Three sets are made of the folder's crops (`tools/build_heldout.py`): `polygons`
 masks), `strokes` (each crop's gray truth damaged afresh with free-form strokes, `DamageConfig(stroke_share=1)`,
 seeded by the crop's index, so every run and every net sees the same strokes) and `undamaged` (the gray truth
 itself). For the mask step of each weights folder (`--weights`, and `--candidate`, e.g. a fine-tune with strokes
-mixed in) it reports, per set: the refined mask's IoU with the true hole (and the raw network's, probability >
-0.5), the holes missed (nothing predicted; or less than half of the hole found) and, on `undamaged`, the false
-holes (any pixel predicted). Each is given with the weights' stored refinement and with its minimum-hole rule off
+mixed in) it reports, per set: the refined mask's IoU with the true hole (and the raw network's, probability > 0.5),
+the holes missed (nothing predicted; or less than half of the hole found) and, on `undamaged`, the false holes (any
+pixel predicted). Each is given with the weights' stored refinement and with its minimum-hole rule off
 (`min_confident_area`, `min_hole_value_share` and `min_hole_prob` 0), and each net's IoU is paired over photos
 against the reference's (each photo's crops averaged first; 95% intervals). With `--inpaint` the inpainter of
-`--weights` fills the stroke holes (true mask) against its Telea pre-fill: the metric's masked SSIM of the
-luminance, paired over photos. `--sweep` prints the false and missed holes of every net and set over a grid of
-the rule's thresholds (to choose them on a validation folder: `tools/build_heldout.py corpus valset
---validation-only`). Network probabilities are cached in --out, by the mask net's hash.
+`--weights` and of each candidate that has one fills the stroke holes (true mask), each over the pre-fill its
+weights record, against OpenCV Telea: the metric's masked SSIM of the luminance, paired over photos. `--sweep`
+prints the false and missed holes of every net and set over a grid of the rule's thresholds (to choose them on a
+validation folder: `tools/build_heldout.py corpus valset --validation-only`). Network probabilities are cached in
+--out, by the mask net's hash.
 
     python research/stroke_benchmark.py valset --weights weights --candidate runs/mask_strokes --sweep \
         --out runs/strokes_val
@@ -189,21 +190,25 @@ def sweep(sets: dict, nets: dict, grid: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def inpaint_rows(weights: Path, sets: dict, photos: dict) -> pd.DataFrame:
-    """Masked SSIM of the stroke holes' luminance (true mask): Telea, and the inpainter of `weights` over the pre-fill
-    its weights record."""
+def inpaint_rows(folders: dict, sets: dict, photos: dict) -> pd.DataFrame:
+    """Masked SSIM of the stroke holes' luminance (true mask): Telea, and the inpainter of each weights folder of
+    `folders` ({folder: label}) over the pre-fill its weights record (method 'inpainter, <label>')."""
     import utils
     from utils.core.metric import masked_ssim_term
     from utils.inference.prefills import prefill
 
-    net, config = utils.load_model(weights / "inpaint", "cpu")
-    start = config.get("inference", {}).get("prefill", "telea")
+    nets = {}
+    for folder, label in folders.items():
+        net, config = utils.load_model(folder / "inpaint", "cpu")
+        nets[f"inpainter, {label}"] = (net, config.get("inference", {}).get("prefill", "telea"))
     rows = []
     for name, (gray, true) in tqdm(sets["strokes"].items(), desc="inpaint", leave=False):
-        truth = sets["undamaged"][name][0]
-        ours = utils.inpaint(net, [gray], [true], prefill_method=start)[0]
-        for method, fill in (("Telea", prefill(gray, true, "telea")), ("inpainter", ours)):
-            value, _ = masked_ssim_term(np.repeat(truth[..., None], 3, -1), np.repeat(fill[..., None], 3, -1), true)
+        truth = np.repeat(sets["undamaged"][name][0][..., None], 3, -1)
+        fills = {"Telea": prefill(gray, true, "telea")}
+        fills.update({m: utils.inpaint(net, [gray], [true], prefill_method=start)[0]
+                      for m, (net, start) in nets.items()})
+        for method, fill in fills.items():
+            value, _ = masked_ssim_term(truth, np.repeat(fill[..., None], 3, -1), true)
             rows.append({"method": method, "name": name, "photo": photos[name], "masked_ssim": value})
     return pd.DataFrame(rows)
 
@@ -216,7 +221,8 @@ def main(argv=None) -> int:
     ap.add_argument("--out", type=Path, default=Path("runs/strokes"))
     ap.add_argument("--seed", type=int, default=2024, help="of the stroke damage")
     ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--inpaint", action="store_true", help="also the inpainter against Telea on the stroke holes")
+    ap.add_argument("--inpaint", action="store_true", help="also the inpainters (of --weights and of each candidate "
+                    "that has one) against Telea on the stroke holes")
     ap.add_argument("--sweep", action="store_true", help="false and missed holes over a grid of the rule's thresholds")
     args = ap.parse_args(argv)
     for folder in (args.data, args.weights, *args.candidate):
@@ -246,17 +252,17 @@ def main(argv=None) -> int:
     result = {"data": str(args.data), "crops": len(man), "stroke_seed": args.seed, "masks": summary,
               "refine": {label: refine.to_dict() for label, (_, refine) in nets.items()}}
     if args.inpaint:
-        ssim = inpaint_rows(args.weights, sets, photos)
+        folders = {f: label for f, label in labels.items() if (f / "inpaint.safetensors").is_file()}
+        ssim = inpaint_rows(folders, sets, photos)
         per_photo = ssim.groupby(["method", "photo"]).masked_ssim.mean().unstack(0)
         result["stroke_holes"] = {}
-        for method in ("Telea", "inpainter"):
+        print("stroke holes (true mask), masked SSIM of the luminance, paired over photos against Telea:")
+        for method in per_photo.columns:
             mean, half = interval(per_photo[method])
-            result["stroke_holes"][method] = {"masked_ssim": mean, "ci95": half}
-        d, h = interval(per_photo["inpainter"] - per_photo["Telea"])
-        result["stroke_holes"]["inpainter_vs_telea"] = {"masked_ssim": d, "ci95": h}
-        holes = result["stroke_holes"]
-        print(f"stroke holes (true mask), masked SSIM of the luminance: Telea {holes['Telea']['masked_ssim']:.4f}, "
-              f"inpainter {holes['inpainter']['masked_ssim']:.4f}, paired {d:+.4f} +- {h:.4f}")
+            d, h = interval(per_photo[method] - per_photo["Telea"])
+            result["stroke_holes"][method] = {"masked_ssim": mean, "ci95": half, "vs_telea": d, "vs_telea_ci95": h}
+            versus = f"   {d:+.4f} +- {h:.4f}" if method != "Telea" else ""
+            print(f"  {method:<40} {mean:.4f} +- {half:.4f}{versus}")
     if args.sweep:
         grid = sweep(sets, nets, {"min_confident_area": (0, 50, 100, 200, 400), "min_hole_value_share": (0.0, 0.5),
                                   "min_hole_prob": (0.0, 0.4, 0.6)})

@@ -18,18 +18,18 @@ def test_stroke_damage_is_seeded_by_crop():
     assert np.array_equal(gray, np.full((512, 512), 128, np.uint8))          # the input is kept
 
 
-@pytest.mark.slow          # the shipped mask net on 2 crops x 3 sets, twice
+@pytest.mark.slow          # the shipped mask net on 2 crops x 3 sets, twice; the inpainter on 2 stroke holes, twice
 def test_every_set_and_net_is_scored(sample_data, tmp_path, capsys):  # noqa: F811
     import shutil
 
     mod = load_tool("stroke_benchmark")
     again = tmp_path / "same_net"
     again.mkdir()
-    for f in ("mask.safetensors", "mask.json"):
+    for f in ("mask.safetensors", "mask.json", "inpaint.safetensors", "inpaint.json"):
         shutil.copy(ROOT / "weights" / f, again / f)
     out = tmp_path / "out"
     assert mod.main([str(sample_data), "--weights", str(ROOT / "weights"), "--candidate", str(again),
-                     "--out", str(out), "--limit", "2", "--sweep"]) == 0
+                     "--out", str(out), "--limit", "2", "--sweep", "--inpaint"]) == 0
     table = pd.read_csv(out / "per_crop.csv")
     assert set(table.set) == set(mod.SETS) and len(table) == 4 * 3 * 2      # 4 variants, 3 sets, 2 crops
     assert set(table.net) == {"weights", "weights, no minimum hole", "same_net", "same_net, no minimum hole"}
@@ -45,6 +45,10 @@ def test_every_set_and_net_is_scored(sample_data, tmp_path, capsys):  # noqa: F8
     off = sweep[(sweep.min_hole_prob == 0) & (sweep.min_hole_value_share == 0) & (sweep.min_confident_area == 0)]
     rows = table[table.net == "weights, no minimum hole"]
     assert off[off.net == "weights"].false_holes.item() == int((rows[rows.set == "undamaged"].area > 0).sum())
+    holes = result["stroke_holes"]
+    assert set(holes) == {"Telea", "inpainter, weights", "inpainter, same_net"}
+    assert holes["inpainter, weights"]["masked_ssim"] == holes["inpainter, same_net"]["masked_ssim"]
+    assert holes["inpainter, weights"]["vs_telea"] != 0.0 and "vs_telea" in holes["Telea"]
     assert "false holes" in capsys.readouterr().out
 
 
