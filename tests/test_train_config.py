@@ -163,6 +163,13 @@ def test_the_shipped_recipe_sets_config_fields():
                 with contextlib.suppress(ConfigError):
                     taken.append(cls(**{key: runner["parse_value"](value)}))
             assert taken, f"-p {key}={value}: no stage's config takes it"
+    lines = script.replace("\\\n", " ").splitlines()
+    commands = [line.split("tools/train.py", 1)[1] for line in lines if "tools/train.py" in line]
+    assert commands                             # the mask net's fine-tune
+    for command in commands:                    # its flags parse into the stage's config
+        argv = [re.sub(r"\$(\w+)", lambda m: m.group(1).lower(), a.strip('"')) for a in command.split()]
+        config = cli_config(*argv)             # ($DATA -> data: the shell's variables as plain folder names)
+        assert config.stage == "mask" and config.stroke_share > 0
 
 
 def test_stroke_share_is_a_data_setting_from_the_flag_to_the_damage(sample_data, no_project_env):
