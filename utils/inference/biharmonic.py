@@ -30,7 +30,8 @@ Measured (a shared 2-core machine under load, minimum of 5 runs, OpenCV Telea on
 on the 144 held-out holes (800-98k pixels) no pixel differs from scikit-image by more than one gray level after
 rounding (0.75% of them by one); one thread, 21 ms median (Telea 10 ms), 44 ms for the largest 10% (Telea 36 ms);
 competition-generator holes with a 440-510 px box (50k-166k pixels) 87 ms median, 110 ms at most (Telea 74 ms).
-scikit-image: 0.37 s median, 4.8 s for the largest 10%, up to 15 s. docs/experiments.md has the comparison.
+scikit-image: 0.37 s median, 4.8 s for the largest 10%, up to 15 s. The pre-fills compared: the model card
+(weights/README.md) and docs/experiments.md.
 """
 from __future__ import annotations
 
