@@ -184,3 +184,25 @@ def test_coarse_operators_are_galerkin_products():
 def test_bad_input_is_refused_clearly(gray, mask, message):
     with pytest.raises(ValueError, match=message):
         biharmonic_fill(gray, mask)
+
+
+def test_blas_runs_on_one_thread_inside_the_fill_and_is_restored_after(monkeypatch):
+    """OpenBLAS's woken worker threads spin after a call and slowed the network that runs next; the fill keeps BLAS
+    on one thread while it solves and gives the setting back."""
+    from threadpoolctl import threadpool_info
+
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    seen = []
+    solve = bh._solve
+
+    def spy(*args, **kwargs):
+        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        return solve(*args, **kwargs)
+
+    monkeypatch.setattr(bh, "_solve", spy)
+    gray = data.camera()
+    mask = np.zeros(gray.shape, bool)
+    mask[200:260, 150:300] = True
+    biharmonic_fill(gray, mask)
+    assert seen and set(seen) == {1}
+    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before

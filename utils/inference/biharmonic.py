@@ -35,6 +35,8 @@ scikit-image: 0.37 s median, 4.8 s for the largest 10%, up to 15 s. The pre-fill
 """
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 import scipy.linalg
@@ -332,6 +334,14 @@ def _span(lo: int, hi: int, n: int, align: int, margin: int = 4) -> slice:
     return slice(lo, lo + size)
 
 
+@functools.cache
+def _blas_controller():
+    """threadpoolctl's view of the loaded BLAS libraries (read once: scanning them takes milliseconds)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def biharmonic_fill(gray: np.ndarray, mask: np.ndarray, tol: float = 0.5) -> np.ndarray:
     """The hole (`mask` True) of a uint8 gray HxW image filled by biharmonic inpainting at full resolution: the
     fill of scikit-image's `inpaint_biharmonic` (clipped to the known pixels' range, rounded) within one gray level,
@@ -355,12 +365,15 @@ def biharmonic_fill(gray: np.ndarray, mask: np.ndarray, tol: float = 0.5) -> np.
     grown = cv2.dilate(hole8, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=4)
     h, w = gray.shape
-    for label in range(1, count):
-        x0, y0, bw, bh, area = stats[label]
-        # align the window to 2^levels, levels enough to reach _COARSEST unknowns
-        align = 1 << max(0, int(np.ceil(np.log(max(area, 1) / _COARSEST) / np.log(4))))
-        win = _span(y0, y0 + bh, h, align), _span(x0, x0 + bw, w, align)
-        hole = (labels[win] == label) & mask[win]
-        values = _solve(gray[win].astype(np.float64), hole, mask[win], tol)
-        out[win][hole] = np.clip(values, lo, hi).round().astype(np.uint8)
+    # BLAS on one thread: its products here are small, and OpenBLAS's worker threads, once woken, spin for a while
+    # and take the CPU from the network that runs next (the inpainter took twice its time after a fill)
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        for label in range(1, count):
+            x0, y0, bw, bh, area = stats[label]
+            # align the window to 2^levels, levels enough to reach _COARSEST unknowns
+            align = 1 << max(0, int(np.ceil(np.log(max(area, 1) / _COARSEST) / np.log(4))))
+            win = _span(y0, y0 + bh, h, align), _span(x0, x0 + bw, w, align)
+            hole = (labels[win] == label) & mask[win]
+            values = _solve(gray[win].astype(np.float64), hole, mask[win], tol)
+            out[win][hole] = np.clip(values, lo, hi).round().astype(np.uint8)
     return out
