@@ -91,7 +91,7 @@ def test_the_detected_hole_of_a_resized_image_is_grown_over_the_resizes_blend(re
     # the tiny weights' untrained mask net is unsure everywhere: the minimum-hole rule (RefineConfig.min_hole_*)
     # would drop every hole it finds; off here, where the hole's growth is what is tested
     restorer = copy.copy(restorer)
-    restorer.refine = replace(restorer.refine, min_hole_area=0, min_hole_prob=0.0, min_hole_value_share=0.0)
+    restorer.refine = replace(restorer.refine, min_confident_area=0, min_hole_prob=0.0, min_hole_value_share=0.0)
     gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")
     wide = cv2.resize(gray, (600, 400), interpolation=cv2.INTER_NEAREST)
     small = to_competition_gray(wide)
