@@ -81,7 +81,8 @@ def wait_text(page, elem_id: str, text: str, timeout: int = 300_000) -> None:
 def save(page, path: Path, top: str, bottom: str) -> None:
     """A screenshot of the page from the top of element `top` to the bottom of element `bottom`."""
     a, b = page.locator(top).bounding_box(), page.locator(bottom).bounding_box()
-    y0, y1 = a["y"] - 12, b["y"] + b["height"] + 12
+    scrolled = page.evaluate("window.scrollY")      # boxes are in the viewport's coordinates, the clip in the page's
+    y0, y1 = a["y"] + scrolled - 12, b["y"] + b["height"] + scrolled + 12
     png = page.screenshot(full_page=True, clip={"x": 0, "y": y0, "width": page.viewport_size["width"],
                                                 "height": y1 - y0})
     shot = Image.open(io.BytesIO(png)).convert("RGB")       # 256 colours, dithered: a third of the bytes
@@ -98,6 +99,7 @@ def paint(page, gray_shape, scratches) -> None:
     size, mark_box = app["MARK_SIZE"], app["mark_box"]
 
     canvas = page.locator("#mark canvas").first
+    canvas.scroll_into_view_if_needed()     # the mouse reaches only what the viewport shows
     box = canvas.bounding_box()
     zoom = float(page.locator("#mark").get_by_text("%").first.inner_text().strip().rstrip("%")) / 100
     x0, y0, fw, fh = mark_box(*gray_shape)
