@@ -1,7 +1,7 @@
 """Competition-scale rehearsal: a 29,603-pair layout built from the offline corpus, and the notebooks run on it.
 
-    python research/rehearse_scale.py build --corpus /work/corpus --out /work/rehearsal     # ~4 GB, ~20-40 min
-    python research/rehearse_scale.py measure --data /work/rehearsal --report /work/rehearsal_report
+    python research/rehearse_scale.py build --corpus corpus --out ../rehearsal     # ~4 GB, ~20-40 min
+    python research/rehearse_scale.py measure --data ../rehearsal --report ../rehearsal_report
 
 `build` writes the competition's layout: `train_input/` (L, train-style ~140 px near-black squares and circles,
 as the competition's train inputs), `train_gt/` (RGB), `test_input/` (100 polygon inputs, the test style, with

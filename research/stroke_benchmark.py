@@ -13,7 +13,7 @@ against the reference's (each photo's crops averaged first; 95% intervals). With
 weights record, against OpenCV Telea: the metric's masked SSIM of the luminance, paired over photos. `--sweep`
 prints the false and missed holes of every net and set over a grid of the rule's thresholds (to choose them on a
 validation folder: `tools/build_heldout.py corpus valset --validation-only`). Network probabilities are cached in
---out, by the mask net's hash.
+--out, by the hashes of the mask net and of the inputs.
 
     python research/stroke_benchmark.py valset --weights weights --candidate runs/mask_strokes --sweep \
         --out runs/strokes_val
@@ -68,8 +68,8 @@ def load_sets(data: Path, limit: int | None, seed: int) -> tuple[pd.DataFrame, d
 
 
 def probabilities(weights: Path, sets: dict, cache: Path) -> tuple[dict, object]:
-    """{set: {name: float16 hole probability}} of a weights folder's mask net (cached by its file's hash), and its
-    RefineConfig."""
+    """{set: {name: float16 hole probability}} of a weights folder's mask net (cached by the hashes of its file and
+    of the set's inputs), and its RefineConfig."""
     import utils
     from utils.inference.mask_refine import RefineConfig
     from utils.inference.pipeline import mask_probability
@@ -82,8 +82,9 @@ def probabilities(weights: Path, sets: dict, cache: Path) -> tuple[dict, object]
 
     digest = hashlib.sha256((weights / "mask.safetensors").read_bytes()).hexdigest()[:12]
     for s, items in sets.items():
-        path = cache / f"probs_{digest}_{s}.npz"
         names = list(items)
+        inputs = hashlib.sha256(b"".join(items[n][0].tobytes() for n in names)).hexdigest()[:12]
+        path = cache / f"probs_{digest}_{s}_{inputs}.npz"
         if path.is_file():
             stored = np.load(path)
             if list(stored["names"]) == names:
@@ -237,7 +238,8 @@ def main(argv=None) -> int:
     man, sets = load_sets(args.data, args.limit, args.seed)
     photos = dict(zip(man["name"], man["source"]))
     labels = {args.weights: args.weights.name}
-    labels.update({c: c.name if c.name not in labels.values() else str(c) for c in args.candidate})
+    for folder in args.candidate:       # each net its own label: the folder's name, else its path
+        labels[folder] = folder.name if folder.name not in labels.values() else str(folder)
     nets = {label: probabilities(folder, sets, args.out) for folder, label in labels.items()}
     rows = []
     for label, (probs, refine) in nets.items():

@@ -206,3 +206,23 @@ def test_blas_runs_on_one_thread_inside_the_fill_and_is_restored_after(monkeypat
     biharmonic_fill(gray, mask)
     assert seen and set(seen) == {1}
     assert [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before
+
+
+def test_fills_in_several_threads_leave_blas_as_they_found_it():
+    """The BLAS limit is process-wide: fills running at once (the app's requests) take turns, so none restores a
+    setting that another one made."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    gray = data.camera()
+    masks = []
+    for k in range(6):
+        mask = np.zeros(gray.shape, bool)
+        mask[100 + 40 * k:140 + 40 * k, 100:300] = True
+        masks.append(mask)
+    with ThreadPoolExecutor(4) as pool:
+        filled = list(pool.map(lambda m: biharmonic_fill(gray, m), masks))
+    assert all(np.array_equal(f, biharmonic_fill(gray, m)) for f, m in zip(filled, masks))
+    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before

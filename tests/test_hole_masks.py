@@ -88,8 +88,8 @@ def test_the_detected_hole_of_a_resized_image_is_grown_over_the_resizes_blend(re
 
     from utils.inference.pipeline import RESIZED_HOLE_GROWTH, to_competition_gray
 
-    # the tiny weights' untrained mask net is unsure everywhere: the minimum-hole rule (RefineConfig.min_hole_*)
-    # would drop every hole it finds; off here, where the hole's growth is what is tested
+    # the tiny weights' untrained mask net is unsure everywhere: the minimum-hole rule (RefineConfig.min_confident_area
+    # and the rest) would drop every hole it finds; off here, where the hole's growth is what is tested
     restorer = copy.copy(restorer)
     restorer.refine = replace(restorer.refine, min_confident_area=0, min_hole_prob=0.0, min_hole_value_share=0.0)
     gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")

@@ -26,16 +26,21 @@ cut interpolation; a V-cycle throughout needs about 1.5 times the iterations; fl
 100 gray levels on a 480 px hole (its smallest eigenvalue is ~3e-8 of the largest, and A u sums terms of ~5000
 that cancel); scipy's sparse Galerkin products cost ~200 ms on such a hole, hence the band rows.
 
-Measured (a shared 2-core machine under load, minimum of 5 runs, OpenCV Telea on the same holes as a yardstick):
-on the 144 held-out holes (800-98k pixels) no pixel differs from scikit-image by more than one gray level after
-rounding (0.75% of them by one); one thread, 21 ms median (Telea 10 ms), 44 ms for the largest 10% (Telea 36 ms);
-competition-generator holes with a 440-510 px box (50k-166k pixels) 87 ms median, 110 ms at most (Telea 74 ms).
-scikit-image: 0.37 s median, 4.8 s for the largest 10%, up to 15 s. The pre-fills compared: the model card
-(weights/README.md) and docs/experiments.md.
+Measured: on the 144 held-out holes (800-98k pixels) no pixel differs from scikit-image by more than one gray level
+after rounding (0.75% of them by one); scikit-image takes 0.37 s median there, 4.8 s for the largest 10%, up to 15 s.
+On an idle 2-core machine (`research/hole_benchmark.py heldout --largest 20`, the fastest of 5 calls): competition
+polygons with both box sides >= 440 px (50k-187k pixels) 69 ms median, 88 ms at most (Telea 69 / 114 ms on the same
+holes); one or two threads alike. The pre-fills compared: the model card (weights/README.md) and
+docs/experiments.md.
+
+BLAS runs on one thread while a fill solves (threadpoolctl; fills in several threads take turns): OpenBLAS's
+worker threads, once woken by the small products here, spin for a while and took the CPU from the network that
+runs next (the inpainter took twice its time after a fill).
 """
 from __future__ import annotations
 
 import functools
+import threading
 
 import cv2
 import numpy as np
@@ -50,7 +55,7 @@ _K = np.array([[0, 0, 1, 0, 0], [0, 2, -8, 2, 0], [1, -8, 20, -8, 1], [0, 2, -8,
 _OFFSETS = np.array([(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)])      # the 5x5 offsets, row-major
 _MIRROR_Y = np.array([(4 - i // 5) * 5 + i % 5 for i in range(25)])                # offset index, dy -> -dy
 _MIRROR_X = np.array([(i // 5) * 5 + 4 - i % 5 for i in range(25)])                # offset index, dx -> -dx
-_COARSEST = 200          # unknowns at the coarsest level (dense Cholesky; small enough for BLAS to stay on one thread)
+_COARSEST = 200          # unknowns at the coarsest level (its inverse formed once by dense Cholesky)
 _DEGREES = (2, 3)        # Chebyshev steps before and after each coarse correction: finest level, the others
 _W_FROM = 2              # levels from here down correct twice from below (a W-cycle)
 _LOW = 1 / 16            # the smoother's target: eigenvalues of D^-1 A in [_LOW * lmax, lmax]
@@ -334,6 +339,9 @@ def _span(lo: int, hi: int, n: int, align: int, margin: int = 4) -> slice:
     return slice(lo, lo + size)
 
 
+_BLAS_LOCK = threading.Lock()
+
+
 @functools.cache
 def _blas_controller():
     """threadpoolctl's view of the loaded BLAS libraries (read once: scanning them takes milliseconds)."""
@@ -365,9 +373,8 @@ def biharmonic_fill(gray: np.ndarray, mask: np.ndarray, tol: float = 0.5) -> np.
     grown = cv2.dilate(hole8, cv2.getStructuringElement(cv2.MORPH_CROSS, (3, 3)))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=4)
     h, w = gray.shape
-    # BLAS on one thread: its products here are small, and OpenBLAS's worker threads, once woken, spin for a while
-    # and take the CPU from the network that runs next (the inpainter took twice its time after a fill)
-    with _blas_controller().limit(limits=1, user_api="blas"):
+    # BLAS on one thread (the module's docstring); the limit is process-wide, so fills in threads take turns
+    with _BLAS_LOCK, _blas_controller().limit(limits=1, user_api="blas"):
         for label in range(1, count):
             x0, y0, bw, bh, area = stats[label]
             # align the window to 2^levels, levels enough to reach _COARSEST unknowns

@@ -9,8 +9,8 @@ Order 'mask-colorize-inpaint' (the design, default): find the hole, colour the i
 Order 'mask-inpaint-colorize': find the hole, fill it in gray, colour the result.
 The mask and colour networks run at their working size (256 by default); the mask is refined at full size and
 chroma is upsampled onto the full-resolution luminance. The inpainter works on luminance at full resolution, on a
-window around the hole: a Telea pre-fill plus the network's correction, inside the hole only; the hole keeps
-the colour stage's chroma.
+window around the hole: the pre-fill its weights record (the biharmonic fill, or Telea) plus the network's
+correction, inside the hole only; the hole keeps the colour stage's chroma.
 """
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ _POOL: ThreadPoolExecutor | None = None
 
 def _map(fn, *iterables) -> list:
     """[fn(*args)] over a batch's images, in threads (OpenCV and NumPy release the GIL): the per-image CPU
-    work (mask refinement, chroma composition, Telea) then uses every core, as the networks do."""
+    work (mask refinement, chroma composition, the colour post-process) then uses every core, as the networks do."""
     global _POOL
     args = list(zip(*iterables))
     if len(args) < 2:
