@@ -113,7 +113,7 @@ def main(argv=None) -> int:
             print(f"error: --extra {item!r}: expected NAME=DIR with an existing folder", file=sys.stderr)
             return 2
         extras[name] = Path(folder)
-    try:       # without a manifest, each image is its own photo
+    try:
         names, photo_of = utils.heldout_crops(data, ("test_input", "test_gt", "test_mask"), args.limit)
     except utils.DataError as e:
         print(f"error: {e}", file=sys.stderr)

@@ -23,6 +23,7 @@ validation folder: `tools/build_heldout.py corpus valset --validation-only`). Ne
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 from dataclasses import replace
@@ -78,8 +79,6 @@ def probabilities(weights: Path, sets: dict, cache: Path) -> tuple[dict, object]
     inference = cfg.get("inference", {})
     refine = RefineConfig.from_dict(inference["refine"]) if "refine" in inference else RefineConfig()
     out = {}
-    import hashlib
-
     digest = hashlib.sha256((weights / "mask.safetensors").read_bytes()).hexdigest()[:12]
     for s, items in sets.items():
         names = list(items)
@@ -154,7 +153,7 @@ def print_summary(summary: dict, reference: str) -> None:
 
 
 NO_RULE = {"min_confident_area": 0, "min_hole_value_share": 0.0, "min_hole_prob": 0.0}
-# what the rule's fields compare (utils.mask_refine.hole_evidence: RefineConfig field)
+# what the rule's fields compare (utils.inference.mask_refine.hole_evidence: RefineConfig field)
 EVIDENCE = {"confident_area": "min_confident_area", "value_share": "min_hole_value_share",
             "mean_prob": "min_hole_prob"}
 

@@ -186,17 +186,22 @@ def test_bad_input_is_refused_clearly(gray, mask, message):
         biharmonic_fill(gray, mask)
 
 
+def blas_threads() -> list[tuple[str, int]]:
+    """(library, threads) of each BLAS library loaded in this process."""
+    from threadpoolctl import threadpool_info
+
+    return [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+
+
 def test_blas_runs_on_one_thread_inside_the_fill_and_is_restored_after(monkeypatch):
     """OpenBLAS's woken worker threads spin after a call and slowed the network that runs next; the fill keeps BLAS
     on one thread while it solves and gives the setting back."""
-    from threadpoolctl import threadpool_info
-
-    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    before = blas_threads()
     seen = []
     solve = bh._solve
 
     def spy(*args, **kwargs):
-        seen.extend(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        seen.extend(n for _, n in blas_threads())
         return solve(*args, **kwargs)
 
     monkeypatch.setattr(bh, "_solve", spy)
@@ -205,7 +210,7 @@ def test_blas_runs_on_one_thread_inside_the_fill_and_is_restored_after(monkeypat
     mask[200:260, 150:300] = True
     biharmonic_fill(gray, mask)
     assert seen and set(seen) == {1}
-    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before
+    assert blas_threads() == before
 
 
 def test_fills_in_several_threads_leave_blas_as_they_found_it():
@@ -213,9 +218,7 @@ def test_fills_in_several_threads_leave_blas_as_they_found_it():
     setting that another one made."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from threadpoolctl import threadpool_info
-
-    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    before = blas_threads()
     gray = data.camera()
     masks = []
     for k in range(6):
@@ -225,4 +228,4 @@ def test_fills_in_several_threads_leave_blas_as_they_found_it():
     with ThreadPoolExecutor(4) as pool:
         filled = list(pool.map(lambda m: biharmonic_fill(gray, m), masks))
     assert all(np.array_equal(f, biharmonic_fill(gray, m)) for f, m in zip(filled, masks))
-    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before
+    assert blas_threads() == before
