@@ -21,7 +21,8 @@ def show_grid(rows, titles=None, size: float = 2.6, suptitle: str | None = None)
                     ax.set_title(t, fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
+    # leave the suptitle its own strip (about 0.4 inch) above the panels' titles
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()) if suptitle else None)
     return fig
 
 
