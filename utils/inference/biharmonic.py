@@ -18,9 +18,10 @@ conjugate gradients in float64, preconditioned by a geometric multigrid cycle in
   coarsest level's inverse;
 - a start from a pyramid fill (`cv2.pyrDown`/`pyrUp` of the known pixels), corrected by full multigrid (each level
   starts from the one below's solution and runs one cycle, the finest level excepted);
-- stopped when the preconditioned residual, the multigrid's estimate of the error left, is below half the tolerance
-  (0.5 gray levels), that last estimate added: the error left then measured at most 0.50 gray levels (244 holes,
-  against solves to 0.005), so the rounded fill is within one gray level of the exact one.
+- stopped when the preconditioned residual, the multigrid's estimate of the error left, is below the tolerance
+  (0.5 gray levels), that last estimate added: the error left then measured at most 0.50 gray levels (against
+  solves to 0.0025, on the 144 held-out holes and 100 polygons drawn on held-out truths, half of them with box
+  sides of 400-500 px), so the rounded fill is within one gray level of the exact one.
 
 What did not work: rediscretised coarse levels (L^2 on a coarse mask of the cells inside the hole, or touching
 it) gave no working preconditioner (no convergence in 100 iterations): the fill hangs on the boundary's normal
@@ -68,7 +69,7 @@ _COARSEST = 200          # unknowns at the coarsest level (its inverse formed on
 _DEGREES = (2, 3)        # Chebyshev steps before and after each coarse correction: finest level, the others
 _W_LEVELS = (2, 3)       # levels that correct twice from below (a W-cycle there; V-cycles elsewhere)
 _LOW = 1 / 16            # the smoother's target: eigenvalues of D^-1 A in [_LOW * lmax, lmax]
-_POWER_STEPS, _POWER_SAFETY = 6, 1.2
+_POWER_STEPS, _POWER_SAFETY = 6, 1.2      # the bound came out 0.84-1.0 of the largest eigenvalue after 6 steps
 
 
 def _galerkin_taps() -> np.ndarray:
@@ -155,10 +156,10 @@ class _Level:
         rows = row_of[p]
         tap, which = np.nonzero(rows.T >= 0)           # the band's fine rows below each coarse row, tap by tap
         part = self.band_coef[rows[which, tap]]
-        t = np.arange(-1, 3)
-        flip_y, flip_x = ((2 * j[:, None] + t < 0) | (2 * j[:, None] + t >= n) for j, n in ((jy, h), (jx, w)))
-        if flip_y.any() or flip_x.any():
-            flip = flip_y[which, tap // 4] + 2 * flip_x[which, tap % 4]
+        py, px = 2 * jy[:, None] + _FINE_TAPS[:, 0], 2 * jx[:, None] + _FINE_TAPS[:, 1]
+        flips = ((py < 0) | (py >= h)) + 2 * ((px < 0) | (px >= w))      # mirrored in y (1), x (2) or both (3)
+        if flips.any():
+            flip = flips[which, tap]
             f = np.flatnonzero(flip)
             part[f] = np.take_along_axis(part[f], _MIRRORS[flip[f]], 1)
         ends = np.cumsum(np.bincount(tap, minlength=16))
@@ -331,8 +332,8 @@ def _pyramid_fill(image: np.ndarray, hole: np.ndarray) -> np.ndarray:
 def _solve(image: np.ndarray, hole: np.ndarray, unknown: np.ndarray, tol: float, max_iter: int = 100) -> np.ndarray:
     """The biharmonic values of `hole`'s pixels (float64) in the window `image` (float64, known around the hole;
     `unknown`: every hole pixel of the window, which the start does not read either): conjugate gradients, stopped
-    when the multigrid's estimate of the error left (the preconditioned residual) is below tol / 2 everywhere; that
-    last estimate is added as well."""
+    when the multigrid's estimate of the error left (the preconditioned residual) is below tol everywhere; that last
+    estimate is added as well."""
     fmask = hole.astype(np.float32)
     x = np.where(hole, _pyramid_fill(image, unknown), image)
     q, r32 = np.empty(hole.shape), np.empty(hole.shape, np.float32)
@@ -354,7 +355,7 @@ def _solve(image: np.ndarray, hole: np.ndarray, unknown: np.ndarray, tol: float,
     p = z.astype(np.float64)
     rz = float(np.vdot(r32, z))
     for _ in range(max_iter):
-        if error < tol / 2:
+        if error < tol:
             x += z
             return x[hole]
         alpha = rz / float(np.vdot(p, apply(p)))
@@ -379,7 +380,6 @@ def _span(lo: int, hi: int, n: int, align: int, margin: int = 4) -> slice:
 _BLAS_LOCK = threading.Lock()
 
 
-
 @functools.cache
 def _blas_controller():
     """threadpoolctl's view of the loaded BLAS libraries (read once: scanning them takes milliseconds)."""
@@ -388,12 +388,12 @@ def _blas_controller():
     return ThreadpoolController()
 
 
-def biharmonic_fill(gray: np.ndarray, mask: np.ndarray, tol: float = 1.0) -> np.ndarray:
+def biharmonic_fill(gray: np.ndarray, mask: np.ndarray, tol: float = 0.5) -> np.ndarray:
     """The hole (`mask` True) of a uint8 gray HxW image filled by biharmonic inpainting at full resolution: the
     fill of scikit-image's `inpaint_biharmonic` (clipped to the known pixels' range, rounded) within one gray level,
     in a few tens of milliseconds. Pixels outside the hole are returned unchanged; the inputs are not modified.
-    `tol`: twice the largest error the solver's estimate may leave before rounding, in gray levels (the default
-    leaves at most 0.5 as measured: the module's docstring)."""
+    `tol`: the error left before rounding, in gray levels, at which the solver stops by its own estimate (the
+    default left at most 0.5 as measured: the module's docstring)."""
     gray, mask = np.asarray(gray), np.asarray(mask)
     if gray.dtype != np.uint8 or gray.ndim != 2:
         raise ValueError(f"biharmonic_fill takes a uint8 gray HxW image, got {gray.dtype} {gray.shape}")

@@ -19,10 +19,9 @@ def show_grid(rows, titles=None, size: float = 2.6, suptitle: str | None = None)
                 if titles is not None:
                     t = titles[i][j] if isinstance(titles[0], (list, tuple)) else titles[j]
                     ax.set_title(t, fontsize=8)
-    if suptitle:
-        fig.suptitle(suptitle)
-    # leave the suptitle its own strip (about 0.4 inch) above the panels' titles
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()) if suptitle else None)
+    if suptitle:        # a fixed 0.05 inch from the top, whatever the figure's height; tight_layout makes room
+        fig.suptitle(suptitle, y=1 - 0.05 / fig.get_figheight(), va="top")
+    fig.tight_layout()
     return fig
 
 
