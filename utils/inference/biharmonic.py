@@ -17,9 +17,9 @@ conjugate gradients in float64, preconditioned by a geometric multigrid cycle in
   iteration), two corrections from below on the third and fourth levels (a W-cycle there) and one elsewhere, the
   coarsest level's inverse;
 - a start from a pyramid fill (`cv2.pyrDown`/`pyrUp` of the known pixels), corrected by full multigrid (each level
-  starts from the one below's solution and runs one cycle, the finest level excepted);
+  starts from the one below's solution and runs one cycle on it; the finest level smooths it only);
 - stopped when the preconditioned residual, the multigrid's estimate of the error left, is below the tolerance
-  (0.5 gray levels), that last estimate added: the error left then measured at most 0.50 gray levels (against
+  (0.5 gray levels), that last estimate added: the error left then measured at most 0.53 gray levels (against
   solves to 0.0025, on the 144 held-out holes and 100 polygons drawn on held-out truths, half of them with box
   sides of 400-500 px), so the rounded fill is within one gray level of the exact one.
 
@@ -30,15 +30,15 @@ derivative, which a coarse clamped boundary misplaces; coarse cells whose interp
 cut interpolation; a V-cycle throughout needs about 1.5 times the iterations; float32 throughout is off by up to
 100 gray levels on a 480 px hole (its smallest eigenvalue is ~3e-8 of the largest, and A u sums terms of ~5000
 that cancel); scipy's sparse Galerkin products cost ~200 ms on such a hole, hence the band rows. Tried for speed
-and not kept (docs/experiments.md): the full-multigrid cycle on the finest level too, the setup overlapped in a
-thread, the element-wise work in torch's threads, W-cycles on more levels, a coarsest level of 400 unknowns, a
-scaled coarse correction.
+and not kept (docs/experiments.md): a full cycle on the finest level of the full-multigrid start, the setup
+overlapped in a thread, the element-wise work in torch's threads, W-cycles on more levels, a coarsest level of 400
+unknowns, a scaled coarse correction.
 
 Measured on 2 cores: competition polygons with both box sides >= 440 px (50k-187k pixels; `research/hole_benchmark.py
-heldout --largest 20`, the fastest of 5 calls) take 63-66 ms median and 78-87 ms at most in three runs (Telea
-73-75 / 119-123 ms in the same runs); one or two threads alike. On the 144 held-out holes (800-98k pixels) no pixel
-differs from scikit-image by more than one gray level after rounding (2.0% of them by one); scikit-image takes
-0.12 s median there, 0.7 s for the largest 10%, up to 4.7 s. The pre-fills compared: the model card
+heldout --largest 20`, the fastest of 5 calls) take 58-62 ms median and 84-90 ms at most in three runs (Telea
+72-75 / 118-122 ms in the same runs); one or two threads alike. On the 144 held-out holes (800-98k pixels) no pixel
+differs from scikit-image by more than one gray level after rounding (1.8% of them by one); scikit-image takes
+0.14 s median there, 0.9 s for the largest 10%, up to 4.0 s. The pre-fills compared: the model card
 (weights/README.md) and docs/experiments.md.
 
 BLAS runs on one thread while a fill solves (threadpoolctl; fills in several threads take turns): OpenBLAS's
@@ -243,7 +243,7 @@ class _Multigrid:
 
     def start(self, b: np.ndarray, level: int = 0) -> np.ndarray:
         """A first approximation of A x = b by full multigrid (float32, a new array, zero outside the mask; b is
-        zero there too): the level below's, interpolated, then one cycle on it at every level but the finest."""
+        zero there too): the level below's, interpolated, then one cycle on it (on the finest level, a smoothing)."""
         lv = self.levels[level]
         if level == len(self.levels) - 1:
             return self(b, level)
@@ -251,10 +251,9 @@ class _Multigrid:
         rc *= self.levels[level + 1].fmask
         x = cv2.resize(self.start(rc, level + 1), (b.shape[1], b.shape[0]), interpolation=cv2.INTER_LINEAR)
         x *= lv.fmask
-        if level:
-            r = cv2.subtract(b, lv.apply(x, lv.y))
-            r *= lv.fmask
-            x += self(r, level)
+        r = cv2.subtract(b, lv.apply(x, lv.y))
+        r *= lv.fmask
+        x += self(r, level) if level else _smooth(lv, r, None)
         return x
 
 
@@ -393,7 +392,7 @@ def biharmonic_fill(gray: np.ndarray, mask: np.ndarray, tol: float = 0.5) -> np.
     fill of scikit-image's `inpaint_biharmonic` (clipped to the known pixels' range, rounded) within one gray level,
     in a few tens of milliseconds. Pixels outside the hole are returned unchanged; the inputs are not modified.
     `tol`: the error left before rounding, in gray levels, at which the solver stops by its own estimate (the
-    default left at most 0.5 as measured: the module's docstring)."""
+    default left at most 0.53 as measured: the module's docstring)."""
     gray, mask = np.asarray(gray), np.asarray(mask)
     if gray.dtype != np.uint8 or gray.ndim != 2:
         raise ValueError(f"biharmonic_fill takes a uint8 gray HxW image, got {gray.dtype} {gray.shape}")
