@@ -35,8 +35,8 @@ overlapped in a thread, the element-wise work in torch's threads, W-cycles on mo
 unknowns, a scaled coarse correction.
 
 Measured on 2 cores: competition polygons with both box sides >= 440 px (50k-187k pixels; `research/hole_benchmark.py
-heldout --largest 20`, the fastest of 5 calls) take 58-62 ms median and 84-90 ms at most in three runs (Telea
-72-75 / 118-122 ms in the same runs); one or two threads alike. On the 144 held-out holes (800-98k pixels) no pixel
+heldout --largest 20`, the fastest of 5 calls) take 55-62 ms median and 77-90 ms at most in five runs (Telea
+70-75 / 118-122 ms in the same runs); one or two threads alike. On the 144 held-out holes (800-98k pixels) no pixel
 differs from scikit-image by more than one gray level after rounding (1.8% of them by one); scikit-image takes
 0.14 s median there, 0.9 s for the largest 10%, up to 4.0 s. The pre-fills compared: the model card
 (weights/README.md) and docs/experiments.md.
