@@ -63,11 +63,11 @@ def main(argv=None) -> int:
     table = values.groupby("setting")[["score", "ssim", "masked_ssim", "hue"]].mean().loc[list(SETTINGS)]
     n_photos = len(set(photos.values()))
     paired = {}
+    base = values[values.setting == "natural"].set_index("name")
     for setting in SETTINGS:
         paired[setting] = {}
         for term in ("hue", "score"):
-            base = values[values.setting == "natural"].set_index("name")[term]
-            d = values[values.setting == setting].set_index("name")[term] - base
+            d = values[values.setting == setting].set_index("name")[term] - base[term]
             per_photo = d.groupby(d.index.map(photos)).mean().to_numpy()
             half = (float(stats.t.ppf(0.975, n_photos - 1) * per_photo.std(ddof=1) / np.sqrt(n_photos))
                     if n_photos > 1 else np.nan)

@@ -340,15 +340,15 @@ def _solve(image: np.ndarray, hole: np.ndarray, unknown: np.ndarray, tol: float,
     def apply(v):        # A v on the hole's rows (other rows: never read, the residual is masked below)
         return cv2.filter2D(v, -1, _K, dst=q, borderType=cv2.BORDER_REFLECT)
 
+    def masked(r):      # the residual on the hole's rows, in float32 (r32, which the dot products read too)
+        return np.multiply(r, fmask, out=r32, casting="unsafe")
+
     def precondition(r):
-        np.multiply(r, fmask, out=r32, casting="unsafe")
-        z = multigrid(r32)
+        z = multigrid(masked(r))
         return z, max(float(z.max()), -float(z.min()))
 
     multigrid = _Multigrid(hole)
-    r = -apply(x)
-    np.multiply(r, fmask, out=r32, casting="unsafe")
-    x += multigrid.start(r32)       # the pyramid fill corrected by full multigrid
+    x += multigrid.start(masked(-apply(x)))       # the pyramid fill corrected by full multigrid
     r = -apply(x)
     z, error = precondition(r)
     p = z.astype(np.float64)
