@@ -231,7 +231,8 @@ def measure(data: Path, report: Path, steps: int = 20, batch_size: int = 8, work
         "out_dir": str(runs)}, log)
     n_test = len(utils.load_test_table(data))
     restore_s = cell_seconds(runs / "05_inference_submission.ipynb", "utils.make_submission(")
-    nbs["05 inference"].update({"weights": str(weights), "test_images": n_test, "restore_seconds": round(restore_s, 1),
+    shown = weights.relative_to(ROOT) if weights.is_relative_to(ROOT) else weights.name    # no machine paths
+    nbs["05 inference"].update({"weights": str(shown), "test_images": n_test, "restore_seconds": round(restore_s, 1),
                                 "images_per_s": round(n_test / restore_s, 2)})
     print("05", nbs["05 inference"], flush=True)
     epoch = res["train_split"]
