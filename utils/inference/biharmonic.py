@@ -27,19 +27,25 @@ What did not work: rediscretised coarse levels (L^2 on a coarse mask of the cell
 it) gave no working preconditioner (no convergence in 100 iterations): the fill hangs on the boundary's normal
 derivative, which a coarse clamped boundary misplaces; coarse cells whose interpolation lies inside the hole
 (Galerkin products that stay plain stencils) contract the error by 0.8 per two-grid cycle, against 0.17 with the
-cut interpolation; a V-cycle throughout needs about 1.5 times the iterations; float32 throughout is off by up to
+cut interpolation; quadratic or cubic interpolation instead of bilinear converge no faster (a two-grid cycle with an
+exact coarse solve: the same error per iteration on the slowest holes); a V-cycle throughout needs about 1.5 times
+the iterations; float32 throughout is off by up to
 100 gray levels on a 480 px hole (its smallest eigenvalue is ~3e-8 of the largest, and A u sums terms of ~5000
 that cancel); scipy's sparse Galerkin products cost ~200 ms on such a hole, hence the band rows. Tried for speed
 and not kept (docs/experiments.md): a full cycle on the finest level of the full-multigrid start, the setup
 overlapped in a thread, the element-wise work in torch's threads, W-cycles on more levels, a coarsest level of 400
-unknowns, a scaled coarse correction.
+unknowns, a scaled coarse correction, more smoothing on the finest level, exact solves of the coarser levels (fewer
+cycles, but factorisations that cost more than the cycles saved), a stop at 0.7-0.9 gray levels.
 
 Measured on 2 cores: competition polygons with both box sides >= 440 px (50k-187k pixels; `research/hole_benchmark.py
 heldout --largest 20`, the fastest of 5 calls) take 55-62 ms median and 77-90 ms at most in five runs (Telea
 70-75 / 118-122 ms in the same runs); one or two threads alike. On the 144 held-out holes (800-98k pixels) no pixel
 differs from scikit-image by more than one gray level after rounding (1.8% of them by one); scikit-image takes
-0.14 s median there, 0.9 s for the largest 10%, up to 4.0 s. The pre-fills compared: the model card
-(weights/README.md) and docs/experiments.md.
+0.14 s median there, 0.9 s for the largest 10%, up to 4.0 s. On the slowest holes (thin-spiked stars) the time is
+the set-up (15-20 ms), the start (~10 ms) and 4-5 cycles of 6-7 ms with 2-3 ms of the outer float64 iteration each,
+spread over ~2000 OpenCV and NumPy calls; the coarser levels (~12 ms of a fill) are mostly those calls' own cost.
+Only compiled kernels would remove that, and mainly there: a plain numba kernel of the finest level's smoothing step
+took 4 ms against OpenCV's 0.6 ms. The pre-fills compared: the model card (weights/README.md) and docs/experiments.md.
 
 BLAS runs on one thread while a fill solves (threadpoolctl; fills in several threads take turns): OpenBLAS's
 worker threads, once woken by the small products here, spin for a while and took the CPU from the network that
