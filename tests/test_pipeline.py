@@ -47,6 +47,11 @@ def test_restore_images_any_size_and_mode_batched(tiny_weights):
     # the 512x512 input is restored exactly as restore_batch does it, whatever the batch around it
     assert np.array_equal(out[1].restored, restorer.restore_batch([images[1]])[0].restored)
     assert out[1].competition is None and out[0].competition is not None
+    # resized back, an image keeps its own luminance outside the hole exactly (before the fill: everywhere)
+    for image, r in zip(images, out):
+        own = utils.gray_of(image if image.ndim == 2 else image[..., :3])
+        assert np.array_equal(utils.gray_of(r.restored)[~r.mask], own[~r.mask])
+        assert np.array_equal(utils.gray_of(r.colorized), own)
 
 
 def test_predict_mask_api(sample_data, tiny_weights):

@@ -434,18 +434,18 @@ class Restorer:
                 [g for g, _, _ in batch],
                 [None if m is None else working_mask(m, IMAGE_SIZE) for _, _, m in batch],
                 add_detected=add_detected,
-                grow_detected=[0 if s == (IMAGE_SIZE, IMAGE_SIZE) else RESIZED_HOLE_GROWTH for _, s, _ in batch],
-                hints=[scale_hints(self._hints_for(s), s, g.shape) for g, s, _ in batch],
+                grow_detected=[0 if o.shape == (IMAGE_SIZE, IMAGE_SIZE) else RESIZED_HOLE_GROWTH for _, o, _ in batch],
+                hints=[scale_hints(self._hints_for(o.shape), o.shape, g.shape) for g, o, _ in batch],
             )
-            for (_, shape, hole), r in zip(batch, rs):
-                yield resize_restoration(r, *shape, hole=hole, add_detected=add_detected)
+            for (_, own, hole), r in zip(batch, rs):
+                yield resize_restoration(r, own, hole=hole, add_detected=add_detected)
             batch.clear()
 
         for item in images:
             image, hole = item if isinstance(item, tuple) else (item, None)
-            gray = to_competition_gray(image)
-            shape = np.shape(image)[:2]
-            batch.append((gray, shape, None if hole is None else hole_mask_array(hole, shape)))
+            own = own_gray(image)
+            shape = own.shape
+            batch.append((to_competition_gray(own), own, None if hole is None else hole_mask_array(hole, shape)))
             if len(batch) >= batch_size:
                 yield from flush()
         if batch:
@@ -481,6 +481,35 @@ def _check_colour(colour) -> None:
 
 def to_competition_gray(image: np.ndarray) -> np.ndarray:
     """Any uint8 image -> 512x512 gray (PIL luma; area or cubic resize)."""
+    image = own_gray(image)
+    h, w = image.shape
+    if (h, w) == (IMAGE_SIZE, IMAGE_SIZE):
+        return image
+    interp = cv2.INTER_AREA if h * w > IMAGE_SIZE**2 else cv2.INTER_CUBIC
+    return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interp)
+
+
+def resize_restoration(
+    r: Restoration, gray: np.ndarray, hole: np.ndarray | None = None, add_detected: bool = False
+) -> Restoration:
+    """A 512x512 restoration resized back to the size of its input, whose own luminance is `gray` (`own_gray`):
+    the colours are resized, the luminance is the input's own outside the hole (exactly: no detail lost to the
+    round trip through 512x512) and the resized restoration's inside it. `hole`: the hole mask given at that size,
+    which becomes `.mask` as it was given (with the detected hole resized back added, with `add_detected`)."""
+    h, w = gray.shape
+    if r.restored.shape[:2] == (h, w):
+        return r
+    back = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_CUBIC)  # noqa: E731
+    mask = mask_back(r.mask, h, w)
+    if hole is not None:
+        mask = hole | mask if add_detected else hole
+    restored = replace_luma(back(r.restored), gray, ~mask)
+    colorized = replace_luma(back(r.colorized), gray, np.ones_like(mask))
+    return Restoration(restored, mask, colorized, competition=r.restored)
+
+
+def own_gray(image: np.ndarray) -> np.ndarray:
+    """Any uint8 image (HxW gray, HxWx1, RGB or RGBA) -> its luminance at its own size (PIL luma)."""
     image = np.asarray(image)
     if image.dtype != np.uint8:
         raise ValueError(
@@ -490,30 +519,8 @@ def to_competition_gray(image: np.ndarray) -> np.ndarray:
     if not (image.ndim == 2 or (image.ndim == 3 and image.shape[2] in (1, 3, 4))) or min(image.shape[:2]) < 1:
         raise ValueError(f"images must be HxW gray, HxWx3 RGB or HxWx4 RGBA, got shape {image.shape}")
     if image.ndim == 3 and image.shape[2] == 1:
-        image = image[..., 0]
-    if image.ndim == 3:
-        image = gray_of(image[..., :3])
-    h, w = image.shape
-    if (h, w) == (IMAGE_SIZE, IMAGE_SIZE):
-        return image
-    interp = cv2.INTER_AREA if h * w > IMAGE_SIZE**2 else cv2.INTER_CUBIC
-    return cv2.resize(image, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interp)
-
-
-def resize_restoration(
-    r: Restoration, h: int, w: int, hole: np.ndarray | None = None, add_detected: bool = False
-) -> Restoration:
-    """A 512x512 restoration resized back to an input's own size. `hole`: the hole mask given at that size, which
-    becomes `.mask` as it was given (with the detected hole resized back added, with `add_detected`)."""
-    if r.restored.shape[:2] == (h, w):
-        return r
-    back = lambda a, interp: cv2.resize(a, (w, h), interpolation=interp)  # noqa: E731
-    mask = mask_back(r.mask, h, w)
-    if hole is not None:
-        mask = hole | mask if add_detected else hole
-    return Restoration(
-        back(r.restored, cv2.INTER_CUBIC), mask, back(r.colorized, cv2.INTER_CUBIC), competition=r.restored
-    )
+        return image[..., 0]
+    return gray_of(image[..., :3]) if image.ndim == 3 else image
 
 
 __all__ = ["Restoration", "Restorer", "colorize", "colorize_chroma", "inpaint", "predict_mask", "predict_masks"]
