@@ -12,8 +12,10 @@ against the reference's (each photo's crops averaged first; 95% intervals). With
 `--weights` and of each candidate that has one fills the stroke holes (true mask), each over the pre-fill its
 weights record, against OpenCV Telea: the metric's masked SSIM of the luminance, paired over photos. `--sweep`
 prints the false and missed holes of every net and set over a grid of the rule's thresholds (to choose them on a
-validation folder: `tools/build_heldout.py corpus valset --validation-only`). Network probabilities are cached in
---out, by the hashes of the mask net and of the inputs.
+validation folder: `tools/build_heldout.py corpus valset --validation-only`). `--colour` restores each stroke crop
+(true mask) and the same crop undamaged with the whole pipeline, natural colours, and reports the chroma the damage
+changed in the hole, in a 6 px ring around it and elsewhere, and the stroke crops' score. Network probabilities are
+cached in --out, by the hashes of the mask net and of the inputs.
 
     python research/stroke_benchmark.py valset --weights weights --candidate runs/mask_strokes --sweep \
         --out runs/strokes_val
@@ -213,6 +215,33 @@ def inpaint_rows(folders: dict, sets: dict, photos: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def colour_rows(folders: dict, sets: dict, photos: dict, data: Path) -> pd.DataFrame:
+    """What the damage leaves in the colours: each weights folder of `folders` ({folder: label}, natural colours)
+    restores each stroke crop (its true mask given) and the same crop undamaged (an empty mask given); per crop, the
+    chroma the damage changed (|Cb| + |Cr|, 0-255) in the hole, in a ring of 6 px around it and elsewhere, and the
+    competition score of the stroke crop's restoration."""
+    import cv2
+
+    import utils
+    from utils.inference.color import rgb_to_cbcr_np
+
+    rows = []
+    ring_kernel = np.ones((13, 13), np.uint8)
+    for folder, label in folders.items():
+        restorer = utils.Restorer.from_dir(folder, device="cpu")
+        for name, (gray, true) in tqdm(sets["strokes"].items(), desc=f"{label}: colour", leave=False):
+            undamaged = sets["undamaged"][name][0]
+            damaged_out, undamaged_out = (r.restored for r in restorer.restore_batch(
+                [gray, undamaged], [true, np.zeros_like(true)]))
+            change = np.abs(rgb_to_cbcr_np(damaged_out) - rgb_to_cbcr_np(undamaged_out)).sum(-1) * 255
+            ring = cv2.dilate(true.astype(np.uint8), ring_kernel).astype(bool) & ~true
+            truth = utils.read_image(data / "test_gt" / name, "RGB")
+            rows.append({"net": label, "name": name, "photo": photos[name], "hole": float(change[true].mean()),
+                         "ring": float(change[ring].mean()), "elsewhere": float(change[~true & ~ring].mean()),
+                         "score": utils.score_image(truth, damaged_out, true)["score"]})
+    return pd.DataFrame(rows)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("data", type=Path, help="a held-out folder (tools/build_heldout.py)")
@@ -223,6 +252,8 @@ def main(argv=None) -> int:
     ap.add_argument("--limit", type=int, default=None)
     ap.add_argument("--inpaint", action="store_true", help="also the inpainters (of --weights and of each candidate "
                     "that has one) against Telea on the stroke holes")
+    ap.add_argument("--colour", action="store_true", help="also the chroma that the stroke damage leaves in the "
+                    "colours (the whole pipeline of --weights and of each full candidate, natural colours)")
     ap.add_argument("--sweep", action="store_true", help="false and missed holes over a grid of the rule's thresholds")
     args = ap.parse_args(argv)
     for folder in (args.data, args.weights, *args.candidate):
@@ -264,6 +295,23 @@ def main(argv=None) -> int:
             result["stroke_holes"][method] = {"masked_ssim": mean, "ci95": half, "vs_telea": d, "vs_telea_ci95": h}
             versus = f"   {d:+.4f} +- {h:.4f}" if method != "Telea" else ""
             print(f"  {method:<40} {mean:.4f} +- {half:.4f}{versus}")
+    if args.colour:
+        full = {f: label for f, label in labels.items()
+                if all((f / f"{stage}.safetensors").is_file() for stage in ("mask", "color", "inpaint"))}
+        colour = colour_rows(full, sets, photos, args.data)
+        per_photo = colour.groupby(["net", "photo"])[["hole", "ring", "elsewhere", "score"]].mean()
+        result["stroke_colour"] = {}
+        print("stroke crops (true mask), the chroma the damage changed (|Cb| + |Cr|, 0-255; per photo) and the "
+              "score:")
+        for net, d in per_photo.groupby(level="net", sort=False):
+            r = result["stroke_colour"][net] = {}
+            for k in ("hole", "ring", "elsewhere", "score"):
+                r[k], r[f"{k}_ci95"] = interval(d[k])
+            print(f"  {net:<24} hole {r['hole']:.2f} +- {r['hole_ci95']:.2f}   ring of 6 px {r['ring']:.2f} +- "
+                  f"{r['ring_ci95']:.2f}   elsewhere {r['elsewhere']:.2f} +- {r['elsewhere_ci95']:.2f}   score "
+                  f"{r['score']:.4f} +- {r['score_ci95']:.4f}")
+        args.out.mkdir(parents=True, exist_ok=True)
+        colour.to_csv(args.out / "colour_per_crop.csv", index=False)
     if args.sweep:
         grid = sweep(sets, nets, {"min_confident_area": (0, 50, 100, 200, 400), "min_hole_value_share": (0.0, 0.5),
                                   "min_hole_prob": (0.0, 0.4, 0.6)})

@@ -18,7 +18,7 @@ def test_stroke_damage_is_seeded_by_crop():
     assert np.array_equal(gray, np.full((512, 512), 128, np.uint8))          # the input is kept
 
 
-@pytest.mark.slow          # the shipped mask net on 2 crops x 3 sets, twice; the inpainter on 2 stroke holes, twice
+@pytest.mark.slow  # the mask net on 2 crops x 3 sets, twice; the inpainter on 2 stroke holes, twice; 4 restorations
 def test_every_set_and_net_is_scored(sample_data, tmp_path, capsys):  # noqa: F811
     import shutil
 
@@ -29,7 +29,7 @@ def test_every_set_and_net_is_scored(sample_data, tmp_path, capsys):  # noqa: F8
         shutil.copy(ROOT / "weights" / f, again / f)
     out = tmp_path / "out"
     assert mod.main([str(sample_data), "--weights", str(ROOT / "weights"), "--candidate", str(again),
-                     "--out", str(out), "--limit", "2", "--sweep", "--inpaint"]) == 0
+                     "--out", str(out), "--limit", "2", "--sweep", "--inpaint", "--colour"]) == 0
     table = pd.read_csv(out / "per_crop.csv")
     assert set(table.set) == set(mod.SETS) and len(table) == 4 * 3 * 2      # 4 variants, 3 sets, 2 crops
     assert set(table.net) == {"weights", "weights, no minimum hole", "same_net", "same_net, no minimum hole"}
@@ -49,6 +49,11 @@ def test_every_set_and_net_is_scored(sample_data, tmp_path, capsys):  # noqa: F8
     assert set(holes) == {"Telea", "inpainter, weights", "inpainter, same_net"}
     assert holes["inpainter, weights"]["masked_ssim"] == holes["inpainter, same_net"]["masked_ssim"]
     assert holes["inpainter, weights"]["vs_telea"] != 0.0 and "vs_telea" in holes["Telea"]
+    # the colours: only the full weights folder (the candidate has no colour net), one row per stroke crop
+    colour = pd.read_csv(out / "colour_per_crop.csv")
+    assert list(colour.net) == ["weights", "weights"] and (colour[["hole", "ring", "elsewhere"]] >= 0).all().all()
+    assert colour.score.between(0, 1).all() and set(result["stroke_colour"]) == {"weights"}
+    assert result["stroke_colour"]["weights"]["ring"] == pytest.approx(colour.ring.mean())   # one crop per photo
     assert "false holes" in capsys.readouterr().out
 
 
