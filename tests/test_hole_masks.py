@@ -55,6 +55,20 @@ def test_a_given_hole_of_any_shape_is_filled_and_kept_at_the_images_size(restore
     assert np.array_equal(restorer.restore(damaged, hole_mask=hole), r.restored)
 
 
+def test_the_colour_net_never_sees_the_damage(restorer):
+    # shown white scratches and their mask, the colour net painted ghosts of them into the colours around them: it
+    # now colours the image with the hole pre-filled, as it would the undamaged photo with that fill
+    truth = smooth_photo(512, 512)
+    hole = scratches(512, 512)
+    damaged = truth.copy()
+    damaged[hole] = 255
+    r = restorer.restore_batch([damaged], [hole])[0]
+    filled = utils.prefill(damaged, hole, restorer.prefill)
+    assert not np.array_equal(filled, damaged)
+    clean = restorer.restore_batch([filled], [np.zeros_like(hole)])[0]
+    assert np.array_equal(r.colorized, clean.colorized)
+
+
 @pytest.mark.slow
 def test_a_given_hole_replaces_the_detected_one_or_adds_to_it(restorer, tiny_weights, sample_data):
     gray = utils.read_image(sample_data / "test_input" / "TEST_000.png", "L")

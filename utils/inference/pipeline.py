@@ -173,7 +173,7 @@ def inpaint(net, images, masks, amp: str = "off", prefill_method="telea") -> lis
 class Restoration:
     restored: np.ndarray  # uint8 HxWx3
     mask: np.ndarray  # bool HxW
-    colorized: np.ndarray  # uint8 HxWx3 (after stage 2, before the fill in the design's order)
+    colorized: np.ndarray  # uint8 HxWx3 (after stage 2: in the design's order, the hole pre-filled only)
     competition: np.ndarray | None = None  # the 512x512 restoration when `restored` was resized back (else None)
 
     @property
@@ -361,12 +361,16 @@ class Restorer:
             for i, f in zip(detect, found):
                 f = _grown(f, int(grow[i]))
                 masks[i] = f if masks[i] is None else masks[i] | f
+        no_hole = [np.zeros_like(m) for m in masks]
         if self.order == "mask-colorize-inpaint":
-            colored = colorize(self.color_net, grays, masks, self.sizes["color"], self.amp)
-            restored = inpaint(self.inpaint_net, colored, masks, amp=self.amp, prefill_method=self.prefill)
+            # the colour net sees the hole pre-filled and no hole: shown the damage and its mask, it painted ghosts
+            # of the damage into the colours around it (docs/how_it_works.md, Colour)
+            filled = [prefill(g, m, self.prefill) if m.any() else g for g, m in zip(grays, masks)]
+            colored = colorize(self.color_net, filled, no_hole, self.sizes["color"], self.amp)
+            restored = inpaint(self.inpaint_net, colored, masks, amp=self.amp, prefill_method=_prefilled)
         else:
             filled = inpaint(self.inpaint_net, grays, masks, amp=self.amp, prefill_method=self.prefill)
-            colored = colorize(self.color_net, filled, [np.zeros_like(m) for m in masks], self.sizes["color"], self.amp)
+            colored = colorize(self.color_net, filled, no_hole, self.sizes["color"], self.amp)
             restored = colored
         if finish:
             restored = _map(lambda r, m, h: self.finish(r, m, hints=h), restored, masks, hints)
@@ -452,6 +456,11 @@ class Restorer:
             yield from flush()
 
 
+def _prefilled(gray: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The pre-fill of a luminance whose hole is pre-filled already (the colour net's input in the design's order)."""
+    return gray
+
+
 def _grown(mask: np.ndarray, px: int) -> np.ndarray:
     """A bool mask dilated by `px` pixels (a (2px+1)-square), or itself for px = 0."""
     if px <= 0:
@@ -504,7 +513,7 @@ def resize_restoration(
     if hole is not None:
         mask = hole | mask if add_detected else hole
     restored = replace_luma(back(r.restored), gray, ~mask)
-    colorized = replace_luma(back(r.colorized), gray, np.ones_like(mask))
+    colorized = replace_luma(back(r.colorized), gray, ~mask)
     return Restoration(restored, mask, colorized, competition=r.restored)
 
 
